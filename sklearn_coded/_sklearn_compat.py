@@ -1,0 +1,6 @@
+"""The one module that imports private scikit-learn names (tested against sklearn 1.9)."""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+__all__ = ["Interval", "StrOptions", "_fit_context"]

@@ -1,0 +1,24 @@
+"""Layer 2, the coders: scikit-learn transformers around the operators."""
+
+from ._base import BaseDecoder, BaseEncoder
+from ._rational import BerrutDecoder, BerrutEncoder, LagrangeDecoder, LagrangeEncoder
+from ._spline import SplineDecoder, SplineEncoder
+
+#: Encoder and decoder class of each scheme name.
+CODERS = {
+    "spline": (SplineEncoder, SplineDecoder),
+    "berrut": (BerrutEncoder, BerrutDecoder),
+    "lagrange": (LagrangeEncoder, LagrangeDecoder),
+}
+
+__all__ = [
+    "CODERS",
+    "BaseDecoder",
+    "BaseEncoder",
+    "BerrutDecoder",
+    "BerrutEncoder",
+    "LagrangeDecoder",
+    "LagrangeEncoder",
+    "SplineDecoder",
+    "SplineEncoder",
+]

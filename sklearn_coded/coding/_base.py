@@ -1,0 +1,257 @@
+"""Shared machinery of the encoder and decoder transformers (layer 2)."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._sklearn_compat import Interval, StrOptions, _fit_context
+from ..operators import POINT_FAMILIES, coding_operator, coding_points
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+# float32 copies of an operator drop entries below this: each changes a float32
+# result by at most 1e-20 of the largest input, far below float32 resolution
+# (6e-8), and spares BLAS its slow path on subnormal numbers.
+_FLUSH_BELOW = 1e-20
+
+
+def apply_operator(M, Y):
+    """``M @ Y`` in the dtype of ``Y`` (float32 stays float32)."""
+    if Y.dtype == np.float32:
+        M = np.where(np.abs(M) < _FLUSH_BELOW, 0.0, M).astype(np.float32)
+    return M @ Y
+
+
+class _BaseCoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Points, smoothing and tags shared by every encoder and decoder."""
+
+    scheme = None  # "spline", "berrut" or "lagrange", set by the concrete classes
+
+    _parameter_constraints: dict = {
+        "points": [StrOptions(set(POINT_FAMILIES)), tuple, list],
+    }
+
+    def _smoothing(self):
+        return 0.0
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class BaseEncoder(_BaseCoder):
+    """Encoder: maps a batch of K rows (at data points alpha) to N coded rows (at beta).
+
+    Parameters
+    ----------
+    n_coded : int
+        N >= 2, the number of coded rows (workers).
+    points : str or (data, coded) pair, default="chebyshev"
+        Point layout, see :func:`sklearn_coded.operators.coding_points`.
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseCoder._parameter_constraints,
+        "n_coded": [Interval(Integral, 2, None, closed="left")],
+    }
+
+    def __init__(self, n_coded, *, points="chebyshev"):
+        self.n_coded = n_coded
+        self.points = points
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Record the number of columns and the points for a batch of ``len(X)`` rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (K, n_features)
+            A batch; K >= 2 and every value finite.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
+        self.data_points_, self.coded_points_ = coding_points(self.points, X.shape[0], self.n_coded)
+        return self
+
+    def transform(self, X):
+        """Encode a batch of K >= 2 rows into ``n_coded`` rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (K, n_features)
+            Any batch size K >= 2 (one cached operator per K), unless the data
+            points were given explicitly, which fixes K.
+
+        Returns
+        -------
+        X_coded : ndarray of shape (n_coded, n_features)
+            Same dtype as ``X`` (float32 or float64).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, ensure_min_samples=2)
+        return apply_operator(self.encoding_matrix(X.shape[0], X), X)
+
+    def encoding_matrix(self, n_samples, X=None):
+        """The (n_coded, n_samples) matrix E with ``X_coded = E @ X``.
+
+        Parameters
+        ----------
+        n_samples : int
+            K, the batch size.
+        X : ndarray of shape (K, n_features), optional
+            The batch; needed only when the smoothing is chosen by GCV.
+
+        Returns
+        -------
+        E : ndarray of shape (n_coded, n_samples), float64, read-only
+        """
+        check_is_fitted(self)
+        alpha, beta = coding_points(self.points, n_samples, self.n_coded)
+        return coding_operator(self.scheme, alpha, beta, self._smoothing(), values=X)[0]
+
+
+class BaseDecoder(_BaseCoder):
+    """Decoder: maps the N worker results (at beta) back to K rows (at alpha).
+
+    Parameters
+    ----------
+    n_samples : int
+        K >= 2, the number of decoded rows.
+    points : str or (data, coded) pair, default="chebyshev"
+        Point layout, see :func:`sklearn_coded.operators.coding_points`.
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseCoder._parameter_constraints,
+        "n_samples": [Interval(Integral, 2, None, closed="left")],
+    }
+
+    def __init__(self, n_samples, *, points="chebyshev"):
+        self.n_samples = n_samples
+        self.points = points
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, Y, y=None):
+        """Record the number of workers N = ``len(Y)`` and the columns.
+
+        Parameters
+        ----------
+        Y : array-like of shape (N, n_outputs)
+            Worker results; rows with NaN or inf mark workers that did not return.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        Y = validate_data(
+            self, Y, dtype=FLOAT_DTYPES, ensure_all_finite=False, ensure_min_samples=2
+        )
+        self.data_points_, self.coded_points_ = coding_points(
+            self.points, self.n_samples, Y.shape[0]
+        )
+        return self
+
+    def transform(self, Y, returned=None):
+        """Decode the K rows from the workers that returned a finite result.
+
+        Parameters
+        ----------
+        Y : array-like of shape (N, n_outputs)
+            One row per worker. A row with any NaN or inf is a straggler or a
+            faulty worker and is left out of the decoding.
+        returned : array-like of bool of shape (N,), optional
+            True where the worker's result arrived; rows marked False are left
+            out whatever they hold.
+
+        Returns
+        -------
+        Y_decoded : ndarray of shape (n_samples, n_outputs)
+            Same dtype as ``Y``.
+
+        Raises
+        ------
+        ValueError
+            If ``Y`` does not have N rows, or too few workers returned.
+        """
+        check_is_fitted(self)
+        Y = validate_data(self, Y, reset=False, dtype=FLOAT_DTYPES, ensure_all_finite=False)
+        survivors = self.survivors(Y, returned)
+        Y_survivors = Y[survivors]
+        return apply_operator(self.decoding_matrix(survivors, Y_survivors), Y_survivors)
+
+    def survivors(self, Y, returned=None):
+        """Indices of the workers whose row arrived and is finite.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (N, n_outputs)
+        returned : array-like of bool of shape (N,), optional
+
+        Returns
+        -------
+        survivors : ndarray of int
+        """
+        n_coded = self.coded_points_.size
+        if Y.shape[0] != n_coded:
+            raise ValueError(
+                f"Y has {Y.shape[0]} rows, but {type(self).__name__} was fitted for "
+                f"N={n_coded} workers: pass one row per worker, NaN for those missing."
+            )
+        ok = np.isfinite(Y).all(axis=1)
+        if returned is not None:
+            returned = np.asarray(returned)
+            if returned.dtype != bool or returned.shape != (n_coded,):
+                raise ValueError(
+                    f"returned must be a boolean mask of shape ({n_coded},); got dtype "
+                    f"{returned.dtype} and shape {returned.shape}."
+                )
+            ok &= returned
+        return np.flatnonzero(ok)
+
+    def decoding_matrix(self, survivors, Y_survivors=None):
+        """The (n_samples, len(survivors)) matrix D_F with ``Y_decoded = D_F @ Y[F]``.
+
+        Parameters
+        ----------
+        survivors : array-like of int
+            Sorted indices F of the workers that returned.
+        Y_survivors : ndarray of shape (len(survivors), n_outputs), optional
+            Their results; needed only when the smoothing is chosen by GCV.
+
+        Returns
+        -------
+        D : ndarray of shape (n_samples, len(survivors)), float64, read-only
+        """
+        check_is_fitted(self)
+        survivors = np.asarray(survivors, dtype=np.intp)
+        needed = self._needed_survivors()
+        if survivors.size < needed:
+            raise ValueError(
+                f"Only {survivors.size} of {self.coded_points_.size} workers returned a "
+                f"finite result; {type(self).__name__} needs at least {needed}."
+            )
+        return coding_operator(
+            self.scheme,
+            self.coded_points_[survivors],
+            self.data_points_,
+            self._smoothing(),
+            values=Y_survivors,
+        )[0]
+
+    def _needed_survivors(self):
+        return 2
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags

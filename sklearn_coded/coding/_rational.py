@@ -1,0 +1,134 @@
+"""The baselines: Berrut (BACC) and real-field Lagrange (LCC) coders (method.md 4)."""
+
+from ._base import BaseDecoder, BaseEncoder
+
+
+class BerrutEncoder(BaseEncoder):
+    """Encode with Berrut's rational interpolant (BACC): ``X_coded = B(alpha -> beta) X``.
+
+    Parameters
+    ----------
+    n_coded : int
+        N >= 2, the number of coded rows (workers).
+    points : str or (data, coded) pair, default="chebyshev"
+        Point layout. ``"bacc"`` is the placement of the public BACC code:
+        alpha_j = cos((2j + 1) pi / 2K) and beta_n = cos(n pi / N).
+
+    Attributes
+    ----------
+    data_points_ : ndarray of shape (K,)
+    coded_points_ : ndarray of shape (n_coded,)
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded import BerrutEncoder
+    >>> X = np.eye(3)
+    >>> BerrutEncoder(n_coded=5, points="bacc").fit_transform(X).sum(axis=1)
+    array([1., 1., 1., 1., 1.])
+    """
+
+    scheme = "berrut"
+
+
+class BerrutDecoder(BaseDecoder):
+    """Decode with Berrut's rational interpolant through the survivors (BACC).
+
+    Signs alternate by rank among the workers that returned; a data point equal
+    to a coded point takes that worker's result. At least 2 workers must return.
+
+    Parameters
+    ----------
+    n_samples : int
+        K >= 2, the number of decoded rows.
+    points : str or (data, coded) pair, default="chebyshev"
+        Point layout; must match the encoder's.
+
+    Attributes
+    ----------
+    data_points_ : ndarray of shape (n_samples,)
+    coded_points_ : ndarray of shape (N,)
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded import BerrutDecoder, BerrutEncoder
+    >>> X = np.ones((4, 2))
+    >>> coded = BerrutEncoder(n_coded=8).fit_transform(X)
+    >>> BerrutDecoder(n_samples=4).fit(coded).transform(coded[:, :1].repeat(2, 1))
+    array([[1., 1.],
+           [1., 1.],
+           [1., 1.],
+           [1., 1.]])
+    """
+
+    scheme = "berrut"
+
+
+class LagrangeEncoder(BaseEncoder):
+    """Encode with the polynomial through the K rows (real-field LCC).
+
+    Exact for polynomial computations of bounded degree but ill-conditioned:
+    the baseline the approximate codes are measured against.
+
+    Parameters
+    ----------
+    n_coded : int
+        N >= 2, the number of coded rows (workers).
+    points : str or (data, coded) pair, default="chebyshev"
+        Point layout.
+
+    Attributes
+    ----------
+    data_points_ : ndarray of shape (K,)
+    coded_points_ : ndarray of shape (n_coded,)
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded import LagrangeEncoder
+    >>> X = np.array([[0.0], [1.0], [4.0]])
+    >>> LagrangeEncoder(n_coded=3, points="chebyshev2").fit_transform(X).ravel()
+    array([0., 1., 4.])
+    """
+
+    scheme = "lagrange"
+
+
+class LagrangeDecoder(BaseDecoder):
+    """Decode with the polynomial through all survivors (real-field LCC).
+
+    Needs at least K = ``n_samples`` survivors; with exactly K it inverts the
+    encoder, and a computation f of degree d needs d (K - 1) + 1 survivors.
+
+    Parameters
+    ----------
+    n_samples : int
+        K >= 2, the number of decoded rows.
+    points : str or (data, coded) pair, default="chebyshev"
+        Point layout; must match the encoder's.
+
+    Attributes
+    ----------
+    data_points_ : ndarray of shape (n_samples,)
+    coded_points_ : ndarray of shape (N,)
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded import LagrangeDecoder, LagrangeEncoder
+    >>> X = np.array([[1.0], [2.0], [3.0]])
+    >>> coded = LagrangeEncoder(n_coded=5).fit_transform(X)
+    >>> coded[0] = np.nan
+    >>> LagrangeDecoder(n_samples=3).fit(coded).transform(coded).round(12).ravel()
+    array([1., 2., 3.])
+    """
+
+    scheme = "lagrange"
+
+    def _needed_survivors(self):
+        return self.n_samples
