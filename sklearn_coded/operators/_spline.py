@@ -180,7 +180,7 @@ def spline_gcv(fit_points, values, *, bounds=(1e-4, 1e4)):
     Returns
     -------
     lam : float
-        0.0 when n <= 2 or the data has no roughness (lines).
+        0.0 when n <= 2 or the data lie on lines (nothing to smooth).
 
     Examples
     --------
@@ -196,7 +196,8 @@ def spline_gcv(fit_points, values, *, bounds=(1e-4, 1e4)):
     Y = np.asarray(values, dtype=np.float64).reshape(t.size, -1)
     W, d = _penalty_eigensystem(t.tobytes())
     z2 = np.einsum("ij,ij->i", W.T @ Y, W.T @ Y) if d.size else d
-    if d.size == 0 or not np.any(z2 > 0) or d.max() <= 0:
+    # No roughness beyond rounding (the data lie on a line): nothing to smooth.
+    if d.size == 0 or z2.sum() <= (1e-12 * np.linalg.norm(Y)) ** 2 or d.max() <= 0:
         return 0.0
     n = t.size
     positive = d[d > 0]
