@@ -40,6 +40,15 @@ def _reinsch_matrices(t):
     return Q, R
 
 
+def _solve_banded_spd(S, B, bandwidth):
+    """S^{-1} B for a symmetric positive definite band matrix S (banded Cholesky)."""
+    bandwidth = min(bandwidth, S.shape[0] - 1)
+    upper = np.zeros((bandwidth + 1, S.shape[0]))
+    for k in range(bandwidth + 1):
+        upper[bandwidth - k, k:] = np.diagonal(S, k)
+    return linalg.solveh_banded(upper, B)
+
+
 @functools.lru_cache(maxsize=64)
 def _penalty_eigensystem(t_bytes):
     """Orthonormal W (n, n-2) and d >= 0 with K = W diag(d) W' (the Demmler-Reinsch basis)."""
@@ -50,7 +59,7 @@ def _penalty_eigensystem(t_bytes):
     # Q = C T with C an orthonormal basis of range(Q) (orthogonal to 1 and t);
     # K = C (T R^{-1} T') C', and the small SPD middle factor is diagonalised.
     C, T = linalg.qr(Q, mode="economic")
-    middle = T @ linalg.solve(R, T.T, assume_a="pos")
+    middle = T @ _solve_banded_spd(R, T.T, 1)
     d, V = linalg.eigh((middle + middle.T) / 2.0)
     W = C @ V
     for array in (W, d):
@@ -94,7 +103,7 @@ def _natural_spline_evaluation(t_bytes, s_bytes):
     A = A_value
     if n > 2:
         Q, R = _reinsch_matrices(t)
-        A = A + A_curv[:, 1:-1] @ linalg.solve(R, Q.T, assume_a="pos")
+        A = A + A_curv[:, 1:-1] @ _solve_banded_spd(R, Q.T, 1)
     A.setflags(write=False)
     return A
 
@@ -107,7 +116,8 @@ def _hat_matrix(t, lam):
     """
     Q, R = _reinsch_matrices(t)
     alpha = t.size * lam
-    return np.eye(t.size) - alpha * Q @ linalg.solve(R + alpha * Q.T @ Q, Q.T, assume_a="pos")
+    band = R + alpha * Q.T @ Q  # pentadiagonal
+    return np.eye(t.size) - alpha * Q @ _solve_banded_spd(band, Q.T, 2)
 
 
 @functools.lru_cache(maxsize=256)
