@@ -73,6 +73,18 @@ def test_spline_decoder_with_stragglers_equals_natural_spline_through_survivors(
     np.testing.assert_allclose(decoder.transform(Y), natural(decoder.data_points_), atol=1e-12)
 
 
+def test_smoothing_spline_decoder_equals_scipy_on_survivors():
+    K, N, lam = 6, 25, 1e-4
+    Y = RNG.standard_normal((N, 3))
+    Y[[0, 11, 12]] = np.nan
+    decoder = SplineDecoder(K, smoothing=lam).fit(Y)
+    keep = np.isfinite(Y[:, 0])
+    beta = decoder.coded_points_[keep]
+    # SciPy's lam carries no 1/n: it is n = 22 survivors times ours
+    expected = make_smoothing_spline(beta, Y[keep], lam=keep.sum() * lam)(decoder.data_points_)
+    np.testing.assert_allclose(decoder.transform(Y), expected, atol=1e-10)
+
+
 def test_berrut_decoder_equals_floater_hormann_on_survivors():
     K, N = 6, 13
     Y = RNG.standard_normal((N, 2))
