@@ -6,7 +6,7 @@ import sklearn_coded
 
 project = "sklearn_coded"
 author = "sklearn_coded developers"
-copyright = "2026, sklearn_coded developers"  # noqa: A001
+copyright = "2026, sklearn_coded developers"
 version = release = sklearn_coded.__version__
 
 extensions = [
@@ -27,8 +27,15 @@ autodoc_default_options = {
         + [
             f"set_{method}_request"
             for method in (
-                "fit", "transform", "predict", "predict_proba", "predict_log_proba",
-                "score", "decision_function", "partial_fit", "inverse_transform",
+                "fit",
+                "transform",
+                "predict",
+                "predict_proba",
+                "predict_log_proba",
+                "score",
+                "decision_function",
+                "partial_fit",
+                "inverse_transform",
             )
         ]
     ),
