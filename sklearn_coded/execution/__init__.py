@@ -1,0 +1,28 @@
+"""Layer 3, execution: running f on the N coded inputs, with stragglers and faults.
+
+:func:`run_workers` runs a model's method on every worker's coded rows, in
+process (a fast simulation), on any ``concurrent.futures.Executor``, or on a
+dask.distributed cluster, keeps the first results and stops the stragglers.
+The straggler models say who does not return.
+"""
+
+from ._run import InsufficientResultsError, run_workers
+from ._stragglers import (
+    BaseStragglers,
+    FixedStragglers,
+    LatencyStragglers,
+    RandomStragglers,
+    StragglerPlan,
+    check_stragglers,
+)
+
+__all__ = [
+    "BaseStragglers",
+    "FixedStragglers",
+    "InsufficientResultsError",
+    "LatencyStragglers",
+    "RandomStragglers",
+    "StragglerPlan",
+    "check_stragglers",
+    "run_workers",
+]

@@ -1,0 +1,350 @@
+"""Running f on the N coded inputs: in process, on an executor, or on dask (layer 3)."""
+
+import sys
+from concurrent.futures import Executor
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._backends import run_on_dask, run_on_executor
+from ._stragglers import check_stragglers
+
+
+class InsufficientResultsError(RuntimeError):
+    """Fewer workers returned a finite result for some batch than decoding needs.
+
+    Parameters
+    ----------
+    n_returned : int
+        Workers that returned a finite row, in the worst batch.
+    n_needed : int
+        ``min_results``.
+    message : str, optional
+        The full message; by default one built from the two counts.
+
+    Attributes
+    ----------
+    n_returned : int
+    n_needed : int
+
+    Examples
+    --------
+    >>> from sklearn_coded.execution import InsufficientResultsError
+    >>> error = InsufficientResultsError(1, 2)
+    >>> error.n_returned, error.n_needed
+    (1, 2)
+    >>> print(error)
+    Only 1 worker result arrived; decoding needs at least 2.
+    """
+
+    def __init__(self, n_returned, n_needed, message=None):
+        if message is None:
+            message = (
+                f"Only {n_returned} worker result{'' if n_returned == 1 else 's'} arrived; "
+                f"decoding needs at least {n_needed}."
+            )
+        super().__init__(message)
+        self.n_returned = n_returned
+        self.n_needed = n_needed
+
+    def __reduce__(self):
+        return type(self), (self.n_returned, self.n_needed, str(self))
+
+
+class _Collection:
+    """Worker results as they arrive, and why the others are missing.
+
+    Parameters
+    ----------
+    n_workers, n_batches : int
+    n_wait : int
+        Default stopping rule: every batch has ``n_wait`` finite rows.
+    enough : callable or None
+        Replaces the default rule: ``enough(returned)`` with ``returned`` the
+        (N, B) boolean mask so far.
+    """
+
+    def __init__(self, n_workers, n_batches, n_wait, enough=None):
+        self.n_batches = n_batches
+        self.outputs = {}
+        self.returned = np.zeros((n_workers, n_batches), dtype=bool)
+        self.errors = {}
+        self.n_wait = n_wait
+        self.enough = enough
+
+    def add(self, worker, outcome):
+        """Record one worker's outcome (outputs or exception); True once enough arrived."""
+        if isinstance(outcome, BaseException):
+            self.errors[worker] = outcome
+        elif outcome is None:
+            self.errors[worker] = RuntimeError("the task was stopped before it finished")
+        else:
+            try:
+                outputs = _as_outputs(outcome, self.n_batches, self._n_outputs())
+            except ValueError as error:  # a wrong shape or type is a fault, like an exception
+                self.errors[worker] = error
+            else:
+                self.outputs[worker] = outputs
+                self.returned[worker] = np.isfinite(outputs).all(axis=1)
+        if self.enough is not None:
+            return bool(self.enough(self.returned.copy()))
+        return bool((self.returned.sum(axis=0) >= self.n_wait).all())
+
+    def _n_outputs(self):
+        return next(iter(self.outputs.values())).shape[1] if self.outputs else None
+
+    def results(self):
+        """The (N, B, n_outputs) array, NaN where no finite row arrived."""
+        n_workers = self.returned.shape[0]
+        dtype = np.result_type(np.float32, *(o.dtype for o in self.outputs.values()))
+        results = np.full((n_workers, self.n_batches, self._n_outputs() or 0), np.nan, dtype)
+        for worker, outputs in self.outputs.items():
+            results[worker] = outputs
+        results[~self.returned] = np.nan
+        return results
+
+
+def _as_outputs(outputs, n_rows, n_outputs=None):
+    """Outputs as a 2-D numeric array of ``n_rows`` rows (and ``n_outputs`` columns)."""
+    outputs = np.asarray(outputs)
+    if outputs.ndim not in (1, 2):
+        raise ValueError(f"outputs have shape {outputs.shape}; 1-D or 2-D is needed.")
+    if outputs.ndim == 1:
+        outputs = outputs[:, None]
+    if outputs.dtype.kind not in "fiub":
+        raise ValueError(f"outputs have dtype {outputs.dtype}; real numbers are needed.")
+    expected = (n_rows, outputs.shape[-1] if n_outputs is None else n_outputs)
+    if outputs.shape != expected:
+        raise ValueError(f"outputs have shape {outputs.shape}; expected {expected}.")
+    if not np.issubdtype(outputs.dtype, np.floating):
+        outputs = outputs.astype(np.float64)
+    return outputs
+
+
+def _check_coded(coded):
+    coded = np.asarray(coded)
+    if coded.ndim != 3 or 0 in coded.shape:
+        raise ValueError(
+            "coded must be a non-empty array of shape (n_workers, n_batches, n_features), "
+            f"worker-major; got shape {coded.shape}."
+        )
+    if not (np.issubdtype(coded.dtype, np.floating) or np.issubdtype(coded.dtype, np.integer)):
+        raise ValueError(f"coded must hold real numbers; got dtype {coded.dtype}.")
+    if not np.isfinite(coded).all():
+        raise ValueError("coded contains NaN or inf; the coded inputs must be finite.")
+    return coded
+
+
+def _dask_client(executor):
+    distributed = sys.modules.get("distributed")  # a Client exists only if it was imported
+    if distributed is not None and isinstance(executor, distributed.Client):
+        return executor
+    return None
+
+
+def _check_insufficient(returned, min_results, errors, n_sent):
+    """Raise InsufficientResultsError if some batch has fewer than ``min_results`` rows."""
+    counts = returned.sum(axis=0)
+    batch = int(counts.argmin())
+    n_returned = int(counts[batch])
+    if n_returned >= min_results:
+        return
+    n_workers, n_batches = returned.shape
+    parts = []
+    if n_sent < n_workers:
+        parts.append(f"{n_workers - n_sent} drawn as stragglers")
+    if errors:
+        first = next(iter(errors.values()))
+        parts.append(f"{len(errors)} failed (first: {type(first).__name__}: {first})")
+    parts.append("the others did not arrive in time or returned NaN/inf for this batch")
+    message = (
+        f"Only {n_returned} of {n_workers} workers returned a finite result for batch "
+        f"{batch} (of {n_batches}); decoding needs at least min_results={min_results}. "
+        + "; ".join(parts)
+        + "."
+    )
+    error = InsufficientResultsError(n_returned, min_results, message)
+    raise error from (next(iter(errors.values())) if errors else None)
+
+
+def run_workers(
+    model,
+    method,
+    coded,
+    *,
+    executor=None,
+    stragglers=None,
+    min_results=2,
+    random_state=None,
+    timeout=None,
+    chunk_size=256,
+    enough=None,
+):
+    """Compute ``getattr(model, method)`` on every worker's coded rows, stragglers included.
+
+    Worker n gets ``coded[n]``: its coded row of each of the B batches.
+    Workers that straggle, fail, or return NaN/inf are missing: their rows are
+    NaN in ``results`` and False in ``returned``, ready for a decoder
+    (:class:`~sklearn_coded.SplineDecoder` takes NaN rows as missing workers).
+
+    Parameters
+    ----------
+    model : object
+        Any object with the method ``method``.
+    method : str
+        Name of a method of ``model`` mapping an array (rows, n_features) to
+        (rows,) or (rows, n_outputs), e.g. ``"decision_function"``. Decode
+        logits or decision values, not probabilities.
+    coded : array-like of shape (n_workers, n_batches, n_features)
+        Worker-major coded inputs: ``coded[n, b]`` is worker n's row of batch b.
+    executor : None, concurrent.futures.Executor or distributed.Client, default=None
+        None: one vectorised call on all N*B rows in this process, then the
+        straggler model masks rows (a simulation; no threads, the fast default).
+        An executor or a dask client: one task per worker, really run; the
+        first results are kept and the rest are stopped (see Notes).
+    stragglers : None, int, float or BaseStragglers, default=None
+        The straggler model, see :func:`check_stragglers`: None (none), an
+        int S (:class:`FixedStragglers`), a float p (:class:`RandomStragglers`)
+        or a model such as :class:`LatencyStragglers`.
+    min_results : int, default=2
+        Fewest workers per batch needed to decode.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every draw of the straggler model.
+    timeout : float, optional
+        Real executors only: seconds after sending the tasks after which
+        whatever has not arrived is missing (a hung or lost worker then costs
+        at most this). Nothing runs late in process, so it is not used there.
+    chunk_size : int, default=256
+        Real executors only: rows per call of the method inside a task; the
+        stop flag is checked between chunks.
+    enough : callable, optional
+        Real executors only: ``enough(returned) -> bool`` on the (N, B) mask
+        of finite rows so far; collection stops once it is True. By default
+        it stops once every batch has the number of rows the straggler model
+        waits for (N - S for :class:`FixedStragglers`). For example, with
+        2-fold replication ``lambda r: r.reshape(2, -1, r.shape[1]).any(0).all()``
+        stops at the first copy of each pair.
+
+    Returns
+    -------
+    results : ndarray of shape (n_workers, n_batches, n_outputs)
+        Float outputs (float32 if the method returns float32, else float64),
+        2-D per worker even if the method returns 1-D; NaN where missing.
+    returned : ndarray of bool of shape (n_workers, n_batches)
+        True where the worker's row arrived and is finite.
+
+    Raises
+    ------
+    InsufficientResultsError
+        If some batch has fewer than ``min_results`` finite rows. Its cause
+        is the first exception raised by a worker, if any.
+    ValueError
+        If ``coded``, ``method``, ``stragglers`` or ``min_results`` is invalid.
+    TypeError
+        If ``executor`` or ``stragglers`` has an unsupported type.
+
+    Notes
+    -----
+    Faults are stragglers. On a real executor a task that raises, returns a
+    wrong shape, returns NaN/inf rows, misses the deadline or whose worker
+    process dies is a missing worker; the request fails only if some batch is
+    left with fewer than ``min_results`` rows. In process, an exception in the
+    single vectorised call propagates (it is a bug, not a straggler), while
+    NaN/inf rows are missing workers.
+
+    Real executors send each worker one task holding all its B rows. The
+    master keeps results in the order they arrive until it has enough (or the
+    deadline passes, or every task has ended), then sets a stop flag: a
+    ``threading.Event`` for thread pools, a ``distributed.Event`` for dask, a
+    flag file for other executors (process pools, whose processes share this
+    machine's file system). Tasks wait out injected latency on that flag and
+    check it between chunks, so stragglers free their worker threads at once
+    instead of slowing the next request. On dask the model is scattered to
+    every worker once per client and model object, and sent again only if one
+    of its attributes was reassigned (as by ``fit`` or ``set_params``); a change
+    made in place inside an attribute's array is not seen, so refit (or copy) a
+    model rather than editing its weights in place.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from sklearn_coded.execution import run_workers
+    >>> rng = np.random.default_rng(0)
+    >>> model = LinearRegression().fit(rng.normal(size=(20, 3)), rng.normal(size=20))
+    >>> coded = rng.normal(size=(6, 4, 3))  # 6 workers, 4 batches, 3 features
+    >>> results, returned = run_workers(
+    ...     model, "predict", coded, stragglers=2, random_state=0
+    ... )
+    >>> results.shape, returned.sum(axis=0)
+    ((6, 4, 1), array([4, 4, 4, 4]))
+    >>> bool(np.allclose(results[returned, 0], model.predict(coded[returned])))
+    True
+    """
+    coded = _check_coded(coded)
+    n_workers, n_batches, _ = coded.shape
+    if not isinstance(method, str):
+        raise TypeError(f"method must be the name of a method, a str; got {method!r}.")
+    if not callable(getattr(model, method, None)):
+        raise ValueError(f"method={method!r} is not a method of {type(model).__name__}.")
+    if not isinstance(min_results, Integral) or not 1 <= min_results <= n_workers:
+        raise ValueError(
+            f"min_results must be an int in [1, n_workers={n_workers}]; got {min_results!r}."
+        )
+    if timeout is not None and (not isinstance(timeout, Real) or not timeout > 0):
+        raise ValueError(f"timeout must be None or a number of seconds > 0; got {timeout!r}.")
+    if not isinstance(chunk_size, Integral) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an int >= 1; got {chunk_size!r}.")
+    stragglers = check_stragglers(stragglers, n_workers, min_results=min_results)
+    rng = check_random_state(random_state)
+
+    if executor is None:
+        if enough is not None:
+            raise ValueError(
+                "enough applies to real executors; with executor=None the straggler model "
+                f"alone decides who returns. Got enough={enough!r}."
+            )
+        return _run_in_process(model, method, coded, stragglers, min_results, rng)
+
+    client = _dask_client(executor)
+    if client is None and not isinstance(executor, Executor):
+        raise TypeError(
+            "executor must be None, a concurrent.futures.Executor or a distributed.Client; "
+            f"got {executor!r}."
+        )
+    plan = stragglers.draw_plan(n_workers, rng)
+    collection = _Collection(n_workers, n_batches, plan.n_wait, enough)
+    run = run_on_executor if client is None else run_on_dask
+    run(
+        executor,
+        model,
+        method,
+        coded,
+        plan,
+        chunk_size=chunk_size,
+        timeout=timeout,
+        collection=collection,
+    )
+    n_sent = int(np.isfinite(plan.delays).sum())
+    _check_insufficient(collection.returned, min_results, collection.errors, n_sent)
+    return collection.results(), collection.returned
+
+
+def _run_in_process(model, method, coded, stragglers, min_results, rng):
+    """One call of the method on all N*B rows, then the straggler model masks rows."""
+    n_workers, n_batches, n_features = coded.shape
+    outputs = getattr(model, method)(coded.reshape(n_workers * n_batches, n_features))
+    try:
+        outputs = _as_outputs(outputs, n_workers * n_batches)
+    except ValueError as error:
+        raise ValueError(
+            f"{type(model).__name__}.{method} on the {n_workers * n_batches} coded rows "
+            f"returned unusable outputs: {error}"
+        ) from None
+    results = outputs.reshape(n_workers, n_batches, -1).copy()
+    returned = np.isfinite(results).all(axis=2)
+    returned &= ~stragglers.draw_missing(n_workers, n_batches, rng)
+    _check_insufficient(returned, min_results, {}, n_workers)
+    results[~returned] = np.nan
+    return results, returned

@@ -1,0 +1,198 @@
+"""run_workers on real executors: a thread pool and an in-process dask cluster.
+
+Timings are generous for a loaded 2-core machine, where an in-process dask
+request can stall for up to ~0.5 s (garbage collection, the shared event loop):
+each bound asserted sits at least 0.5 s from the value that a failure would give.
+"""
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+from _execution_models import SLOW_CALLS, ExplicitDelays, MarkedLinear, marked_coded
+from sklearn.linear_model import LinearRegression
+
+from sklearn_coded.execution import (
+    InsufficientResultsError,
+    LatencyStragglers,
+    run_workers,
+)
+
+
+def assert_correct(results, returned, coded, model):
+    """Missing rows are NaN; the others equal a direct call of the model on them."""
+    assert np.isnan(results[~returned]).all()
+    expected = model.decision_function(coded[returned])
+    np.testing.assert_allclose(results[returned], expected, rtol=1e-13, atol=1e-13)
+
+
+def test_without_stragglers_matches_in_process(executor):
+    coded, model = marked_coded(6, 5), MarkedLinear()
+    results, returned = run_workers(model, "decision_function", coded, executor=executor)
+    in_process = run_workers(model, "decision_function", coded)
+    assert returned.all()
+    np.testing.assert_allclose(results, in_process[0], rtol=1e-13, atol=1e-13)
+
+
+def test_fixed_stragglers_keep_the_first_n_minus_s_per_request(executor):
+    coded, model = marked_coded(6, 4), MarkedLinear()
+    results, returned = run_workers(
+        model, "decision_function", coded, executor=executor, stragglers=2
+    )
+    np.testing.assert_array_equal(returned.sum(axis=0), 4)
+    # One task per worker: a worker returns all its batches or none.
+    assert (returned.all(axis=1) | ~returned.any(axis=1)).all()
+    assert_correct(results, returned, coded, model)
+
+
+def test_latency_stragglers_drop_the_slowest_drawn_workers(executor):
+    stragglers = LatencyStragglers(0.0, 0.15, n_stragglers=2)
+    delays = stragglers.draw_plan(6, random_state=4).delays
+    order = np.argsort(delays)
+    assert delays[order[4]] - delays[order[3]] > 0.3  # the seed separates 4th and 5th
+    coded, model = marked_coded(6, 3), MarkedLinear()
+    results, returned = run_workers(
+        model, "decision_function", coded, executor=executor, stragglers=stragglers,
+        random_state=4,
+    )  # fmt: skip
+    np.testing.assert_array_equal(np.flatnonzero(~returned[:, 0]), np.sort(order[4:]))
+    assert_correct(results, returned, coded, model)
+
+
+def test_raising_nonfinite_and_short_workers_are_missing(executor):
+    coded = marked_coded(6, 3)
+    model = MarkedLinear(raise_on={1}, nonfinite_on={(2, 0): np.nan, (3, 2): np.inf}, short_on={4})
+    results, returned = run_workers(model, "decision_function", coded, executor=executor)
+    expected = np.ones((6, 3), dtype=bool)
+    expected[[1, 4]] = False
+    expected[2, 0] = expected[3, 2] = False
+    np.testing.assert_array_equal(returned, expected)
+    assert_correct(results, returned, coded, MarkedLinear())
+
+
+def test_too_few_results_raise_with_counts_and_cause(executor):
+    model = MarkedLinear(raise_on={0, 1, 2, 3, 4})
+    with pytest.raises(InsufficientResultsError) as info:
+        run_workers(model, "decision_function", marked_coded(6, 2), executor=executor)
+    assert (info.value.n_returned, info.value.n_needed) == (1, 2)
+    message = str(info.value)
+    assert "Only 1 of 6 workers" in message and "min_results=2" in message
+    assert "5 failed (first: ValueError: worker [" in message
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_stragglers_really_stop(executor):
+    """A slow worker and a delayed one are stopped; the next request is not slowed."""
+    SLOW_CALLS.clear()
+    coded = marked_coded(6, 20)
+    # Worker 0 computes slowly: 0.1 s per chunk of 1 row, 2 s for its 20 rows.
+    # Worker 5 is delayed 30 s before it computes. The master waits for 4.
+    model = MarkedLinear(slow_on={0}, seconds=0.1)
+    stragglers = ExplicitDelays([0, 0, 0, 0, 0, 30], n_wait=4)
+    start = time.monotonic()
+    results, returned = run_workers(
+        model, "decision_function", coded, executor=executor, stragglers=stragglers,
+        chunk_size=1,
+    )  # fmt: skip
+    returned_at = time.monotonic()
+    assert returned_at - start < 1.5
+    assert not returned[[0, 5]].any() and returned[1:5].all()
+    assert_correct(results, returned, coded, MarkedLinear())
+
+    # Every thread must be free again: 8 workers delayed 0.5 s each take 0.5 s on
+    # 8 threads, and at least 2 s if a straggler still held one (worker 0 for its
+    # remaining chunks, worker 5 for its 30 s).
+    start_second = time.monotonic()
+    _, returned = run_workers(
+        MarkedLinear(), "decision_function", marked_coded(8, 2), executor=executor,
+        stragglers=ExplicitDelays([0.5] * 8),
+    )  # fmt: skip
+    assert returned.all()
+    assert time.monotonic() - start_second < 1.5
+    # The slow worker stopped within one chunk of the first request's end.
+    time.sleep(0.3)
+    assert len(SLOW_CALLS) < 20
+    assert max(t for _, t in SLOW_CALLS) < returned_at + 0.25
+
+
+def test_deadline_and_timeout_cut_late_workers(executor):
+    coded, model = marked_coded(6, 2), MarkedLinear()
+    for stragglers, timeout in [
+        (ExplicitDelays([0, 0, 0, 5, 5, 5], deadline=0.2), None),
+        (ExplicitDelays([0, 0, 0, 5, 5, 5]), 0.2),
+    ]:
+        start = time.monotonic()
+        results, returned = run_workers(
+            model, "decision_function", coded, executor=executor, stragglers=stragglers,
+            timeout=timeout,
+        )  # fmt: skip
+        assert 0.2 <= time.monotonic() - start < 2.0  # the late workers take 5 s
+        np.testing.assert_array_equal(returned[:, 0], [True] * 3 + [False] * 3)
+        assert_correct(results, returned, coded, model)
+
+
+def test_enough_stops_at_the_first_copy_of_each_pair(executor):
+    """2-fold replication: workers n and n + 3 hold the same rows."""
+    coded = np.concatenate([marked_coded(3, 2)] * 2)
+    first_copies = lambda r: r.reshape(2, 3, -1).any(axis=0).all()  # noqa: E731
+    start = time.monotonic()
+    _results, returned = run_workers(
+        MarkedLinear(), "decision_function", coded, executor=executor,
+        stragglers=ExplicitDelays([0, 5, 0, 5, 0, 5]), enough=first_copies,
+    )  # fmt: skip
+    assert time.monotonic() - start < 2.5  # the second copies take 5 s
+    np.testing.assert_array_equal(returned[:, 0], [True, False, True, False, True, False])
+
+
+def test_dask_sends_the_model_once_and_again_after_a_refit(dask_client):
+    rng = np.random.default_rng(0)
+    model = LinearRegression().fit(rng.normal(size=(30, 4)), rng.normal(size=30))
+    coded = rng.normal(size=(5, 3, 4))
+
+    def model_keys():
+        keys = dask_client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks))
+        return [key for key in keys if str(key).startswith("LinearRegression-")]
+
+    for _ in range(3):
+        results, _ = run_workers(model, "predict", coded, executor=dask_client)
+        np.testing.assert_allclose(
+            results[..., 0], model.predict(coded.reshape(15, 4)).reshape(5, 3)
+        )
+    assert len(model_keys()) == 1
+
+    model.fit(rng.normal(size=(30, 4)), rng.normal(size=30))  # rebinds coef_: a new model
+    results, _ = run_workers(model, "predict", coded, executor=dask_client)
+    np.testing.assert_allclose(results[..., 0], model.predict(coded.reshape(15, 4)).reshape(5, 3))
+
+
+def test_dask_leaves_no_task_or_event_behind(dask_client):
+    run_workers(
+        MarkedLinear(), "decision_function", marked_coded(6, 2), executor=dask_client,
+        stragglers=ExplicitDelays([0, 0, 0, 0, 30, 30], n_wait=4),
+    )  # fmt: skip
+
+    def leftovers(dask_scheduler):
+        processing = sum(len(worker.processing) for worker in dask_scheduler.workers.values())
+        return processing, len(dask_scheduler.extensions["events"]._events)
+
+    deadline = time.monotonic() + 2.0  # the stragglers would run for 30 s
+    while dask_client.run_on_scheduler(leftovers) != (0, 0):
+        assert time.monotonic() < deadline, dask_client.run_on_scheduler(leftovers)
+        time.sleep(0.02)
+
+
+def test_process_pool_runs_and_stops_stragglers():
+    coded, model = marked_coded(4, 3), MarkedLinear()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        start = time.monotonic()
+        results, returned = run_workers(
+            model, "decision_function", coded, executor=pool,
+            stragglers=ExplicitDelays([0, 0, 0, 60], n_wait=3), timeout=30,
+        )  # fmt: skip
+        np.testing.assert_array_equal(returned.all(axis=1), [True, True, True, False])
+        assert_correct(results, returned, coded, model)
+        # The 60 s straggler is stopped, so the pool shuts down at once.
+    assert time.monotonic() - start < 20
