@@ -1,0 +1,166 @@
+"""Batch layout, encoding and grouped decoding for coded prediction (method.md 3, 6).
+
+The rows of a prediction set are cut into consecutive batches of K rows. Every
+batch is one code: its rows sit at the data points alpha_1..alpha_K, the encoder
+gives N coded rows, the N workers compute f on them, and the decoder maps the
+surviving results back to the K rows. A batch is a row of a ``slots`` array
+holding the indices of its rows in the order of the data points.
+
+- The last batch of r < K rows uses its own code for r rows (the same N
+  workers, data points for r); a batch of a single row is coded as two copies
+  of that row, so f is constant along the code and decoding is exact up to
+  rounding. With explicit data points (which fix K) the last batch is padded to
+  K by repeating its last row, and the padded outputs are dropped.
+- Randomized coded inference (method.md 6) permutes the rows of each batch
+  before they are placed at the data points: ``x_pi(k)`` sits at alpha_k.
+"""
+
+import numpy as np
+
+from ..coding import CODERS
+from ..coding._base import apply_operator
+
+
+class Group:
+    """Batches of one size k: ``slots`` (n_batches, k) row indices, ``keep`` which slots count."""
+
+    def __init__(self, slots, keep):
+        self.slots = slots
+        self.keep = keep
+
+    @property
+    def size(self):
+        return self.slots.shape[1]
+
+
+def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None):
+    """Cut ``n_samples`` rows into groups of equal-size batches.
+
+    Parameters
+    ----------
+    n_samples : int
+    batch_size : int
+        K.
+    fixed_size : bool, default=False
+        Pad the last batch to K (explicit data points fix K).
+    rng : RandomState or None
+        When given, the rows of every batch are randomly permuted (RCI).
+
+    Returns
+    -------
+    groups : list of Group
+    """
+    n_full, rest = divmod(n_samples, batch_size)
+    groups = []
+    if n_full:
+        slots = np.arange(n_full * batch_size).reshape(n_full, batch_size)
+        if rng is not None:
+            # One uniformly random permutation per batch: the ranks of iid uniforms.
+            slots = np.take_along_axis(
+                slots, np.argsort(rng.random_sample(slots.shape), axis=1), axis=1
+            )
+        groups.append(Group(slots, np.ones_like(slots, dtype=bool)))
+    if rest:
+        rows = np.arange(n_full * batch_size, n_samples)
+        if rng is not None:
+            rows = rng.permutation(rows)
+        groups.append(Group(rows[None, :], np.ones((1, rest), dtype=bool)))
+    out = []
+    for group in groups:
+        k = group.size
+        target = batch_size if fixed_size else max(k, 2)
+        if k < target:  # pad by repeating the last row; its outputs are dropped
+            pad = np.repeat(group.slots[:, -1:], target - k, axis=1)
+            group = Group(
+                np.concatenate([group.slots, pad], axis=1),
+                np.concatenate([group.keep, np.zeros_like(pad, dtype=bool)], axis=1),
+            )
+        out.append(group)
+    return out
+
+
+def make_coders(scheme, n_coded, points, smoothing_enc, smoothing_dec):
+    """Unfitted layer-2 encoder and decoder factory for a scheme."""
+    encoder_cls, decoder_cls = CODERS[scheme]
+    enc_kw = {"smoothing": smoothing_enc} if scheme == "spline" else {}
+    dec_kw = {"smoothing": smoothing_dec} if scheme == "spline" else {}
+
+    def encoder():
+        return encoder_cls(n_coded, points=points, **enc_kw)
+
+    def decoder(n_samples):
+        return decoder_cls(n_samples, points=points, **dec_kw)
+
+    return encoder, decoder
+
+
+def encode_groups(X, groups, encoder):
+    """Coded rows of every batch, worker-major: shape (N, n_batches, n_features).
+
+    Implements ``X_coded = E X`` (method.md 3) for all batches of a group in one
+    matrix product; the dtype of ``X`` is kept (float32 stays float32).
+    """
+    n_features = X.shape[1]
+    blocks = []
+    for group in groups:
+        n_batches, k = group.slots.shape
+        E = encoder().fit(X[group.slots[0]]).encoding_matrix(k)
+        batch = X[group.slots]  # (n_batches, k, n_features)
+        stacked = batch.transpose(1, 0, 2).reshape(k, n_batches * n_features)
+        blocks.append(apply_operator(E, stacked).reshape(-1, n_batches, n_features))
+    return np.concatenate(blocks, axis=1)
+
+
+def decode_groups(results, returned, groups, decoder, n_samples, out_dtype=np.float64):
+    """Sum of the decoded outputs of every batch, scattered back to the rows.
+
+    ``Y_hat = D_F Y[F]`` with ``D_F = M(beta_F -> alpha)`` for the survivors F of
+    each batch (method.md 3). Batches of one size with the same survivors share
+    ``D_F``: they are decoded with one matrix product. With ``smoothing="gcv"``
+    the matrix depends on the batch's values and every batch is decoded alone.
+
+    Parameters
+    ----------
+    results : ndarray of shape (N, n_batches, n_outputs)
+        NaN where a worker did not return.
+    returned : ndarray of bool of shape (N, n_batches)
+    groups : list of Group
+        The layout ``results`` was computed from, in order.
+    decoder : callable
+        ``decoder(k)`` gives an unfitted layer-2 decoder for k rows.
+    n_samples : int
+
+    Returns
+    -------
+    decoded : ndarray of shape (n_samples, n_outputs)
+    """
+    n_coded, _, n_outputs = results.shape
+    results = np.asarray(results, dtype=np.float64)
+    ok = np.asarray(returned, dtype=bool) & np.isfinite(results).all(axis=2)
+    decoded = np.zeros((n_samples, n_outputs), dtype=out_dtype)
+    start = 0
+    for group in groups:
+        n_batches, k = group.slots.shape
+        cols = np.arange(start, start + n_batches)
+        start += n_batches
+        dec = decoder(k).fit(np.zeros((n_coded, n_outputs)))
+        gcv = getattr(dec, "smoothing", 0.0) == "gcv"
+        patterns, inverse = np.unique(ok[:, cols].T, axis=0, return_inverse=True)
+        batch_out = np.empty((k, n_batches, n_outputs))
+        for p, pattern in enumerate(patterns):
+            members = np.flatnonzero(inverse.ravel() == p)
+            survivors = np.flatnonzero(pattern)
+            Y = results[survivors][:, cols[members], :]  # (|F|, G, n_outputs)
+            if gcv:  # one lam per batch, chosen from its own results
+                for j, b in enumerate(members):
+                    D = dec.decoding_matrix(survivors, Y[:, j, :])
+                    batch_out[:, b, :] = D @ Y[:, j, :]
+            else:
+                D = dec.decoding_matrix(survivors)
+                G = members.size
+                batch_out[:, members, :] = (D @ Y.reshape(survivors.size, -1)).reshape(
+                    k, G, n_outputs
+                )
+        per_slot = batch_out.transpose(1, 0, 2)  # (n_batches, k, n_outputs)
+        decoded[group.slots[group.keep]] += per_slot[group.keep]
+    return decoded

@@ -1,0 +1,393 @@
+"""Coded prediction meta-estimators: oracles, limit cases, sklearn integration, errors."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.datasets import load_iris, make_classification, make_regression
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_coded import SplineDecoder, SplineEncoder
+from sklearn_coded.estimators import CodedClassifier, CodedRegressor
+from sklearn_coded.execution import InsufficientResultsError, RandomStragglers
+
+
+@pytest.fixture(scope="module")
+def regression():
+    X, y = make_regression(n_samples=61, n_features=5, noise=1.0, random_state=0)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _rel_err(a, b):
+    return np.abs(a - b).max() / np.abs(b).max()
+
+
+# ------------------------------------------------------------------- oracles
+@pytest.mark.parametrize("n_rows", [1, 2, 3, 7, 8, 9, 17, 61])
+def test_lagrange_exact_for_linear_f(regression, n_rows):
+    # With f linear (Ridge) and f(E X) = E f(X) (the Lagrange operator reproduces
+    # constants, so the intercept passes), Lagrange decoding with N >= K and no
+    # stragglers inverts the encoder: exact up to rounding. Outputs are O(100);
+    # the 1e-8 relative tolerance allows the conditioning of K = 8 Chebyshev points.
+    X, y = regression
+    reg = CodedRegressor(Ridge(), scheme="lagrange", batch_size=8, n_coded=12).fit(X, y)
+    plain = reg.estimator_.predict(X[:n_rows])
+    coded = reg.predict(X[:n_rows])
+    assert coded.shape == plain.shape
+    np.testing.assert_allclose(coded, plain, rtol=0, atol=1e-8 * np.abs(y).max())
+
+
+def test_lagrange_exact_multioutput():
+    X, Y = make_regression(n_samples=30, n_features=4, n_targets=3, random_state=1)
+    reg = CodedRegressor(Ridge(), scheme="lagrange", batch_size=6, n_coded=6).fit(X, Y)
+    assert reg.predict(X).shape == (30, 3)
+    assert _rel_err(reg.predict(X), reg.estimator_.predict(X)) < 1e-10
+
+
+def test_spline_converges_with_n_coded(regression):
+    # LeTCC error decays like N^-3 in MSE (method.md 3): check that the maximum
+    # error falls steadily (by more than 2x per doubling of N) and ends small.
+    # The N avoid (N - 1) % (K - 1) == 0, where uniform data points are all coded
+    # points (a systematic code, exact for the full batches).
+    X, y = regression
+    errors = []
+    for n_coded in (12, 24, 48, 96, 192):
+        reg = CodedRegressor(Ridge(), batch_size=8, n_coded=n_coded).fit(X, y)
+        errors.append(_rel_err(reg.predict(X), reg.estimator_.predict(X)))
+    ratios = np.array(errors[:-1]) / np.array(errors[1:])
+    assert np.all(ratios > 2.0), errors
+    assert errors[-1] < 1e-3
+
+
+def test_agrees_with_layer2_transformers(regression):
+    # One batch of K rows: the estimator's prediction is exactly decode(f(encode(X))).
+    X, y = regression
+    K, N = 8, 20
+    reg = CodedRegressor(Ridge(), batch_size=K, n_coded=N, smoothing=(1e-6, 1e-5)).fit(X, y)
+    batch = X[:K]
+    # points="auto" is "uniform" for the spline code.
+    coded = SplineEncoder(n_coded=N, smoothing=1e-6, points="uniform").fit_transform(batch)
+    results = reg.estimator_.predict(coded)[:, None]
+    decoder = SplineDecoder(n_samples=K, smoothing=1e-5, points="uniform")
+    decoded = decoder.fit(results).transform(results)
+    np.testing.assert_allclose(reg.predict(batch), decoded[:, 0], rtol=1e-12, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "family"), [("spline", "uniform"), ("berrut", "uniform"), ("lagrange", "chebyshev")]
+)
+def test_auto_points(regression, scheme, family):
+    X, y = regression
+    auto = CodedRegressor(Ridge(), scheme=scheme, batch_size=8, n_coded=12).fit(X, y)
+    explicit = clone(auto).set_params(points=family).fit(X, y)
+    np.testing.assert_array_equal(auto.predict(X), explicit.predict(X))
+
+
+def test_randomized_lagrange_is_exact(regression):
+    # The permutation is undone after decoding: with an exact code the randomized
+    # prediction equals the plain one, row by row, for every batch size.
+    X, y = regression
+    reg = CodedRegressor(
+        Ridge(), scheme="lagrange", batch_size=8, n_coded=10, randomized=True, random_state=3
+    ).fit(X, y)
+    assert _rel_err(reg.predict(X), reg.estimator_.predict(X)) < 1e-10
+
+
+def test_single_row_batches_are_exact(regression):
+    # K = 1: each row is coded as two copies, f is constant along the code and
+    # any scheme decodes it exactly (N workers replicate f(x)).
+    X, y = regression
+    for scheme in ("spline", "berrut", "lagrange"):
+        reg = CodedRegressor(Ridge(), scheme=scheme, batch_size=1, n_coded=5, stragglers=2)
+        reg.set_params(random_state=0).fit(X, y)
+        assert _rel_err(reg.predict(X), reg.estimator_.predict(X)) < 1e-12
+
+
+def test_gcv_smoothing_recovers_linear_f(regression):
+    X, y = regression
+    reg = CodedRegressor(Ridge(), batch_size=8, n_coded=64, smoothing="gcv").fit(X, y)
+    assert _rel_err(reg.predict(X), reg.estimator_.predict(X)) < 1e-2
+
+
+# ---------------------------------------------------------- batches and seeds
+@pytest.mark.parametrize("n_rows", [1, 2, 5, 16, 17, 33])
+@pytest.mark.parametrize("randomized", [False, True])
+def test_batch_size_edge_cases(iris, n_rows, randomized):
+    X, y = iris
+    clf = CodedClassifier(
+        LogisticRegression(),
+        batch_size=16,
+        n_coded=48,
+        stragglers=2,
+        randomized=randomized,
+        random_state=0,
+    ).fit(X, y)
+    pred = clf.predict(X[:n_rows])
+    proba = clf.predict_proba(X[:n_rows])
+    assert pred.shape == (n_rows,)
+    assert proba.shape == (n_rows, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert np.mean(pred == clf.estimator_.predict(X[:n_rows])) >= 0.8
+
+
+def test_explicit_points_pad_the_last_batch(regression):
+    X, y = regression
+    K, N = 6, 15
+    alpha = np.linspace(-0.9, 0.9, K)
+    beta = np.linspace(-1, 1, N)
+    reg = CodedRegressor(
+        Ridge(), scheme="lagrange", batch_size=K, n_coded=N, points=(alpha, beta)
+    ).fit(X, y)
+    for n_rows in (1, 4, 6, 13):
+        assert _rel_err(reg.predict(X[:n_rows]), reg.estimator_.predict(X[:n_rows])) < 1e-9
+
+
+def test_randomized_reproducible_and_seed_dependent(iris):
+    X, y = iris
+    params = dict(batch_size=8, n_coded=12, randomized=True, stragglers=2)
+    clf = CodedClassifier(LogisticRegression(), random_state=0, **params).fit(X, y)
+    first, second = clf.decision_function(X), clf.decision_function(X)
+    np.testing.assert_array_equal(first, second)  # one check_random_state per call
+    other = clf.set_params(random_state=1).decision_function(X)
+    assert np.abs(other - first).max() > 1e-3
+    # RandomState instances advance: consecutive calls differ.
+    clf.set_params(random_state=np.random.RandomState(0))
+    assert np.abs(clf.decision_function(X) - clf.decision_function(X)).max() > 1e-3
+
+
+def test_n_draws_averages(iris):
+    X, y = iris
+    base = CodedClassifier(LogisticRegression(), batch_size=8, n_coded=12).fit(X, y)
+    # Deterministic code (no permutation, no stragglers): averaging changes nothing.
+    np.testing.assert_allclose(
+        base.set_params(n_draws=3).decision_function(X),
+        base.set_params(n_draws=1).decision_function(X),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    # Randomized: the average of 8 draws is closer to the plain output than one draw.
+    plain = base.estimator_.decision_function(X)
+    base.set_params(randomized=True, random_state=0, stragglers=3)
+    one = np.abs(base.set_params(n_draws=1).decision_function(X) - plain).mean()
+    many = np.abs(base.set_params(n_draws=8).decision_function(X) - plain).mean()
+    assert many < one
+
+
+# -------------------------------------------------------------- classifiers
+def test_classifier_response_and_probabilities(iris):
+    X, y = iris
+    clf = CodedClassifier(LogisticRegression(), batch_size=8, n_coded=32).fit(X, y)
+    assert clf.response_ == "decision_function"
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    # Multinomial logistic regression: softmax of the decoded decision function
+    # approximates the inner predict_proba (exact code -> exact probabilities).
+    exact = CodedClassifier(LogisticRegression(), scheme="lagrange", batch_size=8, n_coded=8)
+    exact.fit(X, y)
+    np.testing.assert_allclose(
+        exact.predict_proba(X), exact.estimator_.predict_proba(X), rtol=0, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        exact.predict_log_proba(X), np.log(exact.estimator_.predict_proba(X)), atol=1e-8
+    )
+    assert np.mean(clf.predict(X) == clf.estimator_.predict(X)) > 0.97
+
+
+def test_binary_string_labels():
+    X, y = make_classification(n_samples=80, n_features=5, random_state=0)
+    labels = np.array(["no", "yes"])[y]
+    clf = CodedClassifier(LogisticRegression(), scheme="lagrange", batch_size=5, n_coded=6)
+    clf.fit(X, labels)
+    assert clf.decision_function(X).shape == (80,)
+    np.testing.assert_array_equal(clf.predict(X), clf.estimator_.predict(X))
+    np.testing.assert_allclose(clf.predict_proba(X), clf.estimator_.predict_proba(X), atol=1e-9)
+
+
+def test_mlp_decodes_log_proba(iris):
+    # MLPClassifier has no decision_function: log-probabilities are decoded. They are
+    # the logits minus a per-row constant, which decoding maps to a per-row constant
+    # (a row of D acts on all columns alike), so softmax undoes it: the probabilities
+    # equal those of decoded logits, computed here by hand from the public weights.
+    X, y = iris
+    mlp = MLPClassifier((8,), max_iter=2000, random_state=0)
+    clf = CodedClassifier(mlp, batch_size=8, n_coded=20).fit(X, y)
+    assert clf.response_ == "log_proba"
+    assert not hasattr(clf, "decision_function")
+    net = clf.estimator_
+
+    def logits(Z):
+        hidden = np.maximum(Z @ net.coefs_[0] + net.intercepts_[0], 0)
+        return hidden @ net.coefs_[1] + net.intercepts_[1]
+
+    from sklearn_coded.operators import coding_operator, coding_points
+
+    alpha, beta = coding_points("uniform", 8, 20)
+    E = coding_operator("spline", alpha, beta)[0]
+    D = coding_operator("spline", beta, alpha)[0]
+    decoded = D @ logits(E @ X[:8])
+    expected = np.exp(decoded - decoded.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(clf.predict_proba(X[:8]), expected, atol=1e-10)
+
+
+def test_unfitted_method_availability():
+    assert hasattr(CodedClassifier(LogisticRegression()), "decision_function")
+    assert hasattr(CodedClassifier(LogisticRegression()), "predict_proba")
+    assert not hasattr(CodedClassifier(MLPClassifier()), "decision_function")
+    assert not hasattr(CodedClassifier(Ridge()), "predict_proba")
+
+
+# ------------------------------------------------------- sklearn integration
+def test_grid_search_over_n_coded_and_nested_parameter(iris):
+    X, y = iris
+    search = GridSearchCV(
+        CodedClassifier(LogisticRegression(), batch_size=8, random_state=0),
+        {"n_coded": [9, 32], "estimator__C": [0.01, 1.0]},
+        cv=3,
+    ).fit(X, y)
+    assert set(search.best_params_) == {"n_coded", "estimator__C"}
+    assert search.best_params_["estimator__C"] == 1.0
+    assert search.best_score_ > 0.85
+
+
+def test_cross_val_score_and_pipelines(iris, regression):
+    X, y = iris
+    inner = make_pipeline(StandardScaler(), LogisticRegression())
+    scores = cross_val_score(CodedClassifier(inner, batch_size=8, n_coded=24), X, y, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.85
+    outer = make_pipeline(StandardScaler(), CodedClassifier(LogisticRegression(), batch_size=8))
+    assert outer.fit(X, y).score(X, y) > 0.9
+    Xr, yr = regression
+    reg = CodedRegressor(make_pipeline(StandardScaler(), Ridge()), batch_size=8, n_coded=64)
+    assert cross_val_score(reg, Xr, yr, cv=3).mean() > 0.95
+
+
+def test_clone_and_pickle_round_trip(iris):
+    X, y = iris
+    clf = CodedClassifier(
+        LogisticRegression(),
+        batch_size=8,
+        n_coded=16,
+        stragglers=0.2,
+        randomized=True,
+        random_state=7,
+    )
+    fitted = clf.fit(X, y)
+    expected = fitted.predict_proba(X)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).predict_proba(X), expected)
+    np.testing.assert_array_equal(clone(clf).fit(X, y).predict_proba(X), expected)
+    assert clone(clf).get_params()["estimator__C"] == 1.0
+
+
+def test_set_params_after_fit_changes_the_code_only(regression):
+    X, y = regression
+    reg = CodedRegressor(Ridge(), batch_size=8, n_coded=9).fit(X, y)
+    inner = reg.estimator_
+    rough = _rel_err(reg.predict(X), inner.predict(X))
+    fine = _rel_err(reg.set_params(n_coded=128).predict(X), inner.predict(X))
+    assert reg.estimator_ is inner and fine < rough / 100
+    with pytest.raises(ValueError, match="n_coded"):
+        reg.set_params(n_coded=1).predict(X)
+
+
+def test_float32_is_kept_for_the_workers(iris):
+    X, y = iris
+    seen = []
+
+    class Spy(LogisticRegression):
+        def decision_function(self, X):
+            seen.append(X.dtype)
+            return super().decision_function(X)
+
+    clf = CodedClassifier(Spy(), batch_size=8, n_coded=16).fit(X.astype(np.float32), y)
+    clf.predict(X.astype(np.float32))
+    assert seen == [np.float32]
+
+
+# -------------------------------------------------------------------- errors
+def test_too_few_results_propagate(iris):
+    X, y = iris
+    clf = CodedClassifier(
+        LogisticRegression(),
+        batch_size=8,
+        n_coded=10,
+        stragglers=RandomStragglers(0.9),
+        random_state=0,
+    ).fit(X, y)
+    with pytest.raises(InsufficientResultsError) as info:
+        clf.predict(X)
+    assert info.value.n_needed == 2 and info.value.n_returned < 2
+    # Lagrange needs K survivors: a fixed S leaving fewer is a configuration error.
+    with pytest.raises(ValueError, match="stragglers"):
+        CodedClassifier(
+            LogisticRegression(), scheme="lagrange", batch_size=8, n_coded=10, stragglers=3
+        ).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"scheme": "berrut", "smoothing": 1e-3}, "smoothing=0.001"),
+        ({"scheme": "lagrange", "n_coded": 4}, "n_coded"),
+        ({"smoothing": (1e-3,)}, "smoothing"),
+        ({"smoothing": (-1.0, 0.0)}, "smoothing"),
+        ({"smoothing": ("gcv", 0.0)}, "smoothing"),
+        ({"stragglers": -1}, "stragglers"),
+        ({"stragglers": 1.5}, "stragglers"),
+        ({"n_coded": 1}, "n_coded"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"points": "nope"}, "points"),
+        ({"points": (np.linspace(-1, 1, 5), "chebyshev")}, "batch_size=8"),
+        ({"mu": 1.5}, "mu"),
+        ({"coded_loss": "nope"}, "coded_loss"),
+        ({"n_draws": 0}, "n_draws"),
+    ],
+)
+def test_bad_parameters_are_named(iris, params, match):
+    X, y = iris
+    clf = CodedClassifier(LogisticRegression(), **{"batch_size": 8, "n_coded": 16, **params})
+    with pytest.raises((ValueError, TypeError), match=match):
+        clf.fit(X, y)
+
+
+def test_stragglers_of_a_wrong_type(iris):
+    X, y = iris
+    with pytest.raises(TypeError, match="stragglers"):
+        CodedClassifier(LogisticRegression(), stragglers="many").fit(X, y)
+
+
+def test_estimator_without_fit(iris):
+    X, y = iris
+    with pytest.raises(TypeError, match="estimator"):
+        CodedClassifier(object()).fit(X, y)
+
+
+def test_mu_needs_a_skorch_net(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match=r"mu=0.5 .*skorch"):
+        CodedClassifier(LogisticRegression(), mu=0.5).fit(X, y)
+
+
+class _PredictOnly(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def test_classifier_without_continuous_output(iris):
+    X, y = iris
+    with pytest.raises(TypeError, match="decision_function nor predict_proba"):
+        CodedClassifier(_PredictOnly(), batch_size=8).fit(X, y)

@@ -1,0 +1,87 @@
+"""A skorch net inside the coded classifier: logits decoded, seeded fit, coded training."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.preprocessing import StandardScaler
+
+torch = pytest.importorskip("torch")
+skorch = pytest.importorskip("skorch")
+
+from sklearn_coded.estimators import CodedClassifier  # noqa: E402
+
+HAS_NN = importlib.util.find_spec("sklearn_coded.nn") is not None
+
+
+class _MLP(torch.nn.Module):
+    def __init__(self, hidden=16):
+        super().__init__()
+        self.layers = torch.nn.Sequential(
+            torch.nn.Linear(4, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, 3)
+        )
+
+    def forward(self, X):
+        return self.layers(X)  # logits: the net is trained with CrossEntropyLoss
+
+
+def _net(**kwargs):
+    params = dict(
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=0.05,
+        max_epochs=15,
+        batch_size=32,
+        train_split=None,
+        verbose=0,
+    )
+    return skorch.NeuralNetClassifier(_MLP, **{**params, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def iris32():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X).astype(np.float32), y.astype(np.int64)
+
+
+def test_skorch_net_decodes_logits(iris32):
+    X, y = iris32
+    clf = CodedClassifier(_net(), batch_size=8, n_coded=32, stragglers=3, random_state=0)
+    clf.fit(X, y)
+    assert clf.response_ == "logits"
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    plain = clf.estimator_.predict(X)
+    assert np.mean(plain == y) > 0.9
+    assert np.mean(clf.predict(X) == plain) > 0.95
+    scores = clf.decision_function(X)
+    assert scores.shape == (150, 3) and scores.dtype == np.float64
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    # Close to the net's own probabilities (softmax of its logits).
+    assert np.abs(proba - clf.estimator_.predict_proba(X)).mean() < 0.05
+
+
+def test_skorch_fit_is_seeded_by_random_state(iris32):
+    X, y = iris32
+    a = CodedClassifier(_net(), batch_size=8, n_coded=16, random_state=3).fit(X, y)
+    b = CodedClassifier(_net(), batch_size=8, n_coded=16, random_state=3).fit(X, y)
+    np.testing.assert_array_equal(a.decision_function(X), b.decision_function(X))
+    # The global torch generator is restored after fit.
+    state = torch.random.get_rng_state()
+    CodedClassifier(_net(max_epochs=1), random_state=3).fit(X, y)
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
+def test_mu_positive_trains_a_coded_net(iris32):
+    # mu > 0: fit goes through sklearn_coded.nn.make_coded_net with this
+    # estimator's coding parameters, and predicts through the code as usual.
+    X, y = iris32
+    clf = CodedClassifier(
+        _net(), batch_size=8, n_coded=16, mu=0.3, coded_loss="task", random_state=0
+    ).fit(X, y)
+    net = clf.estimator_
+    assert type(net).__name__.startswith("Coded")
+    assert net.mu == 0.3 and net.n_coded == 16
+    assert clf.score(X, y) > 0.85
