@@ -1,0 +1,35 @@
+"""Layer 5, the torch layer: coding operators as buffers and coded-smoothing training.
+
+Needs torch and skorch (the ``torch`` extra); ``import sklearn_coded`` does not
+import this package.
+
+- :class:`CodedSmoothing`: encoder E (N, K) and decoder D (K, N) as buffers, and
+  the decoded outputs ``D f(E h)`` of a batch (method.md sections 3, 5).
+- :func:`coded_block`, :func:`coded_forward`: code a named submodule of a network
+  (forward hooks) in a hand-written training loop.
+- :class:`RandomizedCodedModule`: randomized coded inference as a differentiable
+  module, for attacks (method.md section 6).
+- :func:`make_coded_net`, :func:`coded_net_class`, :class:`CodedSmoothingMixin`:
+  skorch nets trained on ``L = (1 - mu) L_main + mu L_coded`` (method.md section 5).
+"""
+
+from ._coding import (
+    CodedSmoothing,
+    RandomizedCodedModule,
+    coded_block,
+    coded_forward,
+    flush_tiny,
+)
+from ._skorch import CODED_LOSSES, CodedSmoothingMixin, coded_net_class, make_coded_net
+
+__all__ = [
+    "CODED_LOSSES",
+    "CodedSmoothing",
+    "CodedSmoothingMixin",
+    "RandomizedCodedModule",
+    "coded_block",
+    "coded_forward",
+    "coded_net_class",
+    "flush_tiny",
+    "make_coded_net",
+]

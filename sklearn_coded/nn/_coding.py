@@ -1,0 +1,426 @@
+"""The coding operators as torch buffers, and coded forward passes (method.md 3, 5, 6).
+
+A batch of K rows h_1..h_K (inputs of a block f of a network) is encoded to N coded
+rows E h, f runs on them, and the decoder maps the N outputs back to K estimates
+
+    z_hat = D f(E h),    E = M(alpha -> beta, lam_enc) (N, K),
+                         D = M(beta -> alpha, lam_dec) (K, N),          (method.md 3)
+
+where M is the operator of the coding scheme (layer 1, ``sklearn_coded.operators``).
+E and D are constants, so autograd carries gradients through the matmuls into f.
+"""
+
+import contextlib
+import math
+import numbers
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..operators import SCHEMES, coding_operator, coding_points
+
+
+def check_smoothing(smoothing):
+    """Return ``(lam_enc, lam_dec)`` from a number or a pair of numbers >= 0."""
+    pair = smoothing if isinstance(smoothing, tuple | list) else (smoothing, smoothing)
+    if len(pair) != 2 or not all(
+        isinstance(lam, numbers.Real) and not isinstance(lam, bool) and lam >= 0 for lam in pair
+    ):
+        raise ValueError(
+            "smoothing must be a number >= 0 or a pair (lam_enc, lam_dec) of them; "
+            f"got {smoothing!r}."
+        )
+    return float(pair[0]), float(pair[1])
+
+
+def _check_count(value, name, minimum):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def flush_tiny(matrix, dtype):
+    """Zero the entries of ``matrix`` below ``eps(dtype) * max|matrix|``.
+
+    Spline operators decay geometrically away from their diagonal; in float32 the
+    far entries fall into the subnormal range, where BLAS runs many times slower.
+    An entry below the rounding unit of the largest entry changes no product by
+    more than the rounding of that product's largest term, so it is dropped.
+
+    Parameters
+    ----------
+    matrix : ndarray, float64
+    dtype : torch.dtype
+        The floating dtype the matrix will be used in.
+
+    Returns
+    -------
+    ndarray
+        A copy with the tiny entries set to 0.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sklearn_coded.nn import flush_tiny
+    >>> flush_tiny(np.array([[1.0, 1e-30], [0.5, -1e-9]]), torch.float32)
+    array([[1. , 0. ],
+           [0.5, 0. ]])
+    """
+    matrix = np.array(matrix, dtype=np.float64)
+    if matrix.size:
+        threshold = torch.finfo(dtype).eps * np.abs(matrix).max()
+        matrix[np.abs(matrix) < threshold] = 0.0
+    return matrix
+
+
+class CodedSmoothing(nn.Module):
+    """Encoder E and decoder D of a coding scheme, as torch buffers.
+
+    ``coder(h, block)`` returns the decoded outputs ``D block(E h)`` of a batch h of
+    shape (k, ...): the trailing dimensions are flattened for the matmuls and
+    restored afterwards. The full batch k = ``n_samples`` = K uses the buffers
+    ``encoder`` (N, K) and ``decoder`` (K, N); a smaller batch (the last one of an
+    epoch) gets its own pair with ``ceil(k N / K)`` coded rows, the same ratio N/K,
+    built once and cached as buffers ``encoder_{k}``, ``decoder_{k}``. A batch of
+    one row is passed through (E = D = [[1]]).
+
+    The buffers move with ``.to(device)``; every call uses matrices of the dtype
+    and device of ``h``, rebuilt from the float64 operators when those change,
+    with tiny entries flushed (:func:`flush_tiny`). They are not saved in the
+    ``state_dict``: they are a function of the parameters.
+
+    Parameters
+    ----------
+    n_samples : int
+        K >= 1, the batch size the coder is built for.
+    n_coded : int
+        N >= 2, the number of coded rows of a full batch.
+    scheme : {"spline", "berrut", "lagrange"}, default="spline"
+        The coding scheme (method.md sections 3 and 4).
+    smoothing : float or (float, float), default=0.0
+        Spline smoothing lam >= 0 of the encoder and the decoder, one value for
+        both or a pair ``(lam_enc, lam_dec)``, on the scale of method.md section 2.
+        Must be 0 for the interpolating schemes.
+    points : str or (data, coded) pair, default="chebyshev"
+        The point layout of :func:`sklearn_coded.operators.coding_points`. Explicit
+        arrays fix K and N, so then every batch must have exactly K rows (use
+        ``drop_last`` in the data loader).
+    dtype : torch.dtype, optional
+        Dtype of the initial buffers; default ``torch.get_default_dtype()``.
+
+    Attributes
+    ----------
+    encoder : Tensor of shape (n_coded, n_samples)
+    decoder : Tensor of shape (n_samples, n_coded)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from sklearn_coded.nn import CodedSmoothing
+    >>> coder = CodedSmoothing(4, 8, dtype=torch.float64)
+    >>> coder.encoder.shape, coder.decoder.shape
+    (torch.Size([8, 4]), torch.Size([4, 8]))
+    >>> # rows that are a line in the data points alpha are reproduced
+    >>> alpha, beta = coder.coding_points(4)
+    >>> h = torch.tensor(np.stack([alpha, 1 - 2 * alpha], axis=1))
+    >>> torch.allclose(coder(h, lambda x: 3 * x + 1), 3 * h + 1)
+    True
+    >>> coder(h[:2], torch.nn.Identity()).shape  # a smaller last batch
+    torch.Size([2, 2])
+    """
+
+    def __init__(
+        self,
+        n_samples,
+        n_coded,
+        *,
+        scheme="spline",
+        smoothing=0.0,
+        points="chebyshev",
+        dtype=None,
+    ):
+        super().__init__()
+        self.n_samples = _check_count(n_samples, "n_samples", 1)
+        self.n_coded = _check_count(n_coded, "n_coded", 2)
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}; got {scheme!r}.")
+        self.scheme = scheme
+        self.smoothing = check_smoothing(smoothing)
+        self.points = points
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        encoder, decoder = self._tensors(self.n_samples, dtype, torch.device("cpu"))
+        self.register_buffer("encoder", encoder, persistent=False)
+        self.register_buffer("decoder", decoder, persistent=False)
+
+    def extra_repr(self):
+        return (
+            f"n_samples={self.n_samples}, n_coded={self.n_coded}, scheme={self.scheme!r}, "
+            f"smoothing={self.smoothing}, points={self.points!r}"
+        )
+
+    def coded_size(self, batch_size):
+        """Number of coded rows for a batch of ``batch_size`` rows (N for K)."""
+        if batch_size == self.n_samples:
+            return self.n_coded
+        if batch_size == 1:
+            return 1
+        return max(2, math.ceil(batch_size * self.n_coded / self.n_samples))
+
+    def coding_points(self, batch_size):
+        """Data points alpha and coded points beta for a batch of ``batch_size`` >= 2 rows."""
+        explicit = not isinstance(self.points, str) and any(
+            not isinstance(spec, str) for spec in self.points
+        )
+        if batch_size != self.n_samples and explicit:
+            raise ValueError(
+                f"Explicit points fix the batch size to n_samples={self.n_samples}; got a "
+                f"batch of {batch_size} rows. Drop the last batch (drop_last=True)."
+            )
+        return coding_points(self.points, batch_size, self.coded_size(batch_size))
+
+    def numpy_matrices(self, batch_size):
+        """The float64 operators ``(E, D)`` for a batch of ``batch_size`` rows.
+
+        ``E = M(alpha -> beta, lam_enc)`` and ``D = M(beta -> alpha, lam_dec)``
+        (method.md section 3), read-only.
+        """
+        if batch_size == 1:
+            one = np.ones((1, 1))
+            return one, one
+        alpha, beta = self.coding_points(batch_size)
+        lam_enc, lam_dec = self.smoothing
+        encoder, _ = coding_operator(self.scheme, alpha, beta, lam_enc)
+        decoder, _ = coding_operator(self.scheme, beta, alpha, lam_dec)
+        return encoder, decoder
+
+    def _tensors(self, batch_size, dtype, device):
+        return tuple(
+            torch.as_tensor(flush_tiny(matrix, dtype), dtype=dtype, device=device)
+            for matrix in self.numpy_matrices(batch_size)
+        )
+
+    def matrices(self, batch_size, like):
+        """``(E, D)`` for ``batch_size`` rows, on the device and in the dtype of ``like``."""
+        if not like.is_floating_point():
+            raise TypeError(f"Coding needs a floating-point batch; got dtype {like.dtype}.")
+        names = ("encoder", "decoder")
+        if batch_size != self.n_samples:
+            names = tuple(f"{name}_{batch_size}" for name in names)
+        current = [getattr(self, name, None) for name in names]
+        if any(m is None or m.dtype != like.dtype or m.device != like.device for m in current):
+            current = self._tensors(batch_size, like.dtype, like.device)
+            for name, matrix in zip(names, current, strict=True):
+                self.register_buffer(name, matrix, persistent=False)
+        return tuple(current)
+
+    def encode(self, h):
+        """Coded rows ``E h`` of shape (coded_size(k), ...) for a batch h (k, ...)."""
+        encoder, _ = self.matrices(h.shape[0], h)
+        return (encoder @ h.reshape(h.shape[0], -1)).reshape(encoder.shape[0], *h.shape[1:])
+
+    def decode(self, y, batch_size):
+        """Decoded rows ``D y`` of shape (batch_size, ...) for coded outputs y (N_k, ...)."""
+        _, decoder = self.matrices(batch_size, y)
+        if y.shape[0] != decoder.shape[1]:
+            raise ValueError(
+                f"A batch of {batch_size} rows has {decoder.shape[1]} coded rows; "
+                f"got outputs with {y.shape[0]} rows."
+            )
+        return (decoder @ y.reshape(y.shape[0], -1)).reshape(batch_size, *y.shape[1:])
+
+    def forward(self, h, block):
+        """Decoded outputs ``D block(E h)`` of the batch ``h`` (method.md section 5)."""
+        return self.decode(block(self.encode(h)), h.shape[0])
+
+
+class _CodedBlockHooks:
+    """Forward pre-hook and hook that run a block on coded rows (see coded_block)."""
+
+    def __init__(self, coder, joint):
+        self.coder = coder
+        self.joint = joint
+        self.batch_size = None
+
+    def pre_hook(self, module, args):
+        if self.batch_size is not None:
+            raise RuntimeError(
+                "The coded block was called again inside its own call; coded_block "
+                "supports blocks called once per forward pass."
+            )
+        if not args or not torch.is_tensor(args[0]):
+            raise TypeError("The coded block must get the batch as its first positional tensor.")
+        h = args[0]
+        self.batch_size = h.shape[0]
+        coded = self.coder.encode(h)
+        # joint: one call on the K plain rows followed by the N coded rows
+        return (torch.cat([h, coded]) if self.joint else coded, *args[1:])
+
+    def hook(self, module, args, output):
+        k, self.batch_size = self.batch_size, None
+        if not torch.is_tensor(output):
+            raise TypeError(f"The coded block must return a tensor; got {type(output)}.")
+        if self.joint:
+            return torch.cat([output[:k], self.coder.decode(output[k:], k)])
+        return self.coder.decode(output, k)
+
+
+@contextlib.contextmanager
+def coded_block(model, block, coder, *, joint=True):
+    """Within the context, ``model(x)`` runs the submodule ``block`` on coded rows.
+
+    The network is seen as ``tail(f(head(x)))`` with f the submodule named
+    ``block`` (``None`` or ``""``: the whole model). Inside the context, f's input
+    batch h (K rows) is replaced by its encoding E h and f's output by the decoded
+    ``D f(E h)`` (forward pre-hook and forward hook on f, removed on exit).
+
+    Supported blocks: a submodule called once per forward pass, with the batch
+    (rows = samples) as its first positional tensor argument, that returns one
+    tensor with rows = samples. The tail must treat rows independently (no
+    reshape that hard-codes the batch size), since it sees 2K rows when ``joint``.
+    ``nn.Sequential`` children, convolutional feature extractors and
+    classifier heads qualify; recurrent cells called once per time step do not.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    block : str or None
+        Name of the submodule f, as in ``model.get_submodule``.
+    coder : CodedSmoothing
+    joint : bool, default=True
+        If True, f runs once on the K plain rows followed by the N coded rows, and
+        the model output has 2K rows: the plain outputs, then the decoded ones. If
+        False, f sees only the coded rows and the output has the K decoded rows.
+
+    Yields
+    ------
+    model : torch.nn.Module
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_coded.nn import CodedSmoothing, coded_block
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
+    >>> coder = CodedSmoothing(8, 12)
+    >>> x = torch.randn(8, 3)
+    >>> with coded_block(model, "1", coder):  # code the ReLU
+    ...     out = model(x)
+    >>> out.shape  # plain outputs, then decoded outputs
+    torch.Size([16, 2])
+    >>> torch.allclose(out[:8], model(x))
+    True
+    """
+    target = model.get_submodule(block) if block else model
+    hooks = _CodedBlockHooks(coder, joint)
+    handles = [
+        target.register_forward_pre_hook(hooks.pre_hook),
+        target.register_forward_hook(hooks.hook),
+    ]
+    try:
+        yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def coded_forward(model, x, coder, *, block=None, joint=True):
+    """Plain and coded outputs of ``model`` on the batch ``x``.
+
+    The two paths of coded-smoothing (method.md section 5): the plain output
+    ``model(x)`` and the output with the block f replaced by ``D f(E h)``. Use
+    them in a hand-written training loop as
+    ``L = (1 - mu) * L_main(plain) + mu * L_coded(coded)``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    x : Tensor of shape (K, ...)
+    coder : CodedSmoothing
+    block : str or None, default=None
+        The coded submodule (see :func:`coded_block`); None codes the whole model.
+    joint : bool, default=True
+        One forward pass over plain and coded rows (shared BatchNorm statistics),
+        or two separate passes.
+
+    Returns
+    -------
+    plain : Tensor of shape (K, ...)
+    coded : Tensor of shape (K, ...)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_coded.nn import CodedSmoothing, coded_forward
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3))
+    >>> x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    >>> plain, coded = coded_forward(model, x, CodedSmoothing(32, 48))
+    >>> loss_fn, mu = nn.CrossEntropyLoss(), 0.5
+    >>> loss = (1 - mu) * loss_fn(plain, y) + mu * loss_fn(coded, y)
+    >>> loss.backward()
+    """
+    if joint:
+        with coded_block(model, block, coder, joint=True):
+            both = model(x)
+        k = both.shape[0] // 2
+        return both[:k], both[k:]
+    plain = model(x)
+    with coded_block(model, block, coder, joint=False):
+        coded = model(x)
+    return plain, coded
+
+
+class RandomizedCodedModule(nn.Module):
+    """Randomized coded inference as a differentiable module (method.md section 6).
+
+    For a batch x: draw a random permutation pi of its rows, cut the permuted
+    batch into groups of K = ``coder.n_samples`` rows, compute ``D f(E h)`` for
+    each group with f = ``module`` (or only its submodule ``block``), and undo
+    the permutation. Every call draws a new permutation, so a white-box attacker
+    differentiating through it sees a random function; EOT attacks average over
+    calls. For a batch of K rows the output depends on the other rows.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    coder : CodedSmoothing
+    block : str or None, default=None
+        The coded submodule (see :func:`coded_block`); None codes the whole module.
+    generator : torch.Generator, optional
+        Source of the permutations (on the CPU); default: torch's global one.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_coded.nn import CodedSmoothing, RandomizedCodedModule
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> rci = RandomizedCodedModule(model, CodedSmoothing(4, 6),
+    ...                             generator=torch.Generator().manual_seed(0))
+    >>> x = torch.randn(8, 3)
+    >>> rci(x).shape
+    torch.Size([8, 2])
+    >>> torch.equal(rci(x), rci(x))  # a new permutation on every call
+    False
+    """
+
+    def __init__(self, module, coder, *, block=None, generator=None):
+        super().__init__()
+        self.module = module
+        self.coder = coder
+        self.block = block
+        self.generator = generator
+
+    def forward(self, x):
+        n_rows = x.shape[0]
+        permutation = torch.randperm(n_rows, generator=self.generator).to(x.device)
+        shuffled = x[permutation]
+        groups = torch.split(shuffled, self.coder.n_samples)
+        with coded_block(self.module, self.block, self.coder, joint=False):
+            decoded = torch.cat([self.module(group) for group in groups])
+        return decoded[torch.argsort(permutation)]
