@@ -195,13 +195,17 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         seed = int(rng.randint(np.iinfo(np.int32).max))
         estimator = clone(self.estimator)
         skorch = is_skorch_net(estimator)
-        if self.mu > 0:
-            if not skorch:
-                raise ValueError(
-                    f"mu={self.mu!r} > 0 trains with coded-smoothing, which needs a skorch "
-                    f"net as estimator; got {type(estimator).__name__}. Use mu=0 to fit it "
-                    "plainly."
-                )
+        if skorch:  # skorch's dtype rules (architecture.md): float32 inputs
+            X = X.astype(np.float32, copy=False)
+        if self.mu > 0 and not skorch:
+            raise ValueError(
+                f"mu={self.mu!r} > 0 trains with coded-smoothing, which needs a skorch "
+                f"net as estimator; got {type(estimator).__name__}. Use mu=0 to fit it "
+                "plainly."
+            )
+        if skorch:
+            # Every skorch net trains on batches of K rows, mu = 0 included (skorch's
+            # own training step), so a grid over mu compares like with like.
             from ..nn import make_coded_net  # layer 5; imported only when used
 
             K, N = self._coding_config()[:2]
@@ -305,10 +309,12 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         N >= 2, the number of coded rows (workers) per batch; None means
         ``4 * batch_size``. ``scheme="lagrange"`` needs ``n_coded >= batch_size``.
     batch_size : int, default=16
-        K >= 1, rows coded together. The last batch of r < K rows uses a code
-        for r rows with the same N workers; a batch of a single row is coded as
-        two copies of it (decoded exactly up to rounding). With explicit data
-        points, which fix K, the last batch is padded by repeating its last row.
+        K >= 1, rows coded together; a skorch net also trains on batches of K
+        rows (K >= 2), whatever mu, so that mu = 0 is the baseline. The last
+        batch of r < K rows uses a code for r rows with the same N workers; a
+        batch of a single row is coded as two copies of it (decoded exactly up
+        to rounding). With explicit data points, which fix K, the last batch is
+        padded by repeating its last row.
     smoothing : float, "gcv" or (float, float or "gcv"), default=0.0
         Spline only. A number lam >= 0 (method.md scale) or ``"gcv"`` is the
         *decoder's* smoothing; the encoder then interpolates (lam_enc = 0). A
@@ -401,9 +407,10 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Numeric training inputs (float32 is kept, as skorch needs).
+            Numeric training inputs; a skorch net gets them as float32.
         y : array-like of shape (n_samples,)
-            Class labels (int64 for skorch nets).
+            Class labels of any type; a skorch net is trained on their int64
+            indices into ``classes_``.
         **fit_params : dict
             Passed to the inner estimator's ``fit``.
 
@@ -413,9 +420,14 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         """
         X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES)
         check_classification_targets(y)
-        self._fit(X, y, fit_params)
-        classes = getattr(self.estimator_, "classes_", None)
-        self.classes_ = np.unique(y) if classes is None else np.asarray(classes)
+        if is_skorch_net(self.estimator):
+            # skorch classifiers take int64 class indices: encode, keep the labels
+            self.classes_, y_indices = np.unique(y, return_inverse=True)
+            self._fit(X, y_indices.astype(np.int64), fit_params)
+        else:
+            self._fit(X, y, fit_params)
+            classes = getattr(self.estimator_, "classes_", None)
+            self.classes_ = np.unique(y) if classes is None else np.asarray(classes)
         self.response_ = classifier_space(self.estimator_)
         self._worker = WorkerResponse(self.estimator_, self.response_)
         return self
@@ -595,6 +607,8 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         """
         X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, multi_output=True, y_numeric=True)
         self._y_ndim = np.ndim(y)
+        if is_skorch_net(self.estimator):  # skorch regressors take 2-D float32 targets
+            y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
         self._fit(X, y, fit_params)
         self._worker = WorkerResponse(self.estimator_, "predict")
         return self

@@ -88,6 +88,8 @@ class WorkerResponse:
     def response(self, X):
         """The output of ``estimator`` on rows ``X`` in ``space``, shape (n_rows, n_outputs)."""
         est, space = self.estimator, self.space
+        if is_skorch_net(est):  # skorch modules hold float32 weights
+            X = np.asarray(X, dtype=np.float32)
         if space in ("logits", "binary_logits"):
             out = est.forward(X, training=False, device="cpu")
             if isinstance(out, tuple | list):  # skorch: the first output is the prediction
