@@ -17,11 +17,22 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 autosummary_generate = True
-# scikit-learn's metadata-routing and set_output methods cite labels of sklearn's
-# own docs, unresolvable offline: they are left out of our pages.
+# Third-party docstrings cite labels of their own docs, unresolvable offline.
 autodoc_default_options = {
     "members": True,
-    "inherited-members": True,
+    # members inherited from these third-party bases stay out (ours stay in)
+    "inherited-members": ",".join(
+        [
+            "BaseEstimator",
+            "TransformerMixin",
+            "OneToOneFeatureMixin",
+            "ClassifierMixin",
+            "RegressorMixin",
+            "MetaEstimatorMixin",
+            "Module",
+            "NeuralNet",
+        ]
+    ),
     "exclude-members": ",".join(
         ["set_output", "get_metadata_routing"]
         + [
@@ -59,4 +70,5 @@ html_theme = "pydata_sphinx_theme"
 html_title = "sklearn_coded"
 html_theme_options = {"navigation_with_keys": False, "show_prev_next": False}
 html_static_path = []
+templates_path = ["_templates"]  # class pages without the inherited-methods table
 exclude_patterns = ["_build"]

@@ -368,7 +368,7 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         ``"decision_function"`` or ``"log_proba"``.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``fit``, when they are all strings.
 
     See Also
@@ -560,7 +560,7 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         The fitted inner estimator.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``fit``, when they are all strings.
 
     See Also
