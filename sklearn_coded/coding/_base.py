@@ -7,20 +7,20 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
-from ..operators import POINT_FAMILIES, coding_operator, coding_points
+from ..operators import POINT_FAMILIES, coding_operator, coding_points, flush_tiny
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
-# float32 copies of an operator drop entries below this: each changes a float32
-# result by at most 1e-20 of the largest input, far below float32 resolution
-# (6e-8), and spares BLAS its slow path on subnormal numbers.
-_FLUSH_BELOW = 1e-20
-
 
 def apply_operator(M, Y):
-    """``M @ Y`` in the dtype of ``Y`` (float32 stays float32)."""
+    """``M @ Y`` in the dtype of ``Y`` (float32 stays float32).
+
+    A float32 copy of ``M`` drops entries below float32's rounding unit of its
+    largest one (:func:`~sklearn_coded.operators.flush_tiny`): they change no
+    float32 result, and spare BLAS its slow path on subnormal numbers.
+    """
     if Y.dtype == np.float32:
-        M = np.where(np.abs(M) < _FLUSH_BELOW, 0.0, M).astype(np.float32)
+        M = flush_tiny(M, np.finfo(np.float32).eps).astype(np.float32)
     return M @ Y
 
 

@@ -18,7 +18,6 @@ from ._coding import (
     RandomizedCodedModule,
     coded_block,
     coded_forward,
-    flush_tiny,
 )
 from ._skorch import CODED_LOSSES, CodedSmoothingMixin, coded_net_class, make_coded_net
 
@@ -30,6 +29,5 @@ __all__ = [
     "coded_block",
     "coded_forward",
     "coded_net_class",
-    "flush_tiny",
     "make_coded_net",
 ]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..operators import SCHEMES, coding_operator, coding_points
+from ..operators import SCHEMES, coding_operator, coding_points, flush_tiny
 
 
 def check_smoothing(smoothing):
@@ -40,40 +40,6 @@ def _check_count(value, name, minimum):
     return int(value)
 
 
-def flush_tiny(matrix, dtype):
-    """Zero the entries of ``matrix`` below ``eps(dtype) * max|matrix|``.
-
-    Spline operators decay geometrically away from their diagonal; in float32 the
-    far entries fall into the subnormal range, where BLAS runs many times slower.
-    An entry below the rounding unit of the largest entry changes no product by
-    more than the rounding of that product's largest term, so it is dropped.
-
-    Parameters
-    ----------
-    matrix : ndarray, float64
-    dtype : torch.dtype
-        The floating dtype the matrix will be used in.
-
-    Returns
-    -------
-    ndarray
-        A copy with the tiny entries set to 0.
-
-    Examples
-    --------
-    >>> import numpy as np, torch
-    >>> from sklearn_coded.nn import flush_tiny
-    >>> flush_tiny(np.array([[1.0, 1e-30], [0.5, -1e-9]]), torch.float32)
-    array([[1. , 0. ],
-           [0.5, 0. ]])
-    """
-    matrix = np.array(matrix, dtype=np.float64)
-    if matrix.size:
-        threshold = torch.finfo(dtype).eps * np.abs(matrix).max()
-        matrix[np.abs(matrix) < threshold] = 0.0
-    return matrix
-
-
 class CodedSmoothing(nn.Module):
     """Encoder E and decoder D of a coding scheme, as torch buffers.
 
@@ -87,8 +53,9 @@ class CodedSmoothing(nn.Module):
 
     The buffers move with ``.to(device)``; every call uses matrices of the dtype
     and device of ``h``, rebuilt from the float64 operators when those change,
-    with tiny entries flushed (:func:`flush_tiny`). They are not saved in the
-    ``state_dict``: they are a function of the parameters.
+    with tiny entries flushed (:func:`~sklearn_coded.operators.flush_tiny`).
+    They are not saved in the ``state_dict``: they are a function of the
+    parameters.
 
     Parameters
     ----------
@@ -197,7 +164,7 @@ class CodedSmoothing(nn.Module):
 
     def _tensors(self, batch_size, dtype, device):
         return tuple(
-            torch.as_tensor(flush_tiny(matrix, dtype), dtype=dtype, device=device)
+            torch.as_tensor(flush_tiny(matrix, torch.finfo(dtype).eps), dtype=dtype, device=device)
             for matrix in self.numpy_matrices(batch_size)
         )
 

@@ -10,9 +10,8 @@ from sklearn_coded.nn import (
     RandomizedCodedModule,
     coded_block,
     coded_forward,
-    flush_tiny,
 )
-from sklearn_coded.operators import coding_operator, coding_points
+from sklearn_coded.operators import coding_operator, coding_points, flush_tiny
 
 
 @pytest.mark.parametrize(
@@ -49,8 +48,10 @@ def test_float32_buffers_have_no_subnormals_and_round_the_operator():
 
 def test_flush_tiny_threshold():
     M = np.array([[2.0, 2e-7], [-3e-7, 1.0]])
-    np.testing.assert_array_equal(flush_tiny(M, torch.float32), [[2.0, 0.0], [-3e-7, 1.0]])
-    np.testing.assert_array_equal(flush_tiny(M, torch.float64), M)
+    np.testing.assert_array_equal(
+        flush_tiny(M, torch.finfo(torch.float32).eps), [[2.0, 0.0], [-3e-7, 1.0]]
+    )
+    np.testing.assert_array_equal(flush_tiny(M, torch.finfo(torch.float64).eps), M)
 
 
 def test_forward_is_decode_block_encode_with_trailing_dims():
