@@ -26,11 +26,11 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from skorch import NeuralNetClassifier
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from skorch import NeuralNetClassifier
 
 from sklearn_coded.estimators import CodedClassifier
 

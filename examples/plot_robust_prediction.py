@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from art.attacks.evasion import ProjectedGradientDescent
 from art.estimators.classification import PyTorchClassifier
-from skorch import NeuralNetClassifier
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from skorch import NeuralNetClassifier
 
 from sklearn_coded.estimators import CodedClassifier
 from sklearn_coded.nn import CodedSmoothing, RandomizedCodedModule

@@ -89,8 +89,9 @@ class CodedSmoothingMixin:
     joint_forward : bool, default=False
         Run plain and coded rows through f in one forward pass (BatchNorm
         normalizes them with shared batch statistics) or in two (the plain pass
-        is exactly ERM's). Without BatchNorm both give the same loss; with it,
-        two passes trained better in ``benchmarks/bench_training.py``.
+        is exactly ERM's, hence the default). Without BatchNorm both give the
+        same loss; with it, a CNN on Fashion-MNIST scored 86.04% (one pass) and
+        85.81% (two) in ``benchmarks/bench_training.py``, within the seeds' noise.
     random_state : int, RandomState instance or None, default=None
         Seeds torch's global generator at the start of ``fit`` (weights,
         shuffling, dropout): an int is passed to ``torch.manual_seed`` as is, a
