@@ -1,5 +1,6 @@
 """Shared machinery of the encoder and decoder transformers (layer 2)."""
 
+import weakref
 from numbers import Integral
 
 import numpy as np
@@ -17,11 +18,26 @@ def apply_operator(M, Y):
 
     A float32 copy of ``M`` drops entries below float32's rounding unit of its
     largest one (:func:`~sklearn_coded.operators.flush_tiny`): they change no
-    float32 result, and spare BLAS its slow path on subnormal numbers.
+    float32 result, and spare BLAS its slow path on subnormal numbers. The copy
+    of a cached (read-only) operator is made once and kept while it lives.
     """
     if Y.dtype == np.float32:
-        M = flush_tiny(M, np.finfo(np.float32).eps).astype(np.float32)
+        M = _float32_copy(M)
     return M @ Y
+
+
+_float32_copies = {}  # id of a read-only operator -> (weak reference to it, its copy)
+
+
+def _float32_copy(M):
+    entry = _float32_copies.get(id(M))
+    if entry is not None and entry[0]() is M:
+        return entry[1]
+    copy = flush_tiny(M, np.finfo(np.float32).eps).astype(np.float32)
+    if not M.flags.writeable:  # the operator caches' arrays: never changed in place
+        key = id(M)
+        _float32_copies[key] = (weakref.ref(M, lambda _: _float32_copies.pop(key, None)), copy)
+    return copy
 
 
 class _BaseCoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

@@ -193,6 +193,19 @@ def test_float32_operator_has_no_subnormal_entries():
     assert not np.any((np.abs(E32) < tiny) & (E32 != 0))
 
 
+def test_float32_copy_is_made_once_per_cached_operator():
+    from sklearn_coded.coding._base import _float32_copies, _float32_copy
+
+    E = SplineEncoder(20).fit(np.ones((8, 1))).encoding_matrix(8)  # cached, read-only
+    assert _float32_copy(E) is _float32_copy(E)
+    assert _float32_copies[id(E)][0]() is E
+    writeable = np.array(E)  # may change in place: copied afresh every time
+    assert _float32_copy(writeable) is not _float32_copy(writeable)
+    writeable_id = id(writeable)
+    del writeable
+    assert writeable_id not in _float32_copies
+
+
 def test_encoder_codes_every_batch_size_of_a_stream():
     encoder = SplineEncoder(10).fit(RNG.standard_normal((6, 3)))
     for K in (2, 3, 6, 17):
