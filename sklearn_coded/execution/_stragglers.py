@@ -10,6 +10,7 @@ A model answers two questions, both from one seeded random generator:
   straggle; the master keeps the first results and stops the rest.
 """
 
+from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -45,7 +46,7 @@ def _is_real(value):
     return isinstance(value, Real) and not isinstance(value, bool) and np.isfinite(value)
 
 
-class BaseStragglers(BaseEstimator):
+class BaseStragglers(BaseEstimator, metaclass=ABCMeta):
     """Base class of the straggler models; subclass it to write your own.
 
     A subclass stores its parameters in ``__init__`` (scikit-learn style, so
@@ -54,6 +55,7 @@ class BaseStragglers(BaseEstimator):
     :meth:`validate`.
     """
 
+    @abstractmethod
     def draw_missing(self, n_workers, n_batches, random_state=None):
         """Draw which workers miss each batch, for the in-process simulation.
 
@@ -71,8 +73,8 @@ class BaseStragglers(BaseEstimator):
         missing : ndarray of bool of shape (n_workers, n_batches)
             True where the worker's row of that batch does not return.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def draw_plan(self, n_workers, random_state=None):
         """Draw one request's plan for a real executor.
 
@@ -87,7 +89,6 @@ class BaseStragglers(BaseEstimator):
         -------
         plan : StragglerPlan
         """
-        raise NotImplementedError
 
     def validate(self, n_workers, min_results=1):
         """Raise ValueError, naming ``stragglers`` and the model, if it is invalid for N.
