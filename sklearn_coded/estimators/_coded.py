@@ -208,7 +208,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             # own training step), so a grid over mu compares like with like.
             from ..nn import make_coded_net  # layer 5; imported only when used
 
-            K, N = self._coding_config()[:2]
+            K, N, lam_enc, lam_dec = self._coding_config()[:4]
             estimator = make_coded_net(
                 estimator,
                 n_coded=N,
@@ -216,7 +216,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 mu=self.mu,
                 coded_loss=self.coded_loss,
                 scheme=self.scheme,
-                smoothing=self.smoothing,
+                smoothing=(lam_enc, lam_dec),  # the pair prediction uses, as resolved here
                 points=self._points(),
                 random_state=seed,
             )

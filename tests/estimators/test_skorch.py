@@ -85,3 +85,13 @@ def test_mu_positive_trains_a_coded_net(iris32):
     assert type(net).__name__.startswith("Coded")
     assert net.mu == 0.3 and net.n_coded == 16
     assert clf.score(X, y) > 0.85
+
+
+def test_training_code_uses_the_smoothing_prediction_uses(iris32):
+    # A scalar smoothing is the decoder's lam and the encoder interpolates, in
+    # training as in prediction.
+    X, y = iris32
+    clf = CodedClassifier(
+        _net(), batch_size=8, n_coded=16, mu=0.3, smoothing=1e-2, random_state=0
+    ).fit(X, y)
+    np.testing.assert_allclose(clf.estimator_.coder_.smoothing, (0.0, 1e-2))
