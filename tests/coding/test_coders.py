@@ -18,14 +18,10 @@ from sklearn_coded import (
     SplineDecoder,
     SplineEncoder,
 )
+from sklearn_coded.coding import CODERS
 from sklearn_coded.operators import spline_gcv
 
 RNG = np.random.default_rng(11)
-PAIRS = {
-    "spline": (SplineEncoder, SplineDecoder),
-    "berrut": (BerrutEncoder, BerrutDecoder),
-    "lagrange": (LagrangeEncoder, LagrangeDecoder),
-}
 
 
 def smooth_f(Z):
@@ -120,9 +116,9 @@ def test_lagrange_round_trip_is_exact_and_equals_barycentric():
     np.testing.assert_allclose(decoded, X, atol=1e-12)
 
 
-@pytest.mark.parametrize("scheme", PAIRS)
+@pytest.mark.parametrize("scheme", CODERS)
 def test_operators_have_unit_row_sums(scheme):
-    Encoder, Decoder = PAIRS[scheme]
+    Encoder, Decoder = CODERS[scheme]
     X = RNG.standard_normal((7, 2))
     encoder = Encoder(11).fit(X)
     np.testing.assert_allclose(encoder.encoding_matrix(7).sum(axis=1), 1.0, atol=1e-12)
@@ -145,7 +141,7 @@ def test_spline_code_reproduces_lines_end_to_end(smoothing):
 
 def _round_trip_mse(scheme, N, K=8, n_stragglers=0, seed=0):
     rng = np.random.default_rng(seed)
-    Encoder, Decoder = PAIRS[scheme]
+    Encoder, Decoder = CODERS[scheme]
     X = rng.uniform(-1, 1, (K, 6))
     results = smooth_f(Encoder(N).fit_transform(X))
     results[rng.choice(N, n_stragglers, replace=False)] = np.nan
