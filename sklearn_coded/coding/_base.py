@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..operators import POINT_FAMILIES, coding_operator, coding_points, flush_tiny
+from ..operators._cache import ByteLRU
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -19,14 +20,16 @@ def apply_operator(M, Y):
     A float32 copy of ``M`` drops entries below float32's rounding unit of its
     largest one (:func:`~sklearn_coded.operators.flush_tiny`): they change no
     float32 result, and spare BLAS its slow path on subnormal numbers. The copy
-    of a cached (read-only) operator is made once and kept while it lives.
+    of a cached (read-only) operator is made once and kept while it lives, in a
+    cache bounded in bytes.
     """
     if Y.dtype == np.float32:
         M = _float32_copy(M)
     return M @ Y
 
 
-_float32_copies = {}  # id of a read-only operator -> (weak reference to it, its copy)
+#: id of a read-only operator -> (weak reference to it, its float32 copy); 32 MiB at most
+_float32_copies = ByteLRU(32 * 2**20)
 
 
 def _float32_copy(M):
@@ -51,6 +54,10 @@ class _BaseCoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _smoothing(self):
         return 0.0
+
+    def _operator_params(self):
+        """Scheme-specific keyword arguments of :func:`coding_operator`."""
+        return {}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -131,7 +138,9 @@ class BaseEncoder(_BaseCoder):
         """
         check_is_fitted(self)
         alpha, beta = coding_points(self.points, n_samples, self.n_coded)
-        return coding_operator(self.scheme, alpha, beta, self._smoothing(), values=X)[0]
+        return coding_operator(
+            self.scheme, alpha, beta, self._smoothing(), values=X, **self._operator_params()
+        )[0]
 
 
 class BaseDecoder(_BaseCoder):
@@ -262,6 +271,7 @@ class BaseDecoder(_BaseCoder):
             self.data_points_,
             self._smoothing(),
             values=Y_survivors,
+            **self._operator_params(),
         )[0]
 
     def _needed_survivors(self):

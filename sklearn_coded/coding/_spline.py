@@ -1,11 +1,12 @@
 """LeTCC: the smoothing-spline encoder and decoder (method.md section 3)."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 from .._sklearn_compat import Interval, StrOptions
 from ._base import BaseDecoder, BaseEncoder
 
 _SMOOTHING = [Interval(Real, 0, None, closed="left"), StrOptions({"gcv"})]
+_ORDER = [Interval(Integral, 1, None, closed="left")]
 
 
 class SplineEncoder(BaseEncoder):
@@ -24,6 +25,11 @@ class SplineEncoder(BaseEncoder):
         lam_enc >= 0 on the scale of method.md (SciPy's lam is K * lam), or
         ``"gcv"`` to choose one lam per batch, shared by every column, by
         generalised cross-validation.
+    order : int, default=2
+        m >= 1: the spline penalises the m-th derivative and interpolates with
+        piecewise polynomials of degree 2m - 1 (2: natural cubic, linear outside
+        the data points; 3: quintic). Order m reproduces polynomials of degree
+        < m exactly; the batch needs K >= m rows.
     points : str or (data, coded) pair, default="chebyshev"
         ``"chebyshev"``, ``"chebyshev2"``, ``"uniform"``, ``"bacc"``, or a pair of
         family names or explicit increasing arrays in [-1, 1]; see
@@ -56,14 +62,22 @@ class SplineEncoder(BaseEncoder):
     """
 
     scheme = "spline"
-    _parameter_constraints: dict = {**BaseEncoder._parameter_constraints, "smoothing": _SMOOTHING}
+    _parameter_constraints: dict = {
+        **BaseEncoder._parameter_constraints,
+        "smoothing": _SMOOTHING,
+        "order": _ORDER,
+    }
 
-    def __init__(self, n_coded, *, smoothing=0.0, points="chebyshev"):
+    def __init__(self, n_coded, *, smoothing=0.0, order=2, points="chebyshev"):
         super().__init__(n_coded, points=points)
         self.smoothing = smoothing
+        self.order = order
 
     def _smoothing(self):
         return self.smoothing
+
+    def _operator_params(self):
+        return {"order": self.order}
 
 
 class SplineDecoder(BaseDecoder):
@@ -82,6 +96,9 @@ class SplineDecoder(BaseDecoder):
         lam_dec >= 0 (method.md scale). Noiseless workers want it near 0; noisy
         ones larger. ``"gcv"`` chooses one lam per call from the survivors'
         results, shared by every output column.
+    order : int, default=2
+        m >= 1, the spline order; must match the encoder's. At least
+        ``max(2, m)`` workers must return.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout; must match the encoder's.
 
@@ -113,11 +130,22 @@ class SplineDecoder(BaseDecoder):
     """
 
     scheme = "spline"
-    _parameter_constraints: dict = {**BaseDecoder._parameter_constraints, "smoothing": _SMOOTHING}
+    _parameter_constraints: dict = {
+        **BaseDecoder._parameter_constraints,
+        "smoothing": _SMOOTHING,
+        "order": _ORDER,
+    }
 
-    def __init__(self, n_samples, *, smoothing=0.0, points="chebyshev"):
+    def __init__(self, n_samples, *, smoothing=0.0, order=2, points="chebyshev"):
         super().__init__(n_samples, points=points)
         self.smoothing = smoothing
+        self.order = order
 
     def _smoothing(self):
         return self.smoothing
+
+    def _operator_params(self):
+        return {"order": self.order}
+
+    def _needed_survivors(self):
+        return max(2, self.order)

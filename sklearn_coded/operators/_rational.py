@@ -1,8 +1,8 @@
 """Berrut (BACC) and real-field Lagrange (LCC) interpolation operators (method.md 4)."""
 
-import functools
-
 import numpy as np
+
+from ._cache import byte_cache
 
 
 def _node_hits(nodes, s):
@@ -10,7 +10,7 @@ def _node_hits(nodes, s):
     return np.nonzero(s[:, None] == nodes[None, :])
 
 
-@functools.lru_cache(maxsize=256)
+@byte_cache(32 * 2**20)
 def _berrut_cached(nodes_bytes, s_bytes):
     z, s = np.frombuffer(nodes_bytes), np.frombuffer(s_bytes)
     # r(s) = sum_i w_i(s) y_i with w_i(s) = ((-1)^i / (s - z_i)) / sum_j ((-1)^j / (s - z_j)),
@@ -24,7 +24,7 @@ def _berrut_cached(nodes_bytes, s_bytes):
     return M
 
 
-@functools.lru_cache(maxsize=256)
+@byte_cache(32 * 2**20)
 def _lagrange_cached(nodes_bytes, s_bytes):
     z, s = np.frombuffer(nodes_bytes), np.frombuffer(s_bytes)
     n = z.size

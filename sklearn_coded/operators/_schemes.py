@@ -61,7 +61,7 @@ def _split_points(points):
     )
 
 
-def coding_operator(scheme, fit_points, eval_points, smoothing=0.0, values=None):
+def coding_operator(scheme, fit_points, eval_points, smoothing=0.0, values=None, *, order=2):
     """The linear map of a scheme from values at ``fit_points`` to ``eval_points``.
 
     An encoder is ``coding_operator(scheme, alpha, beta, ...)``; a decoder for the
@@ -76,6 +76,9 @@ def coding_operator(scheme, fit_points, eval_points, smoothing=0.0, values=None)
         minimising the joint GCV score of ``values``.
     values : array-like of shape (n, n_columns), optional
         Needed for ``smoothing="gcv"``.
+    order : int, default=2
+        Spline only: the order m of the smoothing spline (penalty on the m-th
+        derivative), see :func:`spline_operator`.
 
     Returns
     -------
@@ -97,12 +100,14 @@ def coding_operator(scheme, fit_points, eval_points, smoothing=0.0, values=None)
                 raise ValueError(f"smoothing must be a number >= 0 or 'gcv'; got {smoothing!r}.")
             if values is None:
                 raise ValueError("smoothing='gcv' needs the values to fit.")
-            lam = spline_gcv(fit_points, values)
+            lam = spline_gcv(fit_points, values, order=order)
         else:
             lam = smoothing
-        return spline_operator(fit_points, eval_points, lam), float(lam)
+        return spline_operator(fit_points, eval_points, lam, order=order), float(lam)
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}; got {scheme!r}.")
+    if order != 2:
+        raise ValueError(f"The {scheme} scheme has no spline order; order must be 2, got {order!r}.")
     if isinstance(smoothing, str) or smoothing != 0:
         raise ValueError(
             f"The {scheme} scheme interpolates; smoothing must be 0, got {smoothing!r}."

@@ -194,7 +194,7 @@ def test_float32_copy_is_made_once_per_cached_operator():
 
     E = SplineEncoder(20).fit(np.ones((8, 1))).encoding_matrix(8)  # cached, read-only
     assert _float32_copy(E) is _float32_copy(E)
-    assert _float32_copies[id(E)][0]() is E
+    assert _float32_copies.get(id(E))[0]() is E
     writeable = np.array(E)  # may change in place: copied afresh every time
     assert _float32_copy(writeable) is not _float32_copy(writeable)
     writeable_id = id(writeable)

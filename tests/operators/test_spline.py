@@ -6,9 +6,23 @@ from scipy import linalg
 from scipy.interpolate import CubicSpline, make_smoothing_spline
 
 from sklearn_coded.operators import make_points, spline_gcv, spline_operator
-from sklearn_coded.operators._spline import _reinsch_matrices
+from sklearn_coded.operators._spline import _penalty
 
 RNG = np.random.default_rng(20241122)
+
+
+def _reinsch_matrices(t, m=2):
+    """Dense Q (n, n - m) and R (n - m, n - m) from the band storage of the operator."""
+    Qc, Rb, _ = _penalty(t.tobytes(), m)
+    n, N = t.size, t.size - m
+    Q = np.zeros((n, N))
+    for r in range(m + 1):
+        Q[np.arange(N) + r, np.arange(N)] = Qc[r]
+    R = np.zeros((N, N))
+    for d in range(m):
+        R[np.arange(N - d), np.arange(d, N)] = Rb[m - 1 - d, d:]
+        R[np.arange(d, N), np.arange(N - d)] = Rb[m - 1 - d, d:]
+    return Q, R
 
 
 def knots(n, family):
