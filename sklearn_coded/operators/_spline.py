@@ -196,11 +196,13 @@ def _natural_basis(t, m):
 
 
 def _end_derivatives(knots, k, end, orders):
-    """Rows (len(orders), 2m) of u^(j) at one end on the 2m basis functions nearest it."""
+    """Rows (len(orders), k + 1) of u^(j) at one end on the k + 1 basis functions nearest it."""
     n_coef = knots.size - k - 1
     width = k + 1
     cols = np.arange(width) if end == 0 else np.arange(n_coef - width, n_coef)
-    basis = BSpline(knots, np.eye(n_coef)[:, cols], k)
+    # those functions live on the 2 width knots at that end
+    local = knots[: 2 * width] if end == 0 else knots[-2 * width :]
+    basis = BSpline(local, np.eye(width), k)
     x = knots[0] if end == 0 else knots[-1]
     return cols, np.array([basis(x, nu=j) for j in orders]).reshape(len(orders), width)
 
