@@ -107,7 +107,9 @@ def coding_operator(scheme, fit_points, eval_points, smoothing=0.0, values=None,
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}; got {scheme!r}.")
     if order != 2:
-        raise ValueError(f"The {scheme} scheme has no spline order; order must be 2, got {order!r}.")
+        raise ValueError(
+            f"The {scheme} scheme has no spline order; order must be 2, got {order!r}."
+        )
     if isinstance(smoothing, str) or smoothing != 0:
         raise ValueError(
             f"The {scheme} scheme interpolates; smoothing must be 0, got {smoothing!r}."

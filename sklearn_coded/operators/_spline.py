@@ -115,13 +115,13 @@ def _penalty(t_bytes, m):
     return Qc, Rb, QtQb
 
 
-def _Qt(Qc, Y):
+def _q_transpose_times(Qc, Y):
     """Q' Y for Y (n, p)."""
     N = Qc.shape[1]
     return sum(Qc[r, :, None] * Y[r : r + N] for r in range(Qc.shape[0]))
 
 
-def _Q(Qc, X):
+def _q_times(Qc, X):
     """Q X for X (n - m, p)."""
     m, N = Qc.shape[0] - 1, Qc.shape[1]
     out = np.zeros((N + m, X.shape[1]))
@@ -364,7 +364,7 @@ def _gcv_scores(log_lams, n, Rb, QtQb, Qc, QtY):
     rss = np.empty(alphas.size)
     for j, alpha in enumerate(alphas):
         U[j] = linalg.cholesky_banded(_band_system(Rb, QtQb, alpha), check_finite=False)
-        residual = alpha * _Q(Qc, linalg.cho_solve_banded((U[j], False), QtY))
+        residual = alpha * _q_times(Qc, linalg.cho_solve_banded((U[j], False), QtY))
         rss[j] = np.sum(residual**2)
     traces = alphas * _selected_inverse_traces(U, QtQb)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -438,7 +438,7 @@ def spline_gcv(fit_points, values, *, order=DEFAULT_ORDER, bounds=(1e-4, 1e4)):
     if np.linalg.norm(residual) <= 1e-12 * np.linalg.norm(Y):
         return 0.0
     Qc, Rb, QtQb = _penalty(t.tobytes(), m)
-    QtY = _Qt(Qc, Y)
+    QtY = _q_transpose_times(Qc, Y)
     d_min, d_max = _pencil_extremes(Rb, QtQb)
     lo, hi = np.log(bounds[0] / (n * d_max)), np.log(bounds[1] / (n * max(d_min, 1e-300)))
 

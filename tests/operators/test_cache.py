@@ -1,0 +1,66 @@
+"""Operator caches are bounded in bytes, not entries."""
+
+import threading
+
+import numpy as np
+
+from sklearn_coded.operators import make_points, spline_operator
+from sklearn_coded.operators._cache import ByteLRU, byte_cache
+from sklearn_coded.operators._spline import _spline_operator_cached
+
+
+def test_least_recently_used_entries_go_first():
+    cache = ByteLRU(max_bytes=3 * 80)
+    for key in "abc":
+        cache[key] = np.zeros(10)
+    assert cache.get("a") is not None  # "a" is now the most recent
+    cache["d"] = np.zeros(10)
+    assert sorted(cache) == ["a", "c", "d"]
+    assert cache.nbytes == 240
+
+
+def test_an_entry_larger_than_the_budget_is_not_kept():
+    cache = ByteLRU(max_bytes=100)
+    cache["small"] = np.zeros(5)
+    cache["big"] = np.zeros(100)
+    assert "big" not in cache and "small" in cache
+    assert cache.nbytes == 40
+
+
+def test_replacing_and_popping_keep_the_byte_count():
+    cache = ByteLRU(max_bytes=1000)
+    cache["a"] = (np.zeros(10), np.zeros(5))
+    assert cache.nbytes == 120
+    cache["a"] = np.zeros(2)
+    assert cache.nbytes == 16
+    assert cache.pop("a").shape == (2,) and cache.nbytes == 0 and len(cache) == 0
+
+
+def test_the_decorator_memoises_and_is_thread_safe():
+    calls = []
+
+    @byte_cache(10 * 2**10)
+    def square(x):
+        calls.append(x)
+        return np.full(16, float(x) ** 2)
+
+    threads = [threading.Thread(target=lambda i=i: square(i % 8)) for i in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert square.cache.nbytes <= 10 * 2**10
+    assert np.all(square(3) == 9.0)
+    assert len(set(calls)) == 8
+
+
+def test_spline_operator_cache_stays_within_its_budget_under_new_survivor_sets():
+    rng = np.random.default_rng(0)
+    cache = _spline_operator_cached.cache
+    beta = make_points("chebyshev", 2000)
+    alpha = make_points("chebyshev", 64)
+    for _ in range(80):  # 80 decoders of (64, 1800): 74 MB if all were kept
+        keep = np.sort(rng.choice(2000, 1800, replace=False))
+        spline_operator(beta[keep], alpha, 0.0)
+        assert cache.nbytes <= cache.max_bytes
+    assert cache.nbytes > cache.max_bytes / 2  # it does keep what fits
