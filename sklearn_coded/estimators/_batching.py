@@ -79,11 +79,13 @@ def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None):
     return out
 
 
-def make_coders(scheme, n_coded, points, smoothing_enc, smoothing_dec):
-    """Unfitted layer-2 encoder and decoder factory for a scheme."""
+def make_coders(scheme, n_coded, points, smoothing_enc, smoothing_dec, order=2):
+    """Unfitted layer-2 encoder and decoder factory for a scheme (``order``: spline only)."""
     encoder_cls, decoder_cls = CODERS[scheme]
-    enc_kw = {"smoothing": smoothing_enc} if scheme == "spline" else {}
-    dec_kw = {"smoothing": smoothing_dec} if scheme == "spline" else {}
+    if scheme != "spline" and order != 2:
+        raise ValueError(f"order={order!r} applies to scheme='spline' only; got scheme={scheme!r}.")
+    enc_kw = {"smoothing": smoothing_enc, "order": order} if scheme == "spline" else {}
+    dec_kw = {"smoothing": smoothing_dec, "order": order} if scheme == "spline" else {}
 
     def encoder():
         return encoder_cls(n_coded, points=points, **enc_kw)

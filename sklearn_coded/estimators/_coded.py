@@ -76,6 +76,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         "n_coded": [Interval(Integral, 2, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "smoothing": _SMOOTHING,
+        "order": [Interval(Integral, 1, None, closed="left")],
         "points": [StrOptions({"auto", *POINT_FAMILIES}), tuple, list],
         "stragglers": "no_validation",  # checked by execution.check_stragglers
         "executor": "no_validation",  # any concurrent.futures.Executor or dask Client
@@ -94,6 +95,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         n_coded=None,
         batch_size=16,
         smoothing=0.0,
+        order=2,
         points="auto",
         stragglers=0,
         executor=None,
@@ -108,6 +110,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         self.n_coded = n_coded
         self.batch_size = batch_size
         self.smoothing = smoothing
+        self.order = order
         self.points = points
         self.stragglers = stragglers
         self.executor = executor
@@ -218,6 +221,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 scheme=self.scheme,
                 smoothing=(lam_enc, lam_dec),  # the pair prediction uses, as resolved here
                 points=self._points(),
+                order=self.order,
                 random_state=seed,
             )
         with _seeded_torch(seed if skorch and self.random_state is not None else None):
@@ -245,7 +249,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             groups += batch_groups(
                 n_samples, K, fixed_size=fixed_size, rng=rng if self.randomized else None
             )
-        encoder, decoder = make_coders(self.scheme, N, points, lam_enc, lam_dec)
+        encoder, decoder = make_coders(self.scheme, N, points, lam_enc, lam_dec, self.order)
         coded = encode_groups(X, groups, encoder)
         results, returned = run_workers(
             self._worker,  # one object per fit: a dask client scatters it once
@@ -325,6 +329,10 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         workers want ``smoothing=0``, the measured best (any lam >= 1e-7 or
         lam_enc >= 1e-6 raised the error). The other schemes need
         ``smoothing=0``.
+    order : int, default=2
+        Spline only: the order m >= 1 of the smoothing spline (penalty on the m-th
+        derivative; 2 is the natural cubic spline, 3 quintic; method.md 7). Must
+        be 2 for the interpolating schemes.
     points : "auto", str or (data, coded) pair, default="auto"
         Point layout, see :func:`sklearn_coded.operators.coding_points`;
         ``"bacc"`` is the placement of the public BACC code. ``"auto"`` takes
@@ -536,6 +544,10 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     smoothing : float, "gcv" or (float, float or "gcv"), default=0.0
         Decoder smoothing (the encoder interpolates), or ``(lam_enc, lam_dec)``;
         spline only.
+    order : int, default=2
+        Spline only: the order m >= 1 of the smoothing spline (penalty on the m-th
+        derivative; 2 is the natural cubic spline, 3 quintic; method.md 7). Must
+        be 2 for the interpolating schemes.
     points : "auto", str or (data, coded) pair, default="auto"
         Point layout; ``"auto"`` is uniform for spline and Berrut, Chebyshev for
         Lagrange (see :class:`CodedClassifier`).

@@ -69,6 +69,9 @@ class CodedSmoothing(nn.Module):
         Spline smoothing lam >= 0 of the encoder and the decoder, one value for
         both or a pair ``(lam_enc, lam_dec)``, on the scale of method.md section 2.
         Must be 0 for the interpolating schemes.
+    order : int, default=2
+        Spline order m >= 1 (penalty on the m-th derivative, method.md 7); must be
+        2 for the interpolating schemes.
     points : str or (data, coded) pair, default="chebyshev"
         The point layout of :func:`sklearn_coded.operators.coding_points`. Explicit
         arrays fix K and N, so then every batch must have exactly K rows (use
@@ -105,6 +108,7 @@ class CodedSmoothing(nn.Module):
         *,
         scheme="spline",
         smoothing=0.0,
+        order=2,
         points="chebyshev",
         dtype=None,
     ):
@@ -115,6 +119,7 @@ class CodedSmoothing(nn.Module):
             raise ValueError(f"scheme must be one of {SCHEMES}; got {scheme!r}.")
         self.scheme = scheme
         self.smoothing = check_smoothing(smoothing)
+        self.order = _check_count(order, "order", 1)
         self.points = points
         dtype = torch.get_default_dtype() if dtype is None else dtype
         encoder, decoder = self._tensors(self.n_samples, dtype, torch.device("cpu"))
@@ -124,7 +129,7 @@ class CodedSmoothing(nn.Module):
     def extra_repr(self):
         return (
             f"n_samples={self.n_samples}, n_coded={self.n_coded}, scheme={self.scheme!r}, "
-            f"smoothing={self.smoothing}, points={self.points!r}"
+            f"smoothing={self.smoothing}, order={self.order}, points={self.points!r}"
         )
 
     def coded_size(self, batch_size):
@@ -158,8 +163,8 @@ class CodedSmoothing(nn.Module):
             return one, one
         alpha, beta = self.coding_points(batch_size)
         lam_enc, lam_dec = self.smoothing
-        encoder, _ = coding_operator(self.scheme, alpha, beta, lam_enc)
-        decoder, _ = coding_operator(self.scheme, beta, alpha, lam_dec)
+        encoder, _ = coding_operator(self.scheme, alpha, beta, lam_enc, order=self.order)
+        decoder, _ = coding_operator(self.scheme, beta, alpha, lam_dec, order=self.order)
         return encoder, decoder
 
     def _tensors(self, batch_size, dtype, device):

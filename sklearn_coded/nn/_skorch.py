@@ -117,6 +117,7 @@ class CodedSmoothingMixin:
         scheme="spline",
         smoothing=0.0,
         points="chebyshev",
+        order=2,
         block=None,
         joint_forward=False,
         random_state=None,
@@ -130,6 +131,7 @@ class CodedSmoothingMixin:
         self.scheme = scheme
         self.smoothing = smoothing
         self.points = points
+        self.order = order
         self.block = block
         self.joint_forward = joint_forward
         self.random_state = random_state
@@ -163,6 +165,7 @@ class CodedSmoothingMixin:
             n_samples if self.n_coded is None else self.n_coded,
             scheme=self.scheme,
             smoothing=self.smoothing,
+            order=self.order,
             points=self.points,
         )
         alpha, beta = self.coder_.coding_points(n_samples)
@@ -318,7 +321,7 @@ def make_coded_net(
     random_state : int, RandomState instance or None, default=None
         Seeds torch at the start of ``fit``.
     **coded_params
-        ``block``, ``joint_forward``, ``progress_bar`` (see
+        ``block``, ``joint_forward``, ``progress_bar``, ``order`` (see
         :class:`CodedSmoothingMixin`).
 
     Returns
@@ -346,7 +349,7 @@ def make_coded_net(
     """
     if not isinstance(net, NeuralNet):
         raise TypeError(f"net must be a skorch NeuralNet; got {type(net).__name__}.")
-    unknown = set(coded_params) - {"block", "joint_forward", "progress_bar"}
+    unknown = set(coded_params) - {"block", "joint_forward", "progress_bar", "order"}
     if unknown:
         raise TypeError(f"make_coded_net got unexpected keyword arguments {sorted(unknown)}.")
     if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool):

@@ -310,3 +310,47 @@ def test_bad_mask():
 def test_bad_parameters_are_named(params, match):
     with pytest.raises(ValueError, match=match):
         SplineEncoder(**params).fit(RNG.standard_normal((4, 2)))
+
+
+# --- spline order -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_order_reaches_the_operators(order):
+    from sklearn_coded.operators import spline_operator
+
+    X = RNG.standard_normal((7, 2))
+    encoder = SplineEncoder(13, order=order, smoothing=1e-3).fit(X)
+    alpha, beta = encoder.data_points_, encoder.coded_points_
+    np.testing.assert_array_equal(
+        encoder.transform(X), spline_operator(alpha, beta, 1e-3, order=order) @ X
+    )
+    coded = encoder.transform(X)
+    coded[[0, 5]] = np.nan
+    decoder = SplineDecoder(7, order=order).fit(coded)
+    keep = np.setdiff1d(np.arange(13), [0, 5])
+    np.testing.assert_array_equal(
+        decoder.transform(coded), spline_operator(beta[keep], alpha, order=order) @ coded[keep]
+    )
+
+
+def test_order_three_round_trip_reproduces_quadratics():
+    K, N = 8, 21
+    alpha = SplineEncoder(N).fit(np.zeros((K, 1))).data_points_
+    X = np.column_stack([alpha**2, 1 - alpha + 3 * alpha**2])
+    coded = SplineEncoder(N, order=3, smoothing=1e-2).fit_transform(X)
+    coded[[0, 10, 20]] = np.nan
+    decoded = SplineDecoder(K, order=3, smoothing=1e-2).fit(coded).transform(coded)
+    np.testing.assert_allclose(decoded, X, atol=1e-11)
+
+
+def test_decoder_of_order_m_needs_m_survivors():
+    Y = RNG.standard_normal((6, 2))
+    Y[3:] = np.nan
+    with pytest.raises(ValueError, match=r"Only 3 of 6 workers .* needs at least 4"):
+        SplineDecoder(3, order=4).fit(Y).transform(Y)
+
+
+def test_bad_order_is_named_by_the_coders():
+    with pytest.raises(ValueError, match="'order' parameter of SplineDecoder"):
+        SplineDecoder(4, order=0).fit(RNG.standard_normal((8, 2)))
