@@ -8,6 +8,12 @@
    against a bare numpy matmul of the same shapes (target: >= 0.7x its
    throughput), and ``smoothing="gcv"`` on a (256, 64) batch against SciPy's
    per-column GCV (``make_smoothing_spline(lam=None)``; target: >= 50x faster).
+3. Decoder build time against N (issue 8, "cost at scale"): K = 64, 10% of the
+   workers missing, a new survivor set for every build (random stragglers), for
+   lam = 0, lam = 1e-6 and GCV, spline orders 2 and 3; the log-log slope of time
+   against N and the ratio N = 4096 / N = 1024 (target <= 10x), side by side with
+   the dense O(n^3) construction of the previous release at N <= 1024. Also the
+   bytes held by the operator caches after 300 builds.
 
 Writes benchmarks/results/coding.json and coding_error.png. Run:
 
@@ -39,11 +45,12 @@ RESULTS = Path(__file__).parent / "results"
 # coincide with coded points (odd ratios for "chebyshev", even ones for the public
 # BACC placement) and decoding at them is exact, which says nothing about the code.
 PRIME_NS = [17, 23, 31, 43, 61, 83, 113, 157, 211, 293, 401, 509]
-SCHEMES = {  # label: (scheme, points)
-    "spline (LeTCC)": ("spline", "chebyshev"),
-    "berrut (BACC), same points": ("berrut", "chebyshev"),
-    "berrut (BACC), public placement": ("berrut", "bacc"),
-    "lagrange (LCC)": ("lagrange", "chebyshev"),
+SCHEMES = {  # label: (scheme, points, coder parameters)
+    "spline (LeTCC)": ("spline", "chebyshev", {}),
+    "spline order 3": ("spline", "chebyshev", {"order": 3}),
+    "berrut (BACC), same points": ("berrut", "chebyshev", {}),
+    "berrut (BACC), public placement": ("berrut", "bacc", {}),
+    "lagrange (LCC)": ("lagrange", "chebyshev", {}),
 }
 
 
@@ -64,16 +71,16 @@ def settings(K, rng):
     }
 
 
-def decoding_error(scheme, points, K, N, S, batch, f, n_trials, seed):
+def decoding_error(scheme, points, K, N, S, batch, f, n_trials, seed, params=None):
     """Mean, std, 10th and 90th percentile over trials of the MSE of decoded f(x_k)."""
     rng = np.random.default_rng(seed)
     Encoder, Decoder = CODERS[scheme]
     mse = []
     for _ in range(n_trials):
         X = batch(rng)
-        results = f(Encoder(N, points=points).fit_transform(X))
+        results = f(Encoder(N, points=points, **(params or {})).fit_transform(X))
         results[rng.choice(N, S, replace=False)] = np.nan
-        decoded = Decoder(K, points=points).fit(results).transform(results)
+        decoded = Decoder(K, points=points, **(params or {})).fit(results).transform(results)
         mse.append(np.mean((decoded - f(X)) ** 2))
     p10, p90 = np.percentile(mse, [10, 90])
     return float(np.mean(mse)), float(np.std(mse)), float(p10), float(p90)
@@ -84,13 +91,13 @@ def accuracy_sweep(K, Ns, n_trials):
     rows = []
     for setting, (batch, f) in settings(K, rng).items():
         for straggler_share in (0.0, 0.1):
-            for label, (scheme, points) in SCHEMES.items():
+            for label, (scheme, points, params) in SCHEMES.items():
                 for N in Ns:
                     S = round(straggler_share * N)
                     if scheme == "lagrange" and N - S < K:
                         continue
                     mean, std, p10, p90 = decoding_error(
-                        scheme, points, K, N, S, batch, f, n_trials, seed=N
+                        scheme, points, K, N, S, batch, f, n_trials, seed=N, params=params
                     )
                     rows.append(
                         dict(
@@ -198,6 +205,141 @@ def speed(repeats, gcv_repeats):
     return transform, gcv
 
 
+def dense_decoder(t, s, lam, Y=None):
+    """The previous release's construction: dense (n, n) Reinsch products, O(n^3).
+
+    ``M = A H`` with ``A = A_value + A_curv R^{-1} Q'`` and ``H = (I + n lam K)^{-1}``
+    formed densely; with ``Y`` the GCV lam comes from a dense eigendecomposition of K.
+    """
+    from scipy import linalg
+
+    n = t.size
+    h = np.diff(t)
+    Q = np.zeros((n, n - 2))
+    j = np.arange(n - 2)
+    Q[j, j], Q[j + 1, j], Q[j + 2, j] = 1 / h[:-1], -1 / h[:-1] - 1 / h[1:], 1 / h[1:]
+    R = np.diag((h[:-1] + h[1:]) / 3) + np.diag(h[1:-1] / 6, 1) + np.diag(h[1:-1] / 6, -1)
+    K = Q @ linalg.solve(R, Q.T)
+    if Y is not None:  # GCV over the eigenvalues of K
+        d, W = linalg.eigh(K)
+        z2 = np.sum((W.T @ Y) ** 2, axis=1)
+        grid = np.exp(np.linspace(np.log(1e-4 / (n * d[-1])), np.log(1e4 / (n * d[2])), 81))
+        shrink = [(n * g * d) / (1 + n * g * d) for g in grid]
+        lam = grid[int(np.argmin([n * sh**2 @ z2 / sh.sum() ** 2 for sh in shrink]))]
+    H = linalg.inv(np.eye(n) + n * lam * K)
+    # natural cubic interpolation at s from values g: CubicSpline of the identity
+    from scipy.interpolate import CubicSpline
+
+    A = CubicSpline(t, np.eye(n), bc_type="natural")(s)
+    return A @ H
+
+
+def decoder_build_scaling(Ns, repeats, dense_max_n):
+    """Median seconds to build D_F for a new survivor set F, per N, smoothing and order."""
+    from sklearn_coded.operators import coding_operator
+    from sklearn_coded.operators._rational import _berrut_cached
+    from sklearn_coded.operators._spline import _spline_operator_cached
+
+    K, missing = 64, 0.1
+    rng = np.random.default_rng(7)
+    rows = []
+    cases = [(2, 0.0), (2, 1e-6), (2, "gcv"), (3, 0.0), (3, 1e-6), (3, "gcv")]
+    for N in Ns:
+        alpha, beta = coding_points("chebyshev", K, N)
+        for order, lam in cases:
+            times, dense_times = [], []
+            for _ in range(repeats):
+                F = np.sort(rng.choice(N, N - round(missing * N), replace=False))
+                Y = np.sin(3 * beta[F])[:, None] + 1e-2 * rng.standard_normal((F.size, 10))
+                start = time.perf_counter()
+                coding_operator("spline", beta[F], alpha, lam, values=Y, order=order)
+                times.append(time.perf_counter() - start)
+                if order == 2 and dense_max_n >= N:
+                    start = time.perf_counter()
+                    dense_decoder(beta[F], alpha, lam, Y if lam == "gcv" else None)
+                    dense_times.append(time.perf_counter() - start)
+            rows.append(
+                dict(
+                    N=N,
+                    K=K,
+                    order=order,
+                    smoothing=str(lam),
+                    median_s=float(np.median(times)),
+                    dense_median_s=float(np.median(dense_times)) if dense_times else None,
+                )
+            )
+            print(
+                f"  build N={N:5d} order={order} lam={lam!s:6} {rows[-1]['median_s'] * 1e3:8.1f} ms"
+                + (f"  dense {rows[-1]['dense_median_s'] * 1e3:8.1f} ms" if dense_times else ""),
+                flush=True,
+            )
+    summary = []
+    for order, lam in cases:
+        rs = [r for r in rows if r["order"] == order and r["smoothing"] == str(lam)]
+        n, t = np.array([r["N"] for r in rs]), np.array([r["median_s"] for r in rs])
+        by_n = dict(zip(n.tolist(), t.tolist(), strict=True))
+        summary.append(
+            dict(
+                order=order,
+                smoothing=str(lam),
+                loglog_slope=float(np.polyfit(np.log(n), np.log(t), 1)[0]),
+                ratio_4096_over_1024=by_n[4096] / by_n[1024]
+                if 4096 in by_n and 1024 in by_n
+                else None,
+                target_ratio=10.0,
+            )
+        )
+    # caches after 300 builds with new survivor sets, bounded in bytes
+    alpha, beta = coding_points("chebyshev", K, 1024)
+    for _ in range(300):
+        F = np.sort(rng.choice(1024, 922, replace=False))
+        coding_operator("spline", beta[F], alpha, 1e-6)
+        coding_operator("berrut", beta[F], alpha)
+    caches = {
+        "spline_operator": [
+            _spline_operator_cached.cache.nbytes,
+            _spline_operator_cached.cache.max_bytes,
+        ],
+        "berrut_operator": [_berrut_cached.cache.nbytes, _berrut_cached.cache.max_bytes],
+        "note": "[bytes held, byte budget] after 300 decoders of (64, 922) for new survivor sets "
+        "(147 MB each scheme if all were kept)",
+    }
+    return rows, summary, caches
+
+
+def plot_build(rows, path):
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for order in (2, 3):
+        for lam in ("0.0", "1e-06", "gcv"):
+            rs = [r for r in rows if r["order"] == order and r["smoothing"] == lam]
+            ax.plot(
+                [r["N"] for r in rs],
+                [r["median_s"] for r in rs],
+                "o-",
+                ms=3,
+                label=f"band, order {order}, lam={lam}",
+            )
+    for lam in ("0.0", "1e-06", "gcv"):
+        rs = [r for r in rows if r["order"] == 2 and r["smoothing"] == lam and r["dense_median_s"]]
+        ax.plot(
+            [r["N"] for r in rs],
+            [r["dense_median_s"] for r in rs],
+            "x--",
+            label=f"dense (previous), lam={lam}",
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="N (workers), 10% missing",
+        ylabel="seconds per decoder",
+        title="Decoder build for a new survivor set, K = 64",
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def plot(rows, slope_rows, path):
     settings_ = sorted({r["setting"] for r in rows})
     fig, axes = plt.subplots(len(settings_), 2, figsize=(11, 8.5), sharex=True)
@@ -266,6 +408,11 @@ def run(args):
     rows = accuracy_sweep(K, Ns, n_trials)
     slope_rows = slopes(rows, K)
     transform, gcv = speed(repeats, gcv_repeats)
+    print("decoder build time against N:", flush=True)
+    build_Ns = [256, 1024, 4096] if args.quick else [256, 512, 1024, 2048, 4096]
+    build_rows, build_summary, caches = decoder_build_scaling(
+        build_Ns, 1 if args.quick else 5, 256 if args.quick else 1024
+    )
     RESULTS.mkdir(exist_ok=True)
     suffix = "_quick" if args.quick else ""
     result = dict(
@@ -277,9 +424,11 @@ def run(args):
         slopes=slope_rows,
         transform_speed=transform,
         gcv_speed=gcv,
+        decoder_build=dict(rows=build_rows, summary=build_summary, caches=caches),
     )
     (RESULTS / f"coding{suffix}.json").write_text(json.dumps(result, indent=1))
     plot(rows, slope_rows, RESULTS / f"coding_error{suffix}.png")
+    plot_build(build_rows, RESULTS / f"coding_build{suffix}.png")
 
     print(f"{'setting':34} {'S':>4} {'scheme':34} slope   MSE@N={Ns[-1]}")
     for s in slope_rows:
@@ -301,6 +450,14 @@ def run(args):
         f"GCV speed-up vs SciPy per column: warm {gcv['speedup_warm']:.0f}x, "
         f"cold {gcv['speedup_cold']:.0f}x (target >= 50x)"
     )
+    for r in build_summary:
+        ratio = r["ratio_4096_over_1024"]
+        print(
+            f"decoder build, order {r['order']}, lam={r['smoothing']}: log-log slope "
+            f"{r['loglog_slope']:.2f}, N=4096 / N=1024: "
+            + (f"{ratio:.1f}x (target <= 10x)" if ratio else "n/a")
+        )
+    print("caches [bytes, budget]:", caches)
 
 
 if __name__ == "__main__":

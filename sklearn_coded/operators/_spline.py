@@ -363,7 +363,16 @@ def _gcv_scores(log_lams, n, Rb, QtQb, Qc, QtY):
     U = np.empty((alphas.size, *QtQb.shape))
     rss = np.empty(alphas.size)
     for j, alpha in enumerate(alphas):
-        U[j] = linalg.cholesky_banded(_band_system(Rb, QtQb, alpha), check_finite=False)
+        try:
+            U[j] = linalg.cholesky_banded(_band_system(Rb, QtQb, alpha), check_finite=False)
+        except linalg.LinAlgError:
+            # R + alpha Q'Q is positive definite, but past about 1 / (eps cond(Q)^2)
+            # not in floating point (order >= 3, many uneven points): this lam is
+            # beyond what the normal equations resolve and is left out of the scan.
+            U[j] = 0.0
+            U[j, -1] = 1.0
+            rss[j] = np.inf
+            continue
         residual = alpha * _q_times(Qc, linalg.cho_solve_banded((U[j], False), QtY))
         rss[j] = np.sum(residual**2)
     traces = alphas * _selected_inverse_traces(U, QtQb)
