@@ -2,6 +2,8 @@
 
 import numbers
 
+import numpy as np
+
 from ._points import POINT_FAMILIES, make_points
 from ._rational import berrut_operator, lagrange_operator
 from ._spline import spline_gcv, spline_operator
@@ -15,9 +17,13 @@ def coding_points(points, n_samples, n_coded):
     Parameters
     ----------
     points : str or (data, coded) pair
-        A family name from ``{"chebyshev", "chebyshev2", "uniform", "bacc"}`` used
-        for both sets, or a pair whose entries are each a family name or an
-        explicit strictly increasing array inside [-1, 1].
+        A family name from ``{"chebyshev", "chebyshev2", "uniform", "bacc",
+        "interior", "systematic"}`` used for both sets, or a pair whose entries are
+        each a family name or an explicit strictly increasing array inside [-1, 1].
+        ``"systematic"`` takes the ``"interior"`` data points and makes K of the N
+        coded points equal to them (each replaces the nearest uniform coded
+        point): those K workers compute f(x_k) itself, which interpolating decoders
+        return exactly when those workers answer. Needs N >= K.
     n_samples : int
         K, the number of data points.
     n_coded : int
@@ -37,9 +43,39 @@ def coding_points(points, n_samples, n_coded):
     >>> beta.round(4)
     array([-1.    , -0.7071,  0.    ,  0.7071,  1.    ])
     """
+    if isinstance(points, str) and points == "systematic":
+        return systematic_points(n_samples, n_coded)
     data_spec, coded_spec = _split_points(points)
     alpha = make_points(data_spec, n_samples, role="data", name="points[0] (data points)")
     beta = make_points(coded_spec, n_coded, role="coded", name="points[1] (coded points)")
+    return alpha, beta
+
+
+def systematic_points(n_samples, n_coded):
+    """The ``"systematic"`` layout: interior data points, K of them also coded points.
+
+    Examples
+    --------
+    >>> from sklearn_coded.operators import coding_points
+    >>> alpha, beta = coding_points("systematic", 3, 5)
+    >>> bool(set(alpha) <= set(beta))
+    True
+    """
+    if n_coded < n_samples:
+        raise ValueError(
+            f'points="systematic" needs n_coded >= batch size; got N={n_coded}, K={n_samples}.'
+        )
+    alpha = make_points("interior", n_samples, role="data")
+    beta = make_points("uniform", n_coded, role="coded")
+    # each data point replaces the nearest coded point, indices kept strictly increasing
+    slots = np.rint((alpha + 1) / 2 * (n_coded - 1)).astype(int)
+    for k in range(1, n_samples):
+        slots[k] = max(slots[k], slots[k - 1] + 1)
+    slots -= np.maximum(slots[-1] - (n_coded - 1), 0)
+    for k in range(n_samples - 2, -1, -1):
+        slots[k] = min(slots[k], slots[k + 1] - 1)
+    beta[slots] = alpha
+    beta.sort()
     return alpha, beta
 
 

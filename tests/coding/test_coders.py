@@ -354,3 +354,16 @@ def test_decoder_of_order_m_needs_m_survivors():
 def test_bad_order_is_named_by_the_coders():
     with pytest.raises(ValueError, match="'order' parameter of SplineDecoder"):
         SplineDecoder(4, order=0).fit(RNG.standard_normal((8, 2)))
+
+
+@pytest.mark.parametrize("scheme", ["spline", "berrut"])
+def test_systematic_layout_decodes_exactly_when_no_worker_is_missing(scheme):
+    Encoder, Decoder = CODERS[scheme]
+    K, N = 6, 23
+    X = RNG.uniform(-1, 1, (K, 4))
+    results = smooth_f(Encoder(N, points="systematic").fit_transform(X))
+    decoded = Decoder(K, points="systematic").fit(results).transform(results)
+    np.testing.assert_allclose(decoded, smooth_f(X), atol=1e-14)
+    interior = smooth_f(Encoder(N, points="interior").fit_transform(X))
+    approx = Decoder(K, points="interior").fit(interior).transform(interior)
+    assert np.abs(approx - smooth_f(X)).max() > 1e-8  # not exact without the shared points

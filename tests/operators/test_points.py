@@ -59,3 +59,46 @@ def test_bad_points_are_named(points, match):
 def test_too_few_points():
     with pytest.raises(ValueError, match="at least 2 coded points; got n_points=1"):
         coding_points("chebyshev", 4, 1)
+
+
+def test_bacc_orientation_matches_the_public_formulas_when_rows_are_reversed():
+    """The public code puts row j at cos((2j + 1) pi / 2K), decreasing in j; ours ascend."""
+    from sklearn_coded.operators import berrut_operator
+
+    K, N = 6, 17
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((K, 3))
+    j, n = np.arange(K), np.arange(N)
+    alpha_public, z_public = np.cos((2 * j + 1) * np.pi / (2 * K)), np.cos(n * np.pi / N)
+    # r(z) = sum_j ((-1)^j / (z - alpha_j)) X_j / sum_j ((-1)^j / (z - alpha_j)), public order
+    w = (-1.0) ** j / (z_public[:, None] - alpha_public[None, :])
+    public = (w / w.sum(axis=1, keepdims=True)) @ X
+    alpha, beta = coding_points("bacc", K, N)
+    ours = berrut_operator(alpha, beta) @ X[::-1]  # reversed rows: row j at alpha_public[j]
+    np.testing.assert_allclose(ours[::-1], public, atol=1e-13)  # coded rows reversed too
+    # without the reversal the rows sit at the mirrored points: a different code
+    assert np.abs(berrut_operator(alpha, beta) @ X - ours).max() > 0.1
+
+
+@pytest.mark.parametrize("K, N", [(4, 9), (16, 65), (16, 17), (7, 50)])
+def test_interior_layout_keeps_data_points_strictly_inside(K, N):
+    alpha, beta = coding_points("interior", K, N)
+    np.testing.assert_allclose(alpha, 0.96 * np.linspace(-1, 1, K), atol=1e-15)
+    np.testing.assert_allclose(beta, np.linspace(-1, 1, N), atol=1e-15)
+    assert alpha[0] > beta[0] and alpha[-1] < beta[-1]
+
+
+def test_systematic_layout_contains_every_data_point():
+    for K in range(2, 40, 3):
+        for N in range(K, 5 * K + 2, 2):
+            alpha, beta = coding_points("systematic", K, N)
+            assert beta.size == N and np.all(np.diff(beta) > 0)
+            assert np.isin(alpha, beta).all()
+            np.testing.assert_array_equal(alpha, coding_points("interior", K, N)[0])
+
+
+def test_systematic_layout_errors_are_clear():
+    with pytest.raises(ValueError, match="needs n_coded >= batch size; got N=3, K=4"):
+        coding_points("systematic", 4, 3)
+    with pytest.raises(ValueError, match="use coding_points"):
+        make_points("systematic", 4, role="coded")
