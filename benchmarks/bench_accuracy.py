@@ -47,14 +47,15 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
-from sklearn_coded.operators import coding_operator, coding_points
+from sklearn_coded.operators import coding_operator, coding_points, make_points
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 FULL = {
     "K": [8, 16, 32],
-    "n_grid": 6,
-    "batches": 32,
+    "n_grid": 5,
+    "batches": 16,
+    "tune_batches": 12,
     "cnn_train": 10000,
     "cnn_test": 3000,
     "cnn_epochs": 3,
@@ -63,8 +64,9 @@ FULL = {
 }
 QUICK = {
     "K": [8],
-    "n_grid": 3,
-    "batches": 4,
+    "n_grid": 4,
+    "batches": 3,
+    "tune_batches": 3,
     "cnn_train": 1000,
     "cnn_test": 300,
     "cnn_epochs": 1,
@@ -199,23 +201,23 @@ def straggler_count(label, N):
     return {"0": 0, "1": 1, "10%": round(0.1 * N), "20%": round(0.2 * N)}[label]
 
 
-def encode(f, Xb, scheme, points, N, lam_enc=0.0):
+def encode(f, Xb, scheme, points, N, lam_enc=0.0, order=2):
     """Worker results f(E x) for every batch: (B, N, C); Xb is (B, K, d)."""
     B, K, d = Xb.shape
     alpha, beta = coding_points(points, K, N)
-    E = coding_operator(scheme, alpha, beta, lam_enc)[0]
+    E = coding_operator(scheme, alpha, beta, lam_enc, order=order)[0]
     coded = np.einsum("nk,bkd->bnd", E, Xb)  # X_coded = E X (method.md 3)
     return f(coded.reshape(B * N, d)).reshape(B, N, -1), alpha, beta
 
 
-def decode(Y, survivors, scheme, alpha, beta, lam_dec=0.0):
+def decode(Y, survivors, scheme, alpha, beta, lam_dec=0.0, order=2):
     """Decoded outputs (B, K, C): Y_hat = D_F Y[F] per batch, D_F shared by equal F."""
     B = Y.shape[0]
     out = np.empty((B, alpha.size, Y.shape[2]))
     if lam_dec == "gcv":
         for b in range(B):
             F = survivors[b]
-            D = coding_operator(scheme, beta[F], alpha, "gcv", values=Y[b, F])[0]
+            D = coding_operator(scheme, beta[F], alpha, "gcv", values=Y[b, F], order=order)[0]
             out[b] = D @ Y[b, F]
         return out
     keys = {}
@@ -223,7 +225,7 @@ def decode(Y, survivors, scheme, alpha, beta, lam_dec=0.0):
         keys.setdefault(survivors[b].tobytes(), []).append(b)
     for members in keys.values():
         F = survivors[members[0]]
-        D = coding_operator(scheme, beta[F], alpha, lam_dec)[0]
+        D = coding_operator(scheme, beta[F], alpha, lam_dec, order=order)[0]
         out[members] = np.einsum("kf,bfc->bkc", D, Y[members][:, F])
     return out
 
@@ -262,16 +264,7 @@ def draw_survivors(rng, B, N, S):
     return [np.sort(rng.choice(N, N - S, replace=False)) for _ in range(B)]
 
 
-SCHEMES = {
-    # label: (scheme, points); None: the family picked by the defaults study
-    "letcc": ("spline", None),
-    "bacc_same": ("berrut", None),  # Berrut on LeTCC's points
-    "bacc_public": ("berrut", "bacc"),  # the public BACC placement
-    "letcc_cheb": ("spline", "chebyshev"),
-    "bacc_cheb": ("berrut", "chebyshev"),
-    "lagrange": ("lagrange", "chebyshev"),  # polynomial: Chebyshev is its stable family
-}
-SYSTEMATIC_FAMILIES = ("uniform", "chebyshev", "bacc")
+SYSTEMATIC_FAMILIES = ("uniform", "chebyshev", "chebyshev2", "bacc", "interior")
 
 
 def systematic(K, N, families=SYSTEMATIC_FAMILIES):
@@ -287,50 +280,344 @@ def systematic(K, N, families=SYSTEMATIC_FAMILIES):
     return False
 
 
-def sweep(model, f, X, y, config, defaults, rng):
-    rows = []
-    points = defaults["points"]
-    for K in config["K"]:
-        batch_rows = np.array(
-            [rng.choice(len(X), K, replace=False) for _ in range(config["batches"])]
-        )
-        Xb, labels = X[batch_rows], y[batch_rows]
-        true = f(Xb.reshape(-1, X.shape[1])).reshape(Xb.shape[0], K, -1)
-        for N in n_grid(K, config["n_grid"]):
-            draws = {s: draw_survivors(rng, len(Xb), N, straggler_count(s, N)) for s in S_LABELS}
-            for label, (scheme, pts) in SCHEMES.items():
-                pts = pts or points
-                lam_enc = defaults["lam_enc"] if scheme == "spline" else 0.0
-                lam_dec = defaults["lam_dec"] if scheme == "spline" else 0.0
-                Y, alpha, beta = encode(f, Xb, scheme, pts, N, lam_enc)
-                for s in S_LABELS:
-                    S = straggler_count(s, N)
-                    row = {"model": model, "K": K, "N": N, "S_label": s, "S": S, "scheme": label}
-                    if scheme == "lagrange" and N - S < K:
-                        row.update(decodable=False)  # fewer than K survivors: no decoding
-                        rows.append(row)
-                        continue
-                    dec = decode(Y, draws[s], scheme, alpha, beta, lam_dec)
-                    row.update(decodable=True, **summarize(metrics(dec, true, labels)))
-                    rows.append(row)
-    return rows
+# ------------------------------------------------------------------ fair race
+#: Spline candidates (order, points, lam_dec); the encoder interpolates (lam_enc = 0).
+SPLINE_POINTS = ("uniform", "chebyshev", "chebyshev2", "interior")
+SPLINE_CANDIDATES = [
+    (order, points, lam) for order in (2, 3) for points in SPLINE_POINTS for lam in (0.0, 1e-7)
+] + [(2, "interior", "gcv")]
+#: Every placement each baseline is raced on; the best one per cell is picked on tune batches.
+BASELINE_POINTS = {
+    "berrut": ("uniform", "chebyshev", "chebyshev2", "bacc", "interior"),
+    "lagrange": ("chebyshev", "chebyshev2"),
+}
+RACE_S = ("0", "10%")
 
 
-def slopes(rows, key="mse_mean"):
-    """Least-squares slope of log MSE against log N, per (model, scheme, K, S_label)."""
-    out = []
-    groups = {}
-    for r in rows:
-        if r.get("decodable", True) and r.get(key, 0) > 0:
-            groups.setdefault((r["model"], r["scheme"], r["K"], r["S_label"]), []).append(r)
-    for (model, scheme, K, s), rs in sorted(groups.items()):
-        if len(rs) < 3:
-            continue
-        n = np.log([r["N"] for r in rs])
-        e = np.log([r[key] for r in rs])
-        slope = float(np.polyfit(n, e, 1)[0])
-        out.append({"model": model, "scheme": scheme, "K": K, "S_label": s, "slope": slope})
+def closed_form_models(config, seed):
+    """Two closed-form f on digits rows: a smooth tanh network and a ReLU network."""
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float64)
+    order = np.random.RandomState(seed).permutation(len(X))
+    train, test = order[:1200], order[1200:]
+    rng = np.random.default_rng(seed + 1)
+    W1, W2 = rng.standard_normal((64, 32)) / 4, rng.standard_normal((32, 10))
+    V1, b1 = rng.standard_normal((64, 64)) / 4, 0.5 * rng.standard_normal(64)
+    V2 = rng.standard_normal((64, 10)) / 4
+
+    def smooth(Z):
+        return np.tanh(Z @ W1) @ W2
+
+    def relu(Z):
+        return np.maximum(Z @ V1 + b1, 0.0) @ V2
+
+    out = {}
+    for name, f, text in (
+        ("smooth", smooth, "tanh(x W1) W2, W random (64-32-10)"),
+        ("relu", relu, "max(x V1 + b, 0) V2, V random (64-64-10)"),
+    ):
+        info = {"f": text, "train_s": 0.0, "n_train": 0}
+        out[name] = (f, X[test], y[test], X[train], y[train], info)
     return out
+
+
+def shared_points(points, K, N):
+    """How many data points are also coded points (exactly) in a layout."""
+    alpha, beta = coding_points(points, K, N)
+    return int(np.isclose(alpha[:, None], beta[None, :], rtol=0, atol=1e-12).any(axis=1).sum())
+
+
+def race_cell(f, X_tune, X_score, K, N, config, rng):
+    """Mean MSE of every candidate of every scheme, on tune and on score batches.
+
+    Tune and score batches come from disjoint rows; within a split every scheme
+    sees identical batches and identical straggler draws.
+    """
+    out, agree = {}, {}
+    encodings = [("spline", p, o) for o in (2, 3) for p in SPLINE_POINTS]
+    encodings += [(sch, p, 2) for sch, pts in BASELINE_POINTS.items() for p in pts]
+    for split, Xs, B in (
+        ("tune", X_tune, config["tune_batches"]),
+        ("score", X_score, config["batches"]),
+    ):
+        rows = np.array([rng.choice(len(Xs), K, replace=False) for _ in range(B)])
+        Xb = Xs[rows]
+        true = f(Xb.reshape(-1, Xs.shape[1])).reshape(B, K, -1)
+        draws = {s: draw_survivors(rng, B, N, straggler_count(s, N)) for s in RACE_S}
+        for scheme, points, order in encodings:
+            Y, alpha, beta = encode(f, Xb, scheme, points, N, 0.0, order)
+            lams = [0.0]
+            if scheme == "spline":
+                lams = [lam for o, p, lam in SPLINE_CANDIDATES if (o, p) == (order, points)]
+            for s in RACE_S:
+                if scheme == "lagrange" and N - straggler_count(s, N) < K:
+                    continue  # fewer than K survivors: Lagrange cannot decode
+                for lam in lams:
+                    dec = decode(Y, draws[s], scheme, alpha, beta, lam, order)
+                    key = (split, s, scheme, points, order, str(lam))
+                    out[key] = float(np.mean((dec - true) ** 2))
+                    agree[key] = float(np.mean(dec.argmax(axis=2) == true.argmax(axis=2)))
+    return out, agree
+
+
+def fair_race(models, config, rng):
+    """Every scheme at its best, the spline code also at defaults chosen on tune batches."""
+    cells = []
+    for name, (f, X, *_) in models.items():
+        half = len(X) // 2
+        X_tune, X_score = X[:half], X[half:]  # disjoint rows: choose on one, score the other
+        for K in config["K"]:
+            for N in n_grid(K, config["n_grid"]):
+                t0 = time.perf_counter()
+                mse, agree = race_cell(f, X_tune, X_score, K, N, config, rng)
+                cells.append({"model": name, "K": K, "N": N, "mse": mse, "agree": agree})
+                print(f"  race {name} K={K} N={N}: {time.perf_counter() - t0:.1f} s", flush=True)
+    # the baselines at their best: per cell and S, the placement of least tune MSE
+    for cell in cells:
+        for s in RACE_S:
+            for scheme, pts in BASELINE_POINTS.items():
+                tune = {p: cell["mse"].get(("tune", s, scheme, p, 2, "0.0")) for p in pts}
+                tune = {p: v for p, v in tune.items() if v is not None}
+                if tune:
+                    p = min(tune, key=tune.get)
+                    cell[f"{scheme}_best_{s}"] = {
+                        "points": p,
+                        "tune_mse": tune[p],
+                        "score_mse": cell["mse"][("score", s, scheme, p, 2, "0.0")],
+                    }
+    # spline defaults: least geometric-mean tune MSE relative to the best Berrut
+    scores = {}
+    for cell in cells:
+        for s in RACE_S:
+            ref = np.log(cell[f"berrut_best_{s}"]["tune_mse"])
+            for order, points, lam in SPLINE_CANDIDATES:
+                v = cell["mse"][("tune", s, "spline", points, order, str(lam))]
+                scores.setdefault((order, points, str(lam)), []).append(np.log(v) - ref)
+    ranking = sorted((float(np.mean(v)), k) for k, v in scores.items())
+    default = ranking[0][1]
+    for cell in cells:
+        for s in RACE_S:
+            key = ("score", s, "spline", default[1], default[0], default[2])
+            mine = cell["mse"][key]
+            tune = {
+                c: cell["mse"][("tune", s, "spline", c[1], c[0], str(c[2]))]
+                for c in SPLINE_CANDIDATES
+            }
+            best = min(tune, key=tune.get)
+            cell[f"spline_default_{s}"] = {"score_mse": mine, "agree": cell["agree"][key]}
+            cell[f"spline_best_{s}"] = {
+                "order": best[0],
+                "points": best[1],
+                "lam": str(best[2]),
+                "score_mse": cell["mse"][("score", s, "spline", best[1], best[0], str(best[2]))],
+            }
+            ref = cell[f"berrut_best_{s}"]["score_mse"]
+            cell[f"ratio_default_{s}"] = mine / ref
+            cell[f"ratio_best_{s}"] = cell[f"spline_best_{s}"]["score_mse"] / ref
+            if f"lagrange_best_{s}" in cell:
+                lag = cell[f"lagrange_best_{s}"]["score_mse"]
+                cell[f"ratio_default_vs_lagrange_{s}"] = mine / lag
+        cell["shared_points"] = {
+            p: shared_points(p, cell["K"], cell["N"])
+            for p in sorted({*SPLINE_POINTS, *BASELINE_POINTS["berrut"]})
+        }
+        cell["mse"] = [
+            {"split": k[0], "S_label": k[1], "scheme": k[2], "points": k[3], "order": k[4],
+             "lam": k[5], "mse": v}
+            for k, v in sorted(cell["mse"].items())
+        ]  # fmt: skip
+        del cell["agree"]
+    lam_dec = default[2] if default[2] == "gcv" else float(default[2])
+    defaults = {"order": default[0], "points": default[1], "lam_dec": lam_dec, "lam_enc": 0.0}
+    ranking = [
+        {"order": k[0], "points": k[1], "lam_dec": k[2], "mean_log_ratio_vs_best_berrut_tune": v}
+        for v, k in ranking
+    ]
+    return cells, defaults, ranking
+
+
+def race_targets(cells):
+    """Per-cell ratio of the spline defaults to the best Berrut at N >= 4K, S apart."""
+    out = {}
+    for s in RACE_S:
+        for kind in ("default", "best"):
+            rs = [c for c in cells if c["N"] >= 4 * c["K"]]
+            ratios = [c[f"ratio_{kind}_{s}"] for c in rs]
+            by_model = {}
+            for c in rs:
+                by_model.setdefault(c["model"], []).append(c[f"ratio_{kind}_{s}"])
+            out[f"spline_{kind}_over_best_berrut_S{s}"] = {
+                "target": "<= 0.1 in every cell (N >= 4K)",
+                "median": float(np.median(ratios)),
+                "worst": float(np.max(ratios)),
+                "pass_fraction": float(np.mean(np.array(ratios) <= 0.1)),
+                "worst_by_model": {m: float(np.max(v)) for m, v in by_model.items()},
+                "median_by_model": {m: float(np.median(v)) for m, v in by_model.items()},
+            }
+    return out
+
+
+def race_slopes(cells, defaults):
+    """Slope of log MSE vs log N of the spline code per order (default points, lam = 0)."""
+    out = []
+    for model in sorted({c["model"] for c in cells}):
+        for K in sorted({c["K"] for c in cells}):
+            for s in RACE_S:
+                for order in (2, 3):
+                    pts = []
+                    for c in cells:
+                        if (c["model"], c["K"]) != (model, K) or c["N"] < 2 * K:
+                            continue
+                        for r in c["mse"]:
+                            if (r["split"], r["S_label"], r["scheme"], r["points"], r["order"],
+                                    r["lam"]) == ("score", s, "spline", defaults["points"], order,
+                                                  "0.0"):  # fmt: skip
+                                pts.append((c["N"], r["mse"]))
+                    if len(pts) >= 3:
+                        n, e = np.log(np.array(pts)).T
+                        out.append({"model": model, "K": K, "S_label": s, "order": order,
+                                    "slope": float(np.polyfit(n, e, 1)[0])})  # fmt: skip
+    return out
+
+
+def systematic_study(models, config, rng):
+    """When does a systematic layout help? Spline and Berrut, systematic vs interior."""
+    K = config["study_K"]
+    out = []
+    for name in ("mlp", "smooth"):
+        if name not in models:
+            continue
+        f, X = models[name][:2]
+        rows = np.array([rng.choice(len(X), K, replace=False) for _ in range(config["batches"])])
+        Xb = X[rows]
+        true = f(Xb.reshape(-1, X.shape[1])).reshape(len(rows), K, -1)
+        for N in (K + 3, 2 * K + 1, 4 * K + 1):
+            for s in ("0", "10%", "20%"):
+                surv = draw_survivors(rng, len(rows), N, straggler_count(s, N))
+                for scheme in ("spline", "berrut"):
+                    for points in ("systematic", "interior"):
+                        Y, alpha, beta = encode(f, Xb, scheme, points, N)
+                        dec = decode(Y, surv, scheme, alpha, beta)
+                        out.append({"model": name, "K": K, "N": N, "S_label": s,
+                                    "scheme": scheme, "points": points,
+                                    "mse": float(np.mean((dec - true) ** 2))})  # fmt: skip
+    return out
+
+
+def layout_study(models, config, rng):
+    """The one-off scan behind ``INTERIOR_HALF_WIDTH``, on training rows only."""
+    out = []
+    for name in ("mlp", "smooth"):
+        if name not in models:
+            continue
+        f, X = models[name][0], models[name][3]  # training rows: never scored
+        for K in config["K"]:
+            for N in (2 * K + 3, 4 * K + 1, 6 * K + 5, 8 * K + 1):
+                rows = np.array([rng.choice(len(X), K, replace=False) for _ in range(12)])
+                Xb = X[rows]
+                true = f(Xb.reshape(-1, X.shape[1])).reshape(len(rows), K, -1)
+                for s in ("0", "10%"):
+                    surv = draw_survivors(rng, len(rows), N, straggler_count(s, N))
+                    for c in (0.85, 0.9, 0.93, 0.95, 0.96, 0.97, 0.99):
+                        alpha = c * make_points("uniform", K)
+                        beta = make_points("uniform", N)
+                        Y, _, _ = encode(f, Xb, "spline", (alpha, beta), N)
+                        dec = decode(Y, surv, "spline", alpha, beta)
+                        out.append({"model": name, "K": K, "N": N, "S_label": s, "c": c,
+                                    "mse": float(np.mean((dec - true) ** 2))})  # fmt: skip
+    summary = {}
+    for r in out:
+        summary.setdefault(r["c"], []).append(np.log(r["mse"]))
+    return out, {str(c): float(np.mean(v)) for c, v in sorted(summary.items())}
+
+
+# ---------------------------------------------------------------------- report
+def print_race(cells):
+    print(f"\n{'model':6} {'K':>3} {'N':>4} {'S':>4} | {'best Berrut':>22} | {'best Lagrange':>22} | "
+          f"{'spline default':>14} | {'ratio':>6} | {'spline best':>28}")  # fmt: skip
+    for c in cells:
+        for s in RACE_S:
+            b = c[f"berrut_best_{s}"]
+            lag = c.get(f"lagrange_best_{s}")
+            lag_text = f"{lag['score_mse']:9.2e} {lag['points']:>12}" if lag else "n/a (N-S<K)"
+            best = c[f"spline_best_{s}"]
+            print(
+                f"{c['model']:6} {c['K']:3d} {c['N']:4d} {s:>4} | {b['score_mse']:9.2e} "
+                f"{b['points']:>12} | {lag_text:>22} | {c[f'spline_default_{s}']['score_mse']:14.2e}"
+                f" | {c[f'ratio_default_{s}']:6.3f} | {best['score_mse']:9.2e} m={best['order']} "
+                f"{best['points']:>10} {best['lam']:>6}"
+            )
+
+
+def plot_race(cells, defaults, slope_rows, out_dir, K_plot):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(c["model"] for c in cells))
+    fig, axes = plt.subplots(len(models), 2, figsize=(10, 3.2 * len(models)), squeeze=False)
+    for i, model in enumerate(models):
+        rs = [c for c in cells if c["model"] == model and c["K"] == K_plot]
+        N = [c["N"] for c in rs]
+        for j, s in enumerate(RACE_S):
+            ax = axes[i, j]
+            series = {
+                "Berrut at its best": [c[f"berrut_best_{s}"]["score_mse"] for c in rs],
+                "Lagrange at its best": [
+                    c[f"lagrange_best_{s}"]["score_mse"] if f"lagrange_best_{s}" in c else np.nan
+                    for c in rs
+                ],
+                "spline, defaults": [c[f"spline_default_{s}"]["score_mse"] for c in rs],
+                "spline at its best": [c[f"spline_best_{s}"]["score_mse"] for c in rs],
+            }
+            for label, v in series.items():
+                ax.plot(N, v, "o-", ms=3, label=label)
+            ax.set(xscale="log", yscale="log", xlabel="N", ylabel="MSE (held-out batches)",
+                   title=f"{model}, K={K_plot}, S={s} of N")  # fmt: skip
+            ax.grid(True, which="both", alpha=0.3)
+        axes[i, 0].legend(fontsize=7)
+    fig.suptitle(f"Each scheme at its best (chosen on tune batches); spline defaults {defaults}")
+    fig.tight_layout()
+    fig.savefig(out_dir / "accuracy_mse.png", dpi=90)
+    plt.close(fig)
+
+    Ks = sorted({c["K"] for c in cells})
+    fig, axes = plt.subplots(len(models), 2, figsize=(10, 2.6 * len(models)), squeeze=False)
+    for i, model in enumerate(models):
+        for j, s in enumerate(RACE_S):
+            ax = axes[i, j]
+            ratios = {(c["K"], round(c["N"] / c["K"], 1)): c[f"ratio_default_{s}"]
+                      for c in cells if c["model"] == model}  # fmt: skip
+            cols = sorted({k[1] for k in ratios})
+            grid = np.full((len(Ks), len(cols)), np.nan)
+            for (K, r), v in ratios.items():
+                grid[Ks.index(K), cols.index(r)] = np.log10(v)
+            ax.imshow(grid, cmap="RdYlGn_r", vmin=-2, vmax=0, aspect="auto")
+            for a in range(len(Ks)):
+                for b in range(len(cols)):
+                    if np.isfinite(grid[a, b]):
+                        ax.text(b, a, f"{10 ** grid[a, b]:.2f}", ha="center", va="center",
+                                fontsize=7)  # fmt: skip
+            ax.set_xticks(range(len(cols)), [f"{r:g}" for r in cols], fontsize=7)
+            ax.set_yticks(range(len(Ks)), [str(K) for K in Ks])
+            ax.set(xlabel="N / K", ylabel="K", title=f"{model}, S={s}: spline / best Berrut")
+    fig.tight_layout()
+    fig.savefig(out_dir / "accuracy_ratio.png", dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    labels = [f"{r['model']} K={r['K']} S={r['S_label']}" for r in slope_rows if r["order"] == 2]
+    for order, marker in ((2, "o"), (3, "s")):
+        v = [r["slope"] for r in slope_rows if r["order"] == order]
+        ax.plot(range(len(v)), v, marker, label=f"order m={order}")
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+    ax.set(ylabel="slope of log MSE vs log N", title="Spline code, default points, lam=0")
+    ax.axhline(-3, color="gray", lw=0.8, ls="--")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_dir / "accuracy_slopes.png", dpi=90)
+    plt.close(fig)
 
 
 # -------------------------------------------------------------------- studies
@@ -343,14 +630,16 @@ def space_study(model, f, X, y, config, defaults, rng):
     true_p = softmax(true, axis=2)
     out = []
     for N in (K + K // 2, 2 * K, 4 * K):
-        Y, alpha, beta = encode(f, Xb, "spline", defaults["points"], N, defaults["lam_enc"])
+        Y, alpha, beta = encode(
+            f, Xb, "spline", defaults["points"], N, defaults["lam_enc"], defaults["order"]
+        )
         for s in ("0", "10%", "20%"):
             surv = draw_survivors(rng, len(Xb), N, straggler_count(s, N))
             for space in ("logits", "log_proba", "proba"):
                 W = {"logits": Y, "log_proba": log_softmax(Y, axis=2), "proba": softmax(Y, axis=2)}[
                     space
                 ]
-                dec = decode(W, surv, "spline", alpha, beta, defaults["lam_dec"])
+                dec = decode(W, surv, "spline", alpha, beta, defaults["lam_dec"], defaults["order"])
                 if space == "proba":
                     p = np.clip(dec, 0, None)
                     p = p / np.maximum(p.sum(axis=2, keepdims=True), 1e-300)
@@ -365,50 +654,6 @@ def space_study(model, f, X, y, config, defaults, rng):
     return out
 
 
-def defaults_study(model, f, X, y, config, rng):
-    """Spline point family, encoder and decoder smoothing: MSE of the decoded logits."""
-    K = config["study_K"]
-    batch_rows = np.array([rng.choice(len(X), K, replace=False) for _ in range(config["batches"])])
-    Xb, labels = X[batch_rows], y[batch_rows]
-    true = f(Xb.reshape(-1, X.shape[1])).reshape(len(Xb), K, -1)
-    out = []
-    for N in (2 * K, 4 * K):
-        draws = {
-            s: draw_survivors(rng, len(Xb), N, straggler_count(s, N)) for s in ("0", "10%", "20%")
-        }
-        for points in ("chebyshev", "chebyshev2", "uniform"):
-            for lam_enc in (0.0, 1e-6, 1e-4):
-                Y, alpha, beta = encode(f, Xb, "spline", points, N, lam_enc)
-                for lam_dec in (0.0, 1e-7, 1e-5, 1e-3):
-                    for s, surv in draws.items():
-                        dec = decode(Y, surv, "spline", alpha, beta, lam_dec)
-                        row = {
-                            "model": model,
-                            "K": K,
-                            "N": N,
-                            "S_label": s,
-                            "points": points,
-                            "lam_enc": lam_enc,
-                            "lam_dec": lam_dec,
-                        }
-                        row.update(summarize(metrics(dec, true, labels)))
-                        out.append(row)
-    return out
-
-
-def pick_defaults(study):
-    """The (points, lam_enc, lam_dec) of least geometric-mean MSE over all cells and models."""
-    scores = {}
-    for r in study:
-        key = (r["points"], r["lam_enc"], r["lam_dec"])
-        scores.setdefault(key, []).append(np.log(r["mse_mean"]))
-    ranking = sorted((float(np.mean(v)), k) for k, v in scores.items())
-    best = ranking[0][1]
-    return {"points": best[0], "lam_enc": best[1], "lam_dec": best[2]}, [
-        {"points": k[0], "lam_enc": k[1], "lam_dec": k[2], "mean_log_mse": s} for s, k in ranking
-    ]
-
-
 def noisy_study(model, f, X, y, config, defaults, rng):
     """Workers add N(0, sigma^2) to their results; decoder lam in {0, fixed, GCV}."""
     K = config["study_K"]
@@ -418,7 +663,9 @@ def noisy_study(model, f, X, y, config, defaults, rng):
     sigma = NOISE_LEVEL * float(true.std())
     out = []
     for N in n_grid(K, config["n_grid"]):
-        Y, alpha, beta = encode(f, Xb, "spline", defaults["points"], N, defaults["lam_enc"])
+        Y, alpha, beta = encode(
+            f, Xb, "spline", defaults["points"], N, defaults["lam_enc"], defaults["order"]
+        )
         Yb, alpha_b, beta_b = encode(f, Xb, "berrut", defaults["points"], N)
         noise = sigma * rng.standard_normal(Y.shape)
         for s in ("0", "10%"):
@@ -426,7 +673,7 @@ def noisy_study(model, f, X, y, config, defaults, rng):
             cases = [("letcc", lam) for lam in (0.0, 1e-8, 1e-6, "gcv")] + [("bacc_same", 0.0)]
             for label, lam in cases:
                 if label == "letcc":
-                    dec = decode(Y + noise, surv, "spline", alpha, beta, lam)
+                    dec = decode(Y + noise, surv, "spline", alpha, beta, lam, defaults["order"])
                 else:
                     dec = decode(Yb + noise, surv, "berrut", alpha_b, beta_b, 0.0)
                 row = {"model": model, "K": K, "N": N, "S_label": s, "scheme": label}
@@ -449,6 +696,7 @@ def validate_estimator(models, defaults, config, seed):
             batch_size=K,
             n_coded=N,
             smoothing=(defaults["lam_enc"], defaults["lam_dec"]),
+            order=defaults["order"],
             points=defaults["points"],
         ).fit(X_train, y_train)
     estimator = clf.predict_log_proba(X_test[:n])
@@ -466,8 +714,11 @@ def validate_estimator(models, defaults, config, seed):
             defaults["points"],
             N,
             defaults["lam_enc"],
+            defaults["order"],
         )
-        dec = decode(Y, [np.arange(N)], "spline", alpha, beta, defaults["lam_dec"])[0]
+        dec = decode(
+            Y, [np.arange(N)], "spline", alpha, beta, defaults["lam_dec"], defaults["order"]
+        )[0]
         by_hand[rows] = log_softmax(dec, axis=1)
     err = float(np.abs(estimator - by_hand).max())
     return {
@@ -480,163 +731,12 @@ def validate_estimator(models, defaults, config, seed):
     }
 
 
-# ---------------------------------------------------------------------- report
-def check_targets(rows, slope_rows):
-    idx = {(r["model"], r["K"], r["N"], r["S_label"], r["scheme"]): r for r in rows}
-    pairs = (("letcc", "bacc_same"), ("letcc", "bacc_public"), ("letcc_cheb", "bacc_cheb"))
-    ratios = []
-    for (model, K, N, s, scheme), r in idx.items():
-        if N < 4 * K or s == "20%":
-            continue
-        for mine, base in pairs:
-            if scheme != mine:
-                continue
-            b = idx[(model, K, N, s, base)]
-            ratios.append(
-                {
-                    "model": model,
-                    "K": K,
-                    "N": N,
-                    "S_label": s,
-                    "scheme": mine,
-                    "vs": base,
-                    # BACC is exact where data and coded points coincide: ratio inf.
-                    "ratio": r["mse_mean"] / b["mse_mean"] if b["mse_mean"] > 0 else float("inf"),
-                }
-            )
-    by_pair = {}
-    for mine, base in pairs:
-        rs = [r["ratio"] for r in ratios if r["scheme"] == mine and r["vs"] == base]
-        if rs:
-            by_pair[f"{mine}/{base}"] = {
-                "median": float(np.median(rs)),
-                "worst": float(np.max(rs)),
-                "pass_fraction": float(np.mean(np.array(rs) <= 0.1)),
-            }
-    relacc = [
-        {"model": r["model"], "K": r["K"], "N": r["N"], "relacc": r["relacc"]}
-        for r in rows
-        if r["scheme"] == "letcc" and r["N"] >= 3 * r["K"] and r["S_label"] == "10%"
-    ]
-    noiseless = [s for s in slope_rows if s["scheme"] == "letcc" and s["S_label"] == "0"]
-    return {
-        "mse_ratio_letcc_over_bacc_at_N_ge_4K_S_le_10pct": {
-            "target": "<= 0.1",
-            "by_pair": by_pair,
-            "cells": ratios,
-        },
-        "noiseless_slope_letcc": {
-            "target": "<= -2.5 (theory -3)",
-            "values": noiseless,
-            "pass": all(s["slope"] <= -2.5 for s in noiseless),
-        },
-        "relacc_letcc_at_N_ge_3K_S_10pct": {
-            "target": ">= 0.99",
-            "worst": min(r["relacc"] for r in relacc) if relacc else None,
-            "pass": all(r["relacc"] >= 0.99 for r in relacc),
-            "cells": relacc,
-        },
-    }
-
-
-def print_table(rows, slope_rows):
-    print(f"\n{'model':5} {'K':>3} {'N':>4} {'S':>4} | " + " | ".join(f"{s:>25}" for s in SCHEMES))
-    print(f"{'':20}| " + " | ".join(f"{'RMSE':>9} {'agree':>7} {'RelAcc':>7}" for _ in SCHEMES))
-    idx = {(r["model"], r["K"], r["N"], r["S_label"], r["scheme"]): r for r in rows}
-    for key in sorted({k[:4] for k in idx}, key=lambda k: (k[0], k[1], k[2], S_LABELS.index(k[3]))):
-        cells = []
-        for s in SCHEMES:
-            r = idx[(*key, s)]
-            if not r.get("decodable", True):
-                cells.append(f"{'n/a (N-S<K)':>25}")
-            else:
-                cells.append(f"{r['rmse_mean']:9.2e} {r['agree_mean']:7.3f} {r['relacc']:7.3f}")
-        print(f"{key[0]:5} {key[1]:3d} {key[2]:4d} {key[3]:>4} | " + " | ".join(cells))
-    print("\nslope of log MSE vs log N (S=0):")
-    for s in slope_rows:
-        if s["S_label"] == "0":
-            print(f"  {s['model']:4} {s['scheme']:12} K={s['K']:2d}  {s['slope']:+.2f}")
-
-
-def plot(rows, noisy, out_dir):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    models = sorted({r["model"] for r in rows})
-    Ks = sorted({r["K"] for r in rows})
-    for metric, fname, ylabel, log in (
-        ("mse_mean", "accuracy_mse.png", "MSE of decoded logits", True),
-        ("relacc", "accuracy_relacc.png", "RelAcc (decoded / base accuracy)", False),
-    ):
-        fig, axes = plt.subplots(
-            len(models) * 2, len(Ks), figsize=(4 * len(Ks), 3.2 * 2 * len(models)), squeeze=False
-        )
-        for i, model in enumerate(models):
-            for j, s in enumerate(("0", "10%")):
-                for c, K in enumerate(Ks):
-                    ax = axes[2 * i + j, c]
-                    for scheme in SCHEMES:
-                        rs = [
-                            r
-                            for r in rows
-                            if r["model"] == model
-                            and r["K"] == K
-                            and r["S_label"] == s
-                            and r["scheme"] == scheme
-                            and r.get("decodable", True)
-                        ]
-                        if rs:
-                            ax.plot(
-                                [r["N"] for r in rs], [r[metric] for r in rs], "o-", label=scheme
-                            )
-                    ax.set_xscale("log")
-                    if log:
-                        ax.set_yscale("log")
-                    else:
-                        ax.set_ylim(0.0, 1.05)
-                    ax.set_title(f"{model}, K={K}, S={s}")
-                    ax.set_xlabel("N")
-                    ax.set_ylabel(ylabel)
-        axes[0, 0].legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out_dir / fname, dpi=90)
-        plt.close(fig)
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.6), squeeze=False)
-    for i, model in enumerate(models):
-        ax = axes[0, i]
-        for label in sorted({(r["scheme"], r["lam_dec"]) for r in noisy if r["model"] == model}):
-            rs = [
-                r
-                for r in noisy
-                if r["model"] == model
-                and (r["scheme"], r["lam_dec"]) == label
-                and r["S_label"] == "0"
-            ]
-            ax.plot(
-                [r["N"] for r in rs],
-                [r["mse_mean"] for r in rs],
-                "o-",
-                label=f"{label[0]} lam={label[1]}",
-            )
-        ax.set(
-            xscale="log",
-            yscale="log",
-            xlabel="N",
-            ylabel="MSE of decoded logits",
-            title=f"{model}: noisy workers, S=0",
-        )
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_dir / "accuracy_noisy.png", dpi=90)
-    plt.close(fig)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke run")
-    parser.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
+    parser.add_argument(
+        "--models", default="mlp,cnn,smooth,relu", help="comma-separated: mlp, cnn, smooth, relu"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -646,115 +746,69 @@ def main(argv=None):
     t_start = time.perf_counter()
 
     models = {}
-    for name in args.models.split(","):
+    names = args.models.split(",")
+    closed = closed_form_models(config, args.seed)
+    for name in names:
         t0 = time.perf_counter()
-        models[name] = (
-            mlp_model(config, args.seed) if name == "mlp" else cnn_model(config, args.seed)
-        )
+        if name in closed:
+            models[name] = closed[name]
+        else:
+            models[name] = (mlp_model if name == "mlp" else cnn_model)(config, args.seed)
         f, X, y = models[name][:3]
         models[name][5]["base_acc_test"] = float((f(X).argmax(axis=1) == y).mean())
-        print(
-            f"{name}: trained in {time.perf_counter() - t0:.1f} s, test accuracy "
-            f"{models[name][5]['base_acc_test']:.4f}",
-            flush=True,
-        )
+        print(f"{name}: ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
     t0 = time.perf_counter()
-    study = []
-    for name, (f, X, y, *_) in models.items():
-        study += defaults_study(name, f, X, y, config, rng)
-    defaults, ranking = pick_defaults(study)
-    print(f"defaults study ({time.perf_counter() - t0:.1f} s): {defaults}", flush=True)
+    layout_rows, layout_summary = layout_study(models, config, rng)
+    print(f"layout study ({time.perf_counter() - t0:.1f} s): mean log MSE by c {layout_summary}")
 
     t0 = time.perf_counter()
-    spaces = []
-    for name, (f, X, y, *_) in models.items():
-        spaces += space_study(name, f, X, y, config, defaults, rng)
-    print(f"decoding-space study: {time.perf_counter() - t0:.1f} s", flush=True)
+    cells, defaults, ranking = fair_race(models, config, rng)
+    print(
+        f"fair race: {time.perf_counter() - t0:.1f} s; defaults chosen on tune batches: {defaults}"
+    )
+    targets = race_targets(cells)
+    slope_rows = race_slopes(cells, defaults)
+    relacc_cells = [
+        {"model": c["model"], "K": c["K"], "N": c["N"], "agree": c["spline_default_10%"]["agree"]}
+        for c in cells
+        if c["N"] >= 3 * c["K"]
+    ]
+    targets["agreement_spline_default_at_N_ge_3K_S_10pct"] = {
+        "target": ">= 0.99",
+        "worst": min(r["agree"] for r in relacc_cells) if relacc_cells else None,
+        "cells": relacc_cells,
+    }
 
     t0 = time.perf_counter()
-    rows = []
-    for name, (f, X, y, *_) in models.items():
-        rows += sweep(name, f, X, y, config, defaults, rng)
-    print(f"sweep: {time.perf_counter() - t0:.1f} s", flush=True)
-
-    t0 = time.perf_counter()
-    noisy = []
-    for name, (f, X, y, *_) in models.items():
-        noisy += noisy_study(name, f, X, y, config, defaults, rng)
-    print(f"noisy study: {time.perf_counter() - t0:.1f} s", flush=True)
-
+    systematic_rows = systematic_study(models, config, rng)
+    spaces, noisy = [], []
+    for name in ("mlp", "cnn"):
+        if name in models:
+            f, X, y = models[name][:3]
+            spaces += space_study(name, f, X, y, config, defaults, rng)
+            noisy += noisy_study(name, f, X, y, config, defaults, rng)
+    print(f"systematic, decoding-space and noisy studies: {time.perf_counter() - t0:.1f} s")
     validation = (
         validate_estimator(models, defaults, config, args.seed) if "mlp" in models else None
     )
-    slope_rows = slopes(rows)
-    noisy_slope_rows = []
-    for model in models:
-        for lam in sorted({r["lam_dec"] for r in noisy}):
-            for s in ("0", "10%"):
-                for scheme in ("letcc", "bacc_same"):
-                    rs = [
-                        r
-                        for r in noisy
-                        if r["model"] == model
-                        and r["lam_dec"] == lam
-                        and r["S_label"] == s
-                        and r["scheme"] == scheme
-                    ]
-                    if len(rs) >= 3:
-                        sl = np.polyfit(
-                            np.log([r["N"] for r in rs]), np.log([r["mse_mean"] for r in rs]), 1
-                        )[0]
-                        noisy_slope_rows.append(
-                            {
-                                "model": model,
-                                "scheme": scheme,
-                                "lam_dec": lam,
-                                "S_label": s,
-                                "slope": float(sl),
-                            }
-                        )
-    targets = check_targets(rows, slope_rows)
-    space_summary = {}
-    for r in spaces:
-        space_summary.setdefault((r["model"], r["space"]), []).append(r)
-    space_means = [
-        {
-            "model": m,
-            "space": sp,
-            "agree_mean": float(np.mean([r["agree_mean"] for r in rs])),
-            "relacc_mean": float(np.mean([r["relacc"] for r in rs])),
-            "proba_rmse_mean": float(np.mean([r["proba_rmse"] for r in rs])),
-        }
-        for (m, sp), rs in sorted(space_summary.items())
-    ]
 
-    print_table(rows, slope_rows)
-    print("\ndecoding space (mean over N in {1.5K, 2K, 4K}, S in {0, 10%, 20%}):")
-    for r in space_means:
+    print_race(cells)
+    print("\nranking of spline settings (mean log ratio to the best Berrut, tune batches):")
+    for r in ranking[:8]:
+        print(f"  {r}")
+    print("\nslope of log MSE vs log N, spline code by order:")
+    for r in slope_rows:
         print(
-            f"  {r['model']:4} {r['space']:9} agree {r['agree_mean']:.4f}  RelAcc "
-            f"{r['relacc_mean']:.4f}  proba RMSE {r['proba_rmse_mean']:.2e}"
+            f"  {r['model']:6} K={r['K']:2d} S={r['S_label']:>3} m={r['order']}: {r['slope']:+.2f}"
         )
-    print("\nnoisy workers, slope of log MSE vs log N:")
-    for r in noisy_slope_rows:
-        print(
-            f"  {r['model']:4} {r['scheme']:10} lam={r['lam_dec']:>6} S={r['S_label']:>3} {r['slope']:+.2f}"
-        )
+    print("\nsystematic vs interior layout (MSE):")
+    for r in systematic_rows:
+        print(f"  {r['model']:6} N={r['N']:3d} S={r['S_label']:>3} {r['scheme']:6} "
+              f"{r['points']:10} {r['mse']:.2e}")  # fmt: skip
     print("\ntargets:")
-    t = targets["mse_ratio_letcc_over_bacc_at_N_ge_4K_S_le_10pct"]
-    for pair, v in t["by_pair"].items():
-        print(
-            f"  MSE {pair} at N>=4K, S<=10%N: median {v['median']:.3f}, worst "
-            f"{v['worst']:.3f}, fraction <= 0.1: {v['pass_fraction']:.2f}"
-        )
-    t = targets["noiseless_slope_letcc"]
-    print(
-        f"  noiseless LeTCC slope <= -2.5: {t['pass']} "
-        + ", ".join(f"{s['model']} K={s['K']}: {s['slope']:+.2f}" for s in t["values"])
-    )
-    t = targets["relacc_letcc_at_N_ge_3K_S_10pct"]
-    print(f"  RelAcc >= 0.99 at N>=3K, S=10%N: {t['pass']} (worst {t['worst']})")
+    for key, v in targets.items():
+        print(f"  {key}: " + ", ".join(f"{k}={v[k]}" for k in v if k not in ("cells",)))
     if validation:
         print(f"  estimator validation: {validation}")
 
@@ -768,25 +822,37 @@ def main(argv=None):
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "total_s": total,
         "models": {k: v[5] for k, v in models.items()},
+        "protocol": (
+            "Rows of each test set split in two halves: tune batches from the first, score "
+            "batches from the second. Baselines: per cell and S, the placement of least tune "
+            "MSE. Spline defaults: the (order, points, lam_dec) of least mean log(MSE / best "
+            "Berrut MSE) over all tune cells; scored on score batches only."
+        ),
         "defaults": defaults,
         "defaults_ranking": ranking,
-        "defaults_study": study,
-        "decoding_space": {"cells": spaces, "means": space_means},
-        "sweep": rows,
+        "race": cells,
         "slopes": slope_rows,
-        "noisy": {"cells": noisy, "slopes": noisy_slope_rows},
         "targets": targets,
+        "layout_study": {"cells": layout_rows, "mean_log_mse_by_c": layout_summary},
+        "systematic_study": systematic_rows,
+        "decoding_space": spaces,
+        "noisy": noisy,
         "validation": validation,
     }
     suffix = "_quick" if args.quick else ""
     (args.out_dir / f"accuracy{suffix}.json").write_text(json.dumps(out, indent=1))
-    keys = sorted({k for r in rows for k in r})
+    flat = [
+        {"model": c["model"], "K": c["K"], "N": c["N"], **r}
+        for c in cells
+        for r in c["mse"]
+        if r["split"] == "score"
+    ]
     with open(args.out_dir / f"accuracy{suffix}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer = csv.DictWriter(fh, fieldnames=list(flat[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(flat)
     if not args.quick:
-        plot(rows, noisy, args.out_dir)
+        plot_race(cells, defaults, slope_rows, args.out_dir, config["study_K"])
     print(f"\ntotal {total:.1f} s; wrote {args.out_dir}/accuracy{suffix}.json")
 
 
