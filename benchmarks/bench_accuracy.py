@@ -159,7 +159,7 @@ def cnn_model(config, seed):
     from sklearn_coded.datasets import load_fashion_mnist
 
     _, torch = lenet5()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # threads spin on a shared machine (architecture.md)
     X_train, y_train = load_fashion_mnist("train", n_samples=config["cnn_train"])
     X_test, y_test = load_fashion_mnist("test", n_samples=config["cnn_test"])
     torch.manual_seed(seed)

@@ -11,12 +11,14 @@ outputs
 * against N with no stragglers and with 10% of the workers missing, and
 * against the number S of missing workers at a fixed N.
 
-All three codes use Chebyshev points, so they are compared on identical points.
+The spline code is shown with order 2 (cubic, the default) and order 3 (quintic,
+``order=3``). All codes use Chebyshev points, so they are compared on identical points.
 N is prime, never a multiple of K, so no data point coincides with a coded point
 (where decoding would be exact for free).
 """
 
 import os
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,6 +48,7 @@ def f(Z):
 
 codes = {
     "spline (LeTCC)": (SplineEncoder, SplineDecoder),
+    "spline, order 3": (partial(SplineEncoder, order=3), partial(SplineDecoder, order=3)),
     "berrut (BACC)": (BerrutEncoder, BerrutDecoder),
     "lagrange (LCC)": (LagrangeEncoder, LagrangeDecoder),
 }
