@@ -83,7 +83,7 @@ def test_bacc_orientation_matches_the_public_formulas_when_rows_are_reversed():
 @pytest.mark.parametrize("K, N", [(4, 9), (16, 65), (16, 17), (7, 50)])
 def test_interior_layout_keeps_data_points_strictly_inside(K, N):
     alpha, beta = coding_points("interior", K, N)
-    np.testing.assert_allclose(alpha, 0.96 * np.linspace(-1, 1, K), atol=1e-15)
+    np.testing.assert_allclose(alpha, 0.95 * np.linspace(-1, 1, K), atol=1e-15)
     np.testing.assert_allclose(beta, np.linspace(-1, 1, N), atol=1e-15)
     assert alpha[0] > beta[0] and alpha[-1] < beta[-1]
 
