@@ -76,16 +76,16 @@ def test_agrees_with_layer2_transformers(regression):
     K, N = 8, 20
     reg = CodedRegressor(Ridge(), batch_size=K, n_coded=N, smoothing=(1e-6, 1e-5)).fit(X, y)
     batch = X[:K]
-    # points="auto" is "uniform" for the spline code.
-    coded = SplineEncoder(n_coded=N, smoothing=1e-6, points="uniform").fit_transform(batch)
+    # points="auto" is "interior" for the spline code.
+    coded = SplineEncoder(n_coded=N, smoothing=1e-6, points="interior").fit_transform(batch)
     results = reg.estimator_.predict(coded)[:, None]
-    decoder = SplineDecoder(n_samples=K, smoothing=1e-5, points="uniform")
+    decoder = SplineDecoder(n_samples=K, smoothing=1e-5, points="interior")
     decoded = decoder.fit(results).transform(results)
     np.testing.assert_allclose(reg.predict(batch), decoded[:, 0], rtol=1e-12, atol=1e-10)
 
 
 @pytest.mark.parametrize(
-    ("scheme", "family"), [("spline", "uniform"), ("berrut", "uniform"), ("lagrange", "chebyshev")]
+    ("scheme", "family"), [("spline", "interior"), ("berrut", "uniform"), ("lagrange", "chebyshev")]
 )
 def test_auto_points(regression, scheme, family):
     X, y = regression
@@ -231,7 +231,7 @@ def test_mlp_decodes_log_proba(iris):
 
     from sklearn_coded.operators import coding_operator, coding_points
 
-    alpha, beta = coding_points("uniform", 8, 20)
+    alpha, beta = coding_points("interior", 8, 20)
     E = coding_operator("spline", alpha, beta)[0]
     D = coding_operator("spline", beta, alpha)[0]
     decoded = D @ logits(E @ X[:8])
