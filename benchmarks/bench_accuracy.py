@@ -604,21 +604,25 @@ def plot_race(cells, defaults, slope_rows, out_dir, K_plot):
     for i, model in enumerate(models):
         for j, s in enumerate(RACE_S):
             ax = axes[i, j]
-            ratios = {(c["K"], round(c["N"] / c["K"], 1)): c[f"ratio_default_{s}"]
-                      for c in cells if c["model"] == model}  # fmt: skip
-            cols = sorted({k[1] for k in ratios})
-            grid = np.full((len(Ks), len(cols)), np.nan)
-            for (K, r), v in ratios.items():
-                grid[Ks.index(K), cols.index(r)] = np.log10(v)
+            rs = [c for c in cells if c["model"] == model]
+            n_cols = max(len([c for c in rs if c["K"] == K]) for K in Ks)
+            grid = np.full((len(Ks), n_cols), np.nan)
+            text = np.full((len(Ks), n_cols), "", dtype=object)
+            for a, K in enumerate(Ks):  # columns: the position on each K's N grid
+                for b, c in enumerate(sorted((c for c in rs if c["K"] == K), key=lambda c: c["N"])):
+                    grid[a, b] = np.log10(c[f"ratio_default_{s}"])
+                    text[a, b] = f"{c[f'ratio_default_{s}']:.2f}\nN/K={c['N'] / K:.1f}"
             ax.imshow(grid, cmap="RdYlGn_r", vmin=-2, vmax=0, aspect="auto")
             for a in range(len(Ks)):
-                for b in range(len(cols)):
-                    if np.isfinite(grid[a, b]):
-                        ax.text(b, a, f"{10 ** grid[a, b]:.2f}", ha="center", va="center",
-                                fontsize=7)  # fmt: skip
-            ax.set_xticks(range(len(cols)), [f"{r:g}" for r in cols], fontsize=7)
+                for b in range(n_cols):
+                    ax.text(b, a, text[a, b], ha="center", va="center", fontsize=6)
+            ax.set_xticks([])
             ax.set_yticks(range(len(Ks)), [str(K) for K in Ks])
-            ax.set(xlabel="N / K", ylabel="K", title=f"{model}, S={s}: spline / best Berrut")
+            ax.set(
+                xlabel="N, from K + 1 to 8K",
+                ylabel="K",
+                title=f"{model}, S={s}: spline / best Berrut",
+            )
     fig.tight_layout()
     fig.savefig(out_dir / "accuracy_ratio.png", dpi=90)
     plt.close(fig)
