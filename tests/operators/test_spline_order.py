@@ -198,3 +198,17 @@ def test_too_few_points_for_the_order():
 def test_rational_schemes_refuse_an_order():
     with pytest.raises(ValueError, match="berrut scheme has no spline order"):
         coding_operator("berrut", [-1.0, 1.0], [0.0], order=3)
+
+
+def test_dense_and_band_gcv_choose_the_same_lam(monkeypatch):
+    """Order 2 with few points scans V in the eigenbasis; the band path must agree."""
+    import sklearn_coded.operators._spline as spline
+
+    t = make_points("chebyshev", 120)[RNG.choice(120, 100, replace=False)]
+    t.sort()
+    Y = np.column_stack([np.sin(3 * t), np.cos(5 * t)]) + 0.1 * RNG.standard_normal((100, 2))
+    dense = spline_gcv(t, Y)
+    monkeypatch.setattr(spline, "DENSE_GCV_MAX_POINTS", 0)
+    band = spline_gcv(t, Y)
+    assert dense > 0
+    np.testing.assert_allclose(band, dense, rtol=1e-3)
