@@ -391,3 +391,16 @@ def test_classifier_without_continuous_output(iris):
     X, y = iris
     with pytest.raises(TypeError, match="decision_function nor predict_proba"):
         CodedClassifier(_PredictOnly(), batch_size=8).fit(X, y)
+
+
+def test_order_reaches_the_coders(regression):
+    X, y = regression
+    K, N = 8, 20
+    reg = CodedRegressor(Ridge(), batch_size=K, n_coded=N, order=3).fit(X, y)
+    batch = X[:K]
+    coded = SplineEncoder(n_coded=N, order=3, points="interior").fit_transform(batch)
+    results = reg.estimator_.predict(coded)[:, None]
+    decoded = SplineDecoder(n_samples=K, order=3, points="interior").fit(results).transform(results)
+    np.testing.assert_allclose(reg.predict(batch), decoded[:, 0], rtol=1e-12, atol=1e-10)
+    with pytest.raises(ValueError, match="order=3 applies to scheme='spline' only"):
+        CodedRegressor(Ridge(), scheme="berrut", order=3).fit(X, y).predict(X)

@@ -217,3 +217,18 @@ def test_randomized_coded_module_is_permuted_coding():
     out.sum().backward()  # differentiable for white-box attacks
     assert x.grad is not None and torch.all(torch.isfinite(x.grad))
     assert not torch.equal(rci(x), out)  # a new draw per call
+
+
+def test_order_reaches_the_torch_buffers():
+    coder = CodedSmoothing(6, 11, smoothing=(0.0, 1e-4), order=3, dtype=torch.float64)
+    alpha, beta = coding_points("chebyshev", 6, 11)
+    np.testing.assert_array_equal(
+        coder.encoder.numpy(), coding_operator("spline", alpha, beta, 0.0, order=3)[0]
+    )
+    np.testing.assert_array_equal(
+        coder.decoder.numpy(), coding_operator("spline", beta, alpha, 1e-4, order=3)[0]
+    )
+    h = torch.tensor(np.stack([alpha**2, 1 - alpha], axis=1))
+    torch.testing.assert_close(coder(h, nn.Identity()), h)  # quadratics pass order 3
+    with pytest.raises(ValueError, match="order must be 2"):
+        CodedSmoothing(4, 8, scheme="berrut", order=3)
