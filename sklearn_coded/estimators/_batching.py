@@ -33,7 +33,7 @@ class Group:
         return self.slots.shape[1]
 
 
-def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None):
+def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None, min_size=2):
     """Cut ``n_samples`` rows into groups of equal-size batches.
 
     Parameters
@@ -45,6 +45,8 @@ def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None):
         Pad the last batch to K (explicit data points fix K).
     rng : RandomState or None
         When given, the rows of every batch are randomly permuted (RCI).
+    min_size : int, default=2
+        Shorter batches are padded to this many rows (a spline of order m needs m).
 
     Returns
     -------
@@ -68,7 +70,7 @@ def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None):
     out = []
     for group in groups:
         k = group.size
-        target = batch_size if fixed_size else max(k, 2)
+        target = batch_size if fixed_size else max(k, min_size)
         if k < target:  # pad by repeating the last row; its outputs are dropped
             pad = np.repeat(group.slots[:, -1:], target - k, axis=1)
             group = Group(

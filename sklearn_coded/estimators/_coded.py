@@ -250,7 +250,11 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         groups = []
         for _ in range(self.n_draws):
             groups += batch_groups(
-                n_samples, K, fixed_size=fixed_size, rng=rng if self.randomized else None
+                n_samples,
+                K,
+                fixed_size=fixed_size,
+                rng=rng if self.randomized else None,
+                min_size=max(2, self.order),
             )
         encoder, decoder = make_coders(self.scheme, N, points, lam_enc, lam_dec, self.order)
         coded = encode_groups(X, groups, encoder)

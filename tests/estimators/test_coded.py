@@ -404,3 +404,10 @@ def test_order_reaches_the_coders(regression):
     np.testing.assert_allclose(reg.predict(batch), decoded[:, 0], rtol=1e-12, atol=1e-10)
     with pytest.raises(ValueError, match="order=3 applies to scheme='spline' only"):
         CodedRegressor(Ridge(), scheme="berrut", order=3).fit(X, y).predict(X)
+
+
+def test_order_three_pads_a_short_last_batch(regression):
+    X, y = regression
+    reg = CodedRegressor(Ridge(), batch_size=8, n_coded=40, order=3).fit(X, y)
+    rows = X[:26]  # three batches of 8 and one of 2 rows, padded to 3
+    np.testing.assert_allclose(reg.predict(rows), reg.estimator_.predict(rows), atol=1e-2)
