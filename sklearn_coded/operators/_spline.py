@@ -395,8 +395,12 @@ def _pencil_extremes(Rb, QtQb):
         d = linalg.eigh(A.toarray(), B.toarray(), eigvals_only=True)
         return d[0], d[-1]
     v0 = np.ones(N)
-    top = sparse_linalg.eigsh(A, k=1, M=B, which="LA", v0=v0, tol=1e-3)[0][0]
-    bottom = sparse_linalg.eigsh(A, k=1, M=B, sigma=0, which="LM", v0=v0, tol=1e-3)[0][0]
+    try:
+        top = sparse_linalg.eigsh(A, k=1, M=B, which="LA", v0=v0, tol=1e-3)[0][0]
+        bottom = sparse_linalg.eigsh(A, k=1, M=B, sigma=0, which="LM", v0=v0, tol=1e-3)[0][0]
+    except sparse_linalg.ArpackError:  # only the scan range depends on them: widen it
+        ratio = A.diagonal() / B.diagonal()
+        top, bottom = 10 * ratio.max(), ratio.min() / (10 * N**2)
     return bottom, top
 
 
