@@ -34,6 +34,10 @@ def check_smoothing(smoothing):
     return float(pair[0]), float(pair[1])
 
 
+#: Jittered layouts drawn per batch size before draws are reused (see ``jitter``).
+JITTER_POOL = 16
+
+
 def _coded_spec(points):
     """The coded-points entry of a layout (a family name or an array)."""
     if isinstance(points, tuple | list) and len(points) == 2:
@@ -91,7 +95,10 @@ class CodedSmoothing(nn.Module):
         points of ``points``. A random layout puts no coded point on a data point
         (probability 1), so no row is decoded exactly. In eval mode, and for the
         buffers, the fixed layout of ``points`` is used. Needs a family name for
-        the coded points.
+        the coded points. The first ``JITTER_POOL`` = 16 draws per batch size are
+        kept, and later batches pick one of them at random: building the
+        operators for every batch cost up to 0.7 times ERM's epoch time on a
+        small MLP (``benchmarks/bench_training.py``).
 
     Attributes
     ----------
@@ -142,6 +149,7 @@ class CodedSmoothing(nn.Module):
                 f"explicit coded points in points={points!r}."
             )
         self.jitter = jitter
+        self._jitter_pools = {}  # (batch size, dtype, device) -> drawn (E, D) pairs
         dtype = torch.get_default_dtype() if dtype is None else dtype
         encoder, decoder = self._tensors(self.n_samples, dtype, torch.device("cpu"))
         self.register_buffer("encoder", encoder, persistent=False)
@@ -241,13 +249,18 @@ class CodedSmoothing(nn.Module):
     def matrices(self, batch_size, like):
         """``(E, D)`` for ``batch_size`` rows, on the device and in the dtype of ``like``.
 
-        With ``jitter`` in training mode, a fresh pair on every call (not cached).
+        With ``jitter`` in training mode, a new draw on every call (the first 16
+        per batch size; then one of those, at random).
         """
         if not like.is_floating_point():
             raise TypeError(f"Coding needs a floating-point batch; got dtype {like.dtype}.")
         if self.jitter and self.training and batch_size > 1:
-            points = self.jittered_points(batch_size)
-            return self._tensors(batch_size, like.dtype, like.device, points)
+            pool = self._jitter_pools.setdefault((batch_size, like.dtype, like.device), [])
+            if len(pool) < JITTER_POOL:
+                points = self.jittered_points(batch_size)
+                pool.append(self._tensors(batch_size, like.dtype, like.device, points))
+                return pool[-1]
+            return pool[int(torch.randint(JITTER_POOL, ()))]
         names = ("encoder", "decoder")
         if batch_size != self.n_samples:
             names = tuple(f"{name}_{batch_size}" for name in names)

@@ -11,6 +11,7 @@ from sklearn_coded.nn import (
     coded_block,
     coded_forward,
 )
+from sklearn_coded.nn._coding import JITTER_POOL
 from sklearn_coded.operators import coding_operator, coding_points, flush_tiny
 
 
@@ -274,5 +275,9 @@ def test_jitter_draws_fresh_sorted_coded_points_in_training_mode_only():
     alpha = torch.tensor(coder.coding_points(8)[0])
     line = torch.stack([alpha, 2 - alpha], dim=1)
     torch.testing.assert_close(coder(line, lambda x: 3 * x - 1), 3 * line - 1)
+    # the first JITTER_POOL draws are kept; later batches reuse one of them
+    fresh = CodedSmoothing(8, 12, jitter=True, dtype=torch.float64)
+    draws = {fresh.matrices(8, h)[0].numpy().tobytes() for _ in range(3 * JITTER_POOL)}
+    assert len(draws) == JITTER_POOL
     coder.eval()
     np.testing.assert_array_equal(coder.matrices(8, h)[0], coder.encoder)
