@@ -76,11 +76,11 @@ class CodedSmoothingMixin:
         decoded, against the labels. ``"consistency"``: mean squared error
         between the block's decoded outputs ``D f(E h)`` and its plain outputs
         ``f(h)`` (the logits when ``block`` is None); it needs no labels. In
-        ``benchmarks/bench_training.py`` the two tied (test accuracy within 0.15
-        points on digits and Fashion-MNIST, 3 seeds); "task" is the default
-        because it is the supervised loss the method describes and the one with
-        a closed form (mu = 1 and a linear module train on the smoothed inputs
-        D E X).
+        ``benchmarks/bench_training.py`` (noisy moons, 300 digits)
+        cross-validation chose "consistency" with mu = 0.3 in both regimes, and
+        it gained +1.0 point over ERM on the digits; "task" is still the default
+        (the supervised loss the method describes, with a closed form: mu = 1
+        and a linear module train on the smoothed inputs D E X), so try both.
     scheme : {"spline", "berrut", "lagrange"}, default="spline"
     smoothing : float or (float, float), default=0.0
         Spline lam of the encoder and decoder (method.md section 2 scale).
