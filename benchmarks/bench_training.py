@@ -434,7 +434,8 @@ def plot(results, nets_by_regime, regimes, path):
         )
     ax.set(xscale="log", yscale="log", xlabel="N / K", ylabel="RMS of D f(E h) - f(h)")
     ax.set_title("decoding error, last epoch")
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:  # no cost rows with --settings-from
+        ax.legend()
     ax = axes[-1]
     if "moons" in nets_by_regime:
         X_test, y_test = regimes["moons"].test
