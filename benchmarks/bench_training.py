@@ -1,39 +1,55 @@
-"""Generalization and cost of coded-smoothing training (method.md section 5).
+"""Does coded-smoothing regularise? Tuned against tuned baselines where regularisers matter.
 
-Three ways to train the same skorch net, same optimizer, epochs and batch size K:
+Coded-smoothing trains on ``L = (1 - mu) L_main + mu L_coded`` (method.md section 5).
+Its regularising signal is the decoding error ``D f(E h) - f(h)``, which vanishes as
+N grows; so it is measured in small-data regimes, where an over-parameterised network
+overfits and a regulariser has room:
 
-- ``erm``: plain training (mu = 0);
-- ``mixup``: Zhang et al. (2018), a skorch net whose ``train_step_single`` mixes
-  each batch with a permutation of itself, lam ~ Beta(alpha, alpha);
-- ``coded``: :func:`sklearn_coded.nn.make_coded_net`,
-  ``L = (1 - mu) L_main + mu L_coded`` with the whole network coded (raw pixels
-  encoded, logits decoded).
+- ``moons``: a noisy two-moons task in 2-D (``make_moons(noise=0.35)`` with 10% of
+  the training labels flipped), 200 training points per seed, a 2-64-64-2 MLP,
+  5000 clean test points; a decision-boundary plot;
+- ``digits300``: 300 training images of ``load_digits`` (pixels / 16), a
+  64-256-10 MLP (the setting of issue 9), a fixed test set of 719 images.
 
-on two problems:
+Every net: SGD (lr 0.05, momentum 0.9), K = 16 rows per batch, 60 epochs (moons)
+and 40 (digits300), long enough that ERM fits its training rows (the regime where
+regularisers matter). Methods, each tuned the same way:
 
-- ``digits``: ``load_digits`` (pixels / 16), a 64-256-256-10 MLP, a stratified
-  70/30 train/test split;
-- ``fashion``: a 10,000-image subset of the Fashion-MNIST training set, a small
-  CNN with BatchNorm (two stride-2 3x3 convolutions, 16 and 32 channels), tested
-  on the 10,000 test images. The full 60k training set does not fit the ~15
-  minute budget on 2 shared CPU cores.
+- ``erm``: plain training;
+- ``weight_decay``: SGD weight decay, grid ``GRID["weight_decay"]``;
+- ``mixup``: Zhang et al. (2018), ``train_step_single`` mixes each batch with a
+  permutation of itself, lam ~ Beta(alpha, alpha), grid over alpha;
+- ``coded``: :func:`sklearn_coded.nn.make_coded_net`; stage 1 is a grid over
+  ``coded_loss`` (task, consistency), mu in {0.3, 0.6} and N/K in {0.5, 2, 4}
+  with the package defaults (whole network coded, fresh jittered Chebyshev coded
+  points per batch); stage 2 tries the variants on the stage-1 winner: fixed
+  Chebyshev points, a coded block (the last hidden nonlinearity), encoder
+  smoothing lam_enc = 1e-3.
 
-Hyperparameters are chosen on the training data only: ``GridSearchCV`` over mu,
-N/K in {1.5, 2} (N = K on the same points is the identity code) and ``coded_loss``
-for coded-smoothing and over alpha for mixup (3-fold on digits, one 80/20
-hold-out split on Fashion-MNIST, where ``coded_loss`` is not searched but both
-losses are scored on the test set at the chosen mu and N). Then each method is refitted
-on the whole training set for several seeds (weights, shuffling and draws) and
-scored on the test set: mean and std of test accuracy.
+Hyperparameters are chosen by 3-fold cross-validation on a *tuning draw* of the
+training data (its own seed, never the test rows); then every method, at its chosen
+setting, is refitted on 5 independent training draws (seeds 0-4: new training rows and
+new weights) and scored on the fixed test set. Reported: mean test accuracy and the
+95% t-interval of the paired difference to ERM over the seeds.
 
-Cost: CPU seconds per epoch (``time.process_time``, robust to other jobs on the
-machine, with torch on 1 thread) of coded training with N/K in {1, 1.5, 2}
-against ERM, with the target ratio ``1.15 (1 + N/K)``; and the BatchNorm choice
-(plain and coded rows in one forward pass or two) on the CNN.
+Also measured: the decoding error (RMS of ``D f(E h) - f(h)`` at the coded block,
+logged by the net per batch) in the first and last epoch against N/K, and the
+training cost per epoch (CPU seconds, torch on one thread; median of 3 interleaved
+repeats) against ERM, with the target ``1.15 (1 + N/K)``.
 
-Run ``python benchmarks/bench_training.py`` (about 15 minutes on 2 cores) or
-``--quick`` (under a minute). Writes ``benchmarks/results/training.json`` and
-``training.png`` (``training_quick.*`` with ``--quick``).
+Fashion-MNIST is too costly to tune here (2 shared CPU cores): ``--regimes
+fashion1000 --settings-from digits300`` trains the CNN of ``bench_robustness.py``
+on 1000 images (30 epochs) with every method at the setting cross-validation chose
+on digits300 (no tuning on Fashion-MNIST), 5 seeds, and writes
+``training_fashion1000.*``. 5000 images were not run.
+
+The grid is sized for 2 CPU cores shared by five jobs (about 400 s of CPU time):
+N/K in {0.75, 1.25, 1.5} and coding the head on the penultimate features are in the
+code (``--quick`` runs the head variant) but not in the full run.
+
+Run ``python benchmarks/bench_training.py`` (about 20 minutes on 2 busy cores) or
+``--quick`` (a smoke run of a minute). Writes ``benchmarks/results/training.json``
+and ``training.png`` (``training_quick.*`` with ``--quick``).
 """
 
 import argparse
@@ -44,8 +60,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import GridSearchCV, ShuffleSplit, StratifiedKFold, train_test_split
+from scipy import stats
+from sklearn.datasets import load_digits, make_moons
+from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 from skorch import NeuralNetClassifier
 from skorch.dataset import unpack_data
 from torch import nn
@@ -54,73 +71,58 @@ from sklearn_coded.datasets import load_fashion_mnist
 from sklearn_coded.nn import make_coded_net
 
 RESULTS = Path(__file__).resolve().parent / "results"
+K = 16
+TUNING_SEED = 100
 
 FULL = {
-    "seeds": [0, 1, 2],
-    "batch_size": 64,
-    "digits": {"epochs": 40, "cv": 3},
-    # coded_loss is searched on digits; on Fashion-MNIST both are scored at the chosen (mu, N)
-    "fashion": {"epochs": 6, "n_train": 10000, "n_test": 10000, "grid_loss": ["task"]},
-    "grid_mu": [0.3, 0.6],
-    "grid_ratio": [1.5, 2.0],
-    "grid_loss": ["task", "consistency"],
-    "grid_alpha": [0.2, 0.4],
-    "cost_epochs": 2,
-    "cost_ratios": [1.0, 1.5, 2.0],
+    "seeds": [0, 1, 2, 3, 4],
+    "cv": 3,
+    "epochs": {"moons": 60, "digits300": 40, "fashion1000": 30},
+    "grid": {
+        "weight_decay": [1e-4, 1e-3, 1e-2],
+        "mixup_alpha": [0.2, 1.0],
+        "coded_loss": ["task", "consistency"],
+        "mu": [0.3, 0.6],
+        "ratio": [0.5, 2.0, 4.0],
+    },
+    "variants": ["fixed_points", "block_hidden", "lam_enc"],
+    "cost_epochs": 3,
+    "cost_ratios": [0.5, 1.0, 2.0, 4.0],
 }
 QUICK = {
     "seeds": [0, 1],
-    "batch_size": 64,
-    "digits": {"epochs": 4, "cv": 2},
-    "fashion": {"epochs": 1, "n_train": 1000, "n_test": 1000, "grid_loss": ["task"]},
-    "grid_mu": [0.5],
-    "grid_ratio": [1.5],
-    "grid_loss": ["task", "consistency"],
-    "grid_alpha": [0.2],
+    "cv": 2,
+    "epochs": {"moons": 5, "digits300": 4, "fashion1000": 1},
+    "grid": {
+        "weight_decay": [1e-3],
+        "mixup_alpha": [0.2],
+        "coded_loss": ["consistency"],
+        "mu": [0.5],
+        "ratio": [0.5, 2.0],
+    },
+    "variants": ["fixed_points", "block_hidden", "block_head", "lam_enc"],
     "cost_epochs": 1,
-    "cost_ratios": [1.0, 2.0],
+    "cost_ratios": [1.0],
 }
 
 
 class MLP(nn.Module):
-    """64-256-256-10 ReLU network for the 8 x 8 digits."""
+    """ReLU network ``net``: Linear, ReLU, (Linear, ReLU,) Linear, returning logits."""
 
-    def __init__(self, n_in=64, hidden=256, n_out=10):
+    def __init__(self, n_in=64, hidden=(256,), n_out=10):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(n_in, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, n_out),
-        )
+        layers, width = [], n_in
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        self.net = nn.Sequential(*layers, nn.Linear(width, n_out))
 
     def forward(self, x):
         return self.net(x)
 
 
-class CNN(nn.Module):
-    """Small CNN with BatchNorm for 28 x 28 images given as rows of 784 pixels."""
-
-    def __init__(self, c1=16, c2=32, n_out=10):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, c1, 3, stride=2, padding=1),
-            nn.BatchNorm2d(c1),
-            nn.ReLU(),
-            nn.Conv2d(c1, c2, 3, stride=2, padding=1),
-            nn.BatchNorm2d(c2),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
-        self.head = nn.Linear(c2 * 49, n_out)
-
-    def forward(self, x):
-        return self.head(self.features(x.reshape(-1, 1, 28, 28)))
-
-
 class MixupNet(NeuralNetClassifier):
-    """mixup training through skorch's ``train_step_single`` hook.
+    """mixup through skorch's ``train_step_single`` hook.
 
     Each batch is mixed with a random permutation of itself,
     ``x = lam x_i + (1 - lam) x_j``, and trained on
@@ -151,282 +153,349 @@ class MixupNet(NeuralNetClassifier):
         return {"loss": loss, "y_pred": y_pred}
 
 
-def load_problem(name, config):
-    """(X_train, y_train, X_test, y_test, module, module_params, lr) of a problem."""
-    if name == "digits":
-        X, y = load_digits(return_X_y=True)
-        X = (X / 16.0).astype(np.float32)
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y.astype(np.int64), test_size=0.3, stratify=y, random_state=0
-        )
-        return X_train, y_train, X_test, y_test, MLP, 1e-3
-    X_train, y_train = load_fashion_mnist("train", n_samples=config["n_train"])
-    X_test, y_test = load_fashion_mnist("test", n_samples=config["n_test"])
-    return X_train, y_train, X_test, y_test, CNN, 2e-3
+# ------------------------------------------------------------------------ regimes
+def moons_draw(seed, n_samples=200, flip=0.1):
+    X, y = make_moons(n_samples, noise=0.35, random_state=seed)
+    rng = np.random.default_rng(seed)
+    flipped = rng.random(n_samples) < flip
+    y = np.where(flipped, 1 - y, y)
+    return X.astype(np.float32), y.astype(np.int64)
 
 
-def base_net(module, lr, epochs, batch_size, cls=NeuralNetClassifier, **kwargs):
-    return cls(
-        module,
-        criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=lr,
-        max_epochs=epochs,
-        batch_size=batch_size,
-        iterator_train__shuffle=True,
-        train_split=None,
-        verbose=0,
-        **kwargs,
-    )
+class Regime:
+    """A training-data generator per seed, a fixed test set and the network."""
 
+    module = MLP
+    train_size = {"digits300": 300, "fashion1000": 1000}
 
-def seeded_erm(module, lr, epochs, batch_size):
-    # ERM is the coded net with mu = 0 (exactly plain training), which seeds torch.
-    return make_coded_net(
-        base_net(module, lr, epochs, batch_size),
-        n_coded=batch_size,
-        batch_size=batch_size,
-        mu=0.0,
-        random_state=0,
-    )
+    def __init__(self, name):
+        self.name = name
+        if name == "moons":
+            X_test, y_test = make_moons(5000, noise=0.35, random_state=12345)
+            self.test = X_test.astype(np.float32), y_test.astype(np.int64)
+            self.module_params = {"n_in": 2, "hidden": (64, 64), "n_out": 2}
+            self.blocks = {"hidden": "net.3", "head": "net.4"}
+        elif name == "fashion1000":
+            from bench_robustness import CNN
 
-
-def search(name, data, config, cfg):
-    """Pick coded-smoothing's (mu, N, coded_loss) and mixup's alpha on the training data."""
-    X_train, y_train, _, _, module, lr = data
-    K, epochs = cfg["batch_size"], config["epochs"]
-    if "cv" in config:
-        cv = StratifiedKFold(config["cv"], shuffle=True, random_state=0)
-    else:
-        cv = ShuffleSplit(n_splits=1, test_size=0.2, random_state=0)
-    coded = make_coded_net(
-        base_net(module, lr, epochs, K), n_coded=K, batch_size=K, mu=0.5, random_state=0
-    )
-    grid = {
-        "mu": cfg["grid_mu"],
-        "n_coded": [round(r * K) for r in cfg["grid_ratio"]],
-        "coded_loss": config.get("grid_loss", cfg["grid_loss"]),
-    }
-    start = time.perf_counter()
-    coded_search = GridSearchCV(coded, grid, cv=cv).fit(X_train, y_train)
-    mixup = base_net(module, lr, epochs, K, cls=MixupNet, random_state=0)
-    mixup_search = GridSearchCV(mixup, {"mixup_alpha": cfg["grid_alpha"]}, cv=cv).fit(
-        X_train, y_train
-    )
-    results = coded_search.cv_results_
-    table = [
-        {
-            "mu": p["mu"],
-            "n_coded": p["n_coded"],
-            "coded_loss": p["coded_loss"],
-            "cv_accuracy": float(m),
-        }
-        for p, m in zip(results["params"], results["mean_test_score"], strict=True)
-    ]
-    print(f"[{name}] search done in {time.perf_counter() - start:.0f} s")
-    for row in table:
-        print(f"   {row}")
-    return {
-        "coded": coded_search.best_params_,
-        "mixup": mixup_search.best_params_,
-        "coded_grid": table,
-        "mixup_grid": [
-            {"mixup_alpha": p["mixup_alpha"], "cv_accuracy": float(m)}
-            for p, m in zip(
-                mixup_search.cv_results_["params"],
-                mixup_search.cv_results_["mean_test_score"],
-                strict=True,
+            X_pool, y_pool = load_fashion_mnist("train", n_samples=10000)
+            self.pool = X_pool, y_pool
+            self.test = load_fashion_mnist("test", n_samples=2000)
+            self.module, self.module_params = CNN, {}
+            self.blocks = {"hidden": "features.5", "head": "head"}
+        else:
+            X, y = load_digits(return_X_y=True)
+            X = (X / 16.0).astype(np.float32)
+            X_pool, X_test, y_pool, y_test = train_test_split(
+                X, y.astype(np.int64), test_size=0.4, stratify=y, random_state=0
             )
-        ],
-    }
+            self.pool = X_pool, y_pool
+            self.test = X_test, y_test
+            self.module_params = {"n_in": 64, "hidden": (256,), "n_out": 10}
+            self.blocks = {"hidden": "net.1", "head": "net.2"}
 
-
-def evaluate(name, data, config, cfg, best):
-    """Test accuracy over seeds of ERM, mixup and coded-smoothing (best parameters)."""
-    X_train, y_train, X_test, y_test, module, lr = data
-    K, epochs = cfg["batch_size"], config["epochs"]
-    other_loss = "consistency" if best["coded"]["coded_loss"] == "task" else "task"
-    factories = {
-        "erm": lambda seed: seeded_erm(module, lr, epochs, K).set_params(random_state=seed),
-        "mixup": lambda seed: base_net(
-            module, lr, epochs, K, cls=MixupNet, random_state=seed, **best["mixup"]
-        ),
-        "coded": lambda seed: make_coded_net(
-            base_net(module, lr, epochs, K), batch_size=K, random_state=seed, **best["coded"]
-        ),
-        f"coded_{other_loss}": lambda seed: make_coded_net(
-            base_net(module, lr, epochs, K),
-            batch_size=K,
+    def train(self, seed):
+        if self.name == "moons":
+            return moons_draw(seed)
+        X_pool, y_pool = self.pool
+        X, _, y, _ = train_test_split(
+            X_pool, y_pool, train_size=self.train_size[self.name], stratify=y_pool,
             random_state=seed,
-            **{**best["coded"], "coded_loss": other_loss},
-        ),
+        )  # fmt: skip
+        return X, y
+
+
+def base_params(regime, epochs):
+    params = {
+        "criterion": nn.CrossEntropyLoss,
+        "optimizer": torch.optim.SGD,
+        "optimizer__momentum": 0.9,
+        "lr": 0.05,
+        "max_epochs": epochs,
+        "batch_size": K,
+        "iterator_train__shuffle": True,
+        "train_split": None,
+        "verbose": 0,
     }
-    out = {}
-    for method, factory in factories.items():
-        scores, seconds = [], []
-        for seed in cfg["seeds"]:
-            start = time.process_time()
-            net = factory(seed).fit(X_train, y_train)
-            seconds.append(time.process_time() - start)
-            scores.append(float(net.score(X_test, y_test)))
-        out[method] = {
-            "test_accuracy": scores,
-            "mean": float(np.mean(scores)),
-            "std": float(np.std(scores)),
-            "cpu_seconds_per_fit": float(np.mean(seconds)),
-        }
-        print(
-            f"[{name}] {method:18s} test accuracy {100 * out[method]['mean']:.2f} "
-            f"+- {100 * out[method]['std']:.2f} (seeds {cfg['seeds']})"
-        )
-    return out
+    params.update({f"module__{k}": v for k, v in regime.module_params.items()})
+    return params
 
 
-def cost(name, data, cfg, best):
-    """CPU seconds per epoch of coded training for N/K in cfg["cost_ratios"] vs ERM."""
-    X_train, y_train, _, _, module, lr = data
-    K, epochs = cfg["batch_size"], cfg["cost_epochs"]
+def make(method, regime, epochs, seed, **hyper):
+    """An unfitted net of ``method`` with hyperparameters ``hyper``, seeded by ``seed``."""
+    params = base_params(regime, epochs)
+    if method == "mixup":
+        return MixupNet(regime.module, random_state=seed, **params, **hyper)
+    net = NeuralNetClassifier(regime.module, **params)
+    if method == "weight_decay":
+        net.set_params(optimizer__weight_decay=hyper.pop("weight_decay"))
+    # ERM is the coded net with mu = 0: exactly plain training, seeded like the others
+    coded = {"mu": 0.0, "n_coded": K} if method in ("erm", "weight_decay") else {}
+    coded.update(hyper)
+    n_coded = coded.pop("n_coded")
+    return make_coded_net(net, n_coded=n_coded, batch_size=K, random_state=seed, **coded)
 
-    def seconds_per_epoch(net):
-        start = time.process_time()
-        net.fit(X_train, y_train)
-        return (time.process_time() - start) / epochs
 
-    erm = seconds_per_epoch(seeded_erm(module, lr, epochs, K))
+def cv_search(method, regime, data, cfg, epochs, grid):
+    """GridSearchCV on the tuning draw; returns the best setting and the table."""
+    X, y = data
+    cv = StratifiedKFold(cfg["cv"], shuffle=True, random_state=0)
     rows = []
-    for ratio in cfg["cost_ratios"]:
-        for joint in (True, False):
-            net = make_coded_net(
-                base_net(module, lr, epochs, K),
-                n_coded=round(ratio * K),
-                batch_size=K,
-                mu=best["coded"]["mu"],
-                coded_loss=best["coded"]["coded_loss"],
-                joint_forward=joint,
-                random_state=0,
-                # N = K on the same points is the identity code: use other coded points
-                points=("chebyshev", "chebyshev2") if ratio == 1 else "chebyshev",
+    for hyper in grid:
+        try:
+            scores = cross_val_score(
+                make(method, regime, epochs, TUNING_SEED, **hyper), X, y, cv=cv
             )
-            per_epoch = seconds_per_epoch(net)
+            accuracy = float(np.mean(scores))
+        except ValueError as error:  # a fixed layout that decodes rows exactly is refused
+            print(f"[{regime.name}] {hyper}: refused ({error})")
+            accuracy = float("nan")
+        rows.append({**hyper, "cv_accuracy": accuracy})
+    best = max(rows, key=lambda row: np.nan_to_num(row["cv_accuracy"], nan=-1.0))
+    return {k: v for k, v in best.items() if k != "cv_accuracy"}, rows
+
+
+def tune(regime, cfg):
+    """Choose every method's hyperparameters by CV on the tuning draw."""
+    data = regime.train(TUNING_SEED)
+    epochs = cfg["epochs"][regime.name]
+    g = cfg["grid"]
+    start = time.perf_counter()
+    chosen, tables = {"erm": {}}, {}
+    chosen["weight_decay"], tables["weight_decay"] = cv_search(
+        "weight_decay", regime, data, cfg, epochs, [{"weight_decay": w} for w in g["weight_decay"]]
+    )
+    chosen["mixup"], tables["mixup"] = cv_search(
+        "mixup", regime, data, cfg, epochs, [{"mixup_alpha": a} for a in g["mixup_alpha"]]
+    )
+    stage1 = [
+        {"coded_loss": loss, "mu": mu, "n_coded": round(ratio * K)}
+        for loss in g["coded_loss"]
+        for mu in g["mu"]
+        for ratio in g["ratio"]
+    ]
+    best1, tables["coded_stage1"] = cv_search("coded", regime, data, cfg, epochs, stage1)
+    fixed = "chebyshev"
+    if best1["n_coded"] % K == 0 and (best1["n_coded"] // K) % 2 == 1:
+        fixed = ("chebyshev", "chebyshev2")  # N/K odd: Chebyshev points coincide
+    every_variant = {
+        "fixed_points": {**best1, "jitter": False, "points": fixed},
+        "block_hidden": {**best1, "block": regime.blocks["hidden"]},
+        "block_head": {**best1, "block": regime.blocks["head"]},
+        "lam_enc": {**best1, "smoothing": (1e-3, 0.0)},
+    }
+    variants = [every_variant[name] for name in cfg["variants"]]
+    _, tables["coded_stage2"] = cv_search("coded", regime, data, cfg, epochs, variants)
+    every = tables["coded_stage1"] + tables["coded_stage2"]
+    best = max(every, key=lambda row: np.nan_to_num(row["cv_accuracy"], nan=-1.0))
+    chosen["coded"] = {k: v for k, v in best.items() if k != "cv_accuracy"}
+    chosen["coded_stage1"] = best1
+    print(f"[{regime.name}] tuned in {time.perf_counter() - start:.0f} s: {chosen}")
+    return chosen, tables
+
+
+def evaluate(regime, cfg, chosen):
+    """Test accuracy of every method at its chosen setting, over the seeds."""
+    epochs = cfg["epochs"][regime.name]
+    X_test, y_test = regime.test
+    methods = {
+        "erm": ("erm", {}),
+        "weight_decay": ("weight_decay", chosen["weight_decay"]),
+        "mixup": ("mixup", chosen["mixup"]),
+        "coded": ("coded", chosen["coded"]),
+    }
+    if chosen["coded_stage1"] != chosen["coded"]:
+        methods["coded_stage1"] = ("coded", chosen["coded_stage1"])
+    out, nets = {}, {}
+    for name, (method, hyper) in methods.items():
+        scores, errors = [], []
+        for seed in cfg["seeds"]:
+            X, y = regime.train(seed)
+            net = make(method, regime, epochs, seed, **dict(hyper)).fit(X, y)
+            scores.append(float(net.score(X_test, y_test)))
+            if method == "coded":
+                errors.append(decoding_errors(net))
+            if seed == cfg["seeds"][0]:
+                nets[name] = net
+        out[name] = {"hyper": _jsonable(hyper), "test_accuracy": scores}
+        out[name]["mean"] = float(np.mean(scores))
+        if errors:
+            out[name]["decoding_error_first_last_epoch"] = np.mean(errors, axis=0).tolist()
+    erm = np.array(out["erm"]["test_accuracy"])
+    for name, entry in out.items():
+        diff = 100 * (np.array(entry["test_accuracy"]) - erm)
+        half = (
+            stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+            if len(diff) > 1
+            else float("nan")
+        )
+        entry["minus_erm_points"] = float(diff.mean())
+        entry["minus_erm_ci95"] = [float(diff.mean() - half), float(diff.mean() + half)]
+        print(
+            f"[{regime.name}] {name:13s} {100 * entry['mean']:6.2f}%  minus ERM "
+            f"{diff.mean():+.2f} [{entry['minus_erm_ci95'][0]:+.2f}, "
+            f"{entry['minus_erm_ci95'][1]:+.2f}]  {entry['hyper']}"
+        )
+    return out, nets
+
+
+def decoding_errors(net):
+    """Mean logged decoding error of the first and the last epoch."""
+    return [float(np.mean(net.history[i, "batches", :, "train_decoding_error"])) for i in (0, -1)]
+
+
+def cost(regime, cfg, chosen):
+    """CPU seconds per epoch of coded training against ERM, and the decoding error, vs N/K."""
+    X, y = regime.train(0)
+    epochs = cfg["cost_epochs"]
+
+    def per_epoch(net):
+        start = time.process_time()
+        net.fit(X, y)
+        return (time.process_time() - start) / epochs, net
+
+    # the chosen setting at every N/K, with the default (jittered) points
+    hyper = {k: v for k, v in chosen["coded"].items() if k not in ("n_coded", "jitter", "points")}
+    rows = []
+    for repeat in range(3):  # interleaved, so load drift hits both alike
+        erm, _ = per_epoch(make("erm", regime, epochs, 0))
+        for ratio in cfg["cost_ratios"]:
+            seconds, net = per_epoch(
+                make("coded", regime, epochs, 0, **hyper, n_coded=round(ratio * K))
+            )
             rows.append(
                 {
+                    "repeat": repeat,
                     "ratio_N_over_K": ratio,
-                    "joint_forward": joint,
-                    "cpu_s_per_epoch": per_epoch,
+                    "cpu_s_per_epoch": seconds,
                     "erm_cpu_s_per_epoch": erm,
-                    "cost_ratio": per_epoch / erm,
+                    "cost_ratio": seconds / erm,
                     "target_ratio": 1.15 * (1 + ratio),
+                    "decoding_error_first_last_epoch": decoding_errors(net),
                 }
             )
-            print(
-                f"[{name}] N/K={ratio:.1f} joint={joint!s:5s}: {per_epoch:.2f} CPU s/epoch, "
-                f"{per_epoch / erm:.2f} x ERM (target <= {1.15 * (1 + ratio):.2f})"
-            )
+    for ratio in cfg["cost_ratios"]:
+        cells = [r for r in rows if r["ratio_N_over_K"] == ratio]
+        ratio_cost = float(np.median([r["cost_ratio"] for r in cells]))
+        print(
+            f"[{regime.name}] N/K={ratio:4.2f}: cost {ratio_cost:.2f} x ERM "
+            f"(target <= {1.15 * (1 + ratio):.2f}), decoding error "
+            f"{cells[0]['decoding_error_first_last_epoch']}"
+        )
     return rows
 
 
-def batchnorm_study(data, config, cfg, best, separate_scores):
-    """Test accuracy of the CNN with plain and coded rows in one forward pass or two."""
-    X_train, y_train, X_test, y_test, module, lr = data
-    K, epochs = cfg["batch_size"], config["epochs"]
-    out = {"separate": {"test_accuracy": separate_scores, "mean": float(np.mean(separate_scores))}}
-    for joint in (True,):
-        scores = []
-        for seed in cfg["seeds"]:
-            net = make_coded_net(
-                base_net(module, lr, epochs, K),
-                batch_size=K,
-                random_state=seed,
-                joint_forward=joint,
-                **best["coded"],
-            ).fit(X_train, y_train)
-            scores.append(float(net.score(X_test, y_test)))
-        key = "joint" if joint else "separate"
-        out[key] = {"test_accuracy": scores, "mean": float(np.mean(scores))}
-    for key, value in out.items():
-        print(f"[fashion] BatchNorm {key:8s}: {100 * value['mean']:.2f}")
-    return out
+def _settings(chosen):
+    """Chosen settings read back from JSON (lists back to tuples)."""
+    return {
+        method: {k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()}
+        for method, hyper in chosen.items()
+    }
 
 
-def plot(results, path):
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def plot(results, nets_by_regime, regimes, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    problems = list(results["problems"])
-    fig, axes = plt.subplots(1, len(problems) + 1, figsize=(4.5 * (len(problems) + 1), 3.8))
-    for ax, name in zip(axes, problems, strict=False):
-        acc = results["problems"][name]["test"]
-        methods = list(acc)
-        means = [100 * acc[m]["mean"] for m in methods]
-        stds = [100 * acc[m]["std"] for m in methods]
-        ax.bar(methods, means, yerr=stds, color=["0.6", "tab:orange", "tab:blue", "tab:cyan"])
-        low = min(means) - 3 * max(max(stds), 0.3)
-        ax.set_ylim(low, max(means) + 3 * max(max(stds), 0.3))
-        ax.set_title(f"{name}: test accuracy (%)")
-        ax.tick_params(axis="x", rotation=20)
-    ax = axes[-1]
-    for name in problems:
-        rows = [r for r in results["problems"][name]["cost"] if not r["joint_forward"]]
+    names = list(results["regimes"])
+    fig, axes = plt.subplots(1, len(names) + 2, figsize=(4.6 * (len(names) + 2), 4.0))
+    for ax, name in zip(axes, names, strict=False):
+        test = results["regimes"][name]["test"]
+        methods = list(test)
+        means = [test[m]["minus_erm_points"] for m in methods]
+        low = [m - test[k]["minus_erm_ci95"][0] for m, k in zip(means, methods, strict=True)]
+        high = [test[k]["minus_erm_ci95"][1] - m for m, k in zip(means, methods, strict=True)]
+        ax.bar(methods, means, yerr=[low, high], capsize=4, color="tab:blue")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.axhline(0.5, color="tab:red", ls="--", lw=0.8, label="target +0.5")
+        ax.set_title(f"{name}: test accuracy minus ERM\n(points, 95% CI, paired seeds)")
+        ax.tick_params(axis="x", rotation=25)
+        ax.legend()
+    ax = axes[len(names)]
+    for name in names:
+        rows = [r for r in results["regimes"][name]["cost"] if r["repeat"] == 0]
+        if not rows:
+            continue
         ax.plot(
-            [r["ratio_N_over_K"] for r in rows], [r["cost_ratio"] for r in rows], "o-", label=name
+            [r["ratio_N_over_K"] for r in rows],
+            [r["decoding_error_first_last_epoch"][-1] for r in rows],
+            "o-",
+            label=name,
         )
-    ratios = np.array(results["config"]["cost_ratios"])
-    ax.plot(ratios, 1.15 * (1 + ratios), "k--", label="target 1.15 (1 + N/K)")
-    ax.set_xlabel("N / K")
-    ax.set_ylabel("CPU time per epoch / ERM")
-    ax.set_title("cost of coded training")
-    ax.legend()
+    ax.set(xscale="log", yscale="log", xlabel="N / K", ylabel="RMS of D f(E h) - f(h)")
+    ax.set_title("decoding error, last epoch")
+    if ax.get_legend_handles_labels()[0]:  # no cost rows with --settings-from
+        ax.legend()
+    ax = axes[-1]
+    if "moons" in nets_by_regime:
+        X_test, y_test = regimes["moons"].test
+        grid = np.stack(np.meshgrid(np.linspace(-2, 3, 200), np.linspace(-1.5, 2, 160)), -1)
+        flat = grid.reshape(-1, 2).astype(np.float32)
+        ax.scatter(*X_test[:600].T, c=y_test[:600], s=4, cmap="coolwarm", alpha=0.4)
+        colors = ["k", "tab:green", "tab:orange", "tab:blue", "c"]
+        for (name, net), color in zip(nets_by_regime["moons"].items(), colors, strict=False):
+            proba = net.predict_proba(flat)[:, 1].reshape(grid.shape[:2])
+            ax.contour(grid[..., 0], grid[..., 1], proba, [0.5], colors=color)
+            ax.plot([], [], color=color, label=name)
+        ax.set_title("moons: decision boundaries (seed 0)")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run in under a minute")
-    parser.add_argument("--problems", nargs="+", default=["digits", "fashion"])
+    parser.add_argument("--quick", action="store_true", help="smoke run of about a minute")
+    parser.add_argument("--regimes", nargs="+", default=["moons", "digits300"])
+    parser.add_argument(
+        "--settings-from",
+        default=None,
+        help="skip the tuning and use every method's setting chosen on this regime in "
+        "results/training.json (for regimes too costly to tune here); writes "
+        "training_<regimes>.json",
+    )
     args = parser.parse_args()
     cfg = QUICK if args.quick else FULL
-    torch.set_num_threads(1)  # CPU-time costs are then per-core work; others share the cores
+    torch.set_num_threads(1)  # CPU-time costs are then per-core work
     results = {
-        "config": {k: v for k, v in cfg.items()},
-        "environment": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cpu_threads": torch.get_num_threads(),
-        },
-        "problems": {},
+        "config": {**cfg, "K": K, "tuning_seed": TUNING_SEED},
+        "environment": {"python": platform.python_version(), "torch": torch.__version__},
+        "regimes": {},
     }
     start = time.perf_counter()
-    for name in args.problems:
-        config = cfg[name]
-        data = load_problem(name, config)
-        best = search(name, data, config, cfg)
-        print(f"[{name}] chosen: coded {best['coded']}, mixup {best['mixup']}")
-        entry = {"search": best, "test": evaluate(name, data, config, cfg, best)}
-        entry["cost"] = cost(name, data, cfg, best)
-        if name == "fashion":
-            separate_scores = entry["test"]["coded"]["test_accuracy"]  # the default
-            entry["batchnorm"] = batchnorm_study(data, config, cfg, best, separate_scores)
-        test = entry["test"]
-        entry["coded_minus_erm_points"] = 100 * (test["coded"]["mean"] - test["erm"]["mean"])
-        entry["coded_minus_mixup_points"] = 100 * (test["coded"]["mean"] - test["mixup"]["mean"])
-        results["problems"][name] = entry
+    nets_by_regime, regimes = {}, {}
+    for name in args.regimes:
+        regime = regimes[name] = Regime(name)
+        if args.settings_from:
+            tuned = json.loads((RESULTS / "training.json").read_text())["regimes"]
+            chosen = _settings(tuned[args.settings_from]["chosen"])
+            tables = {"settings_from": args.settings_from}
+        else:
+            chosen, tables = tune(regime, cfg)
+        test, nets_by_regime[name] = evaluate(regime, cfg, chosen)
+        results["regimes"][name] = {
+            "chosen": _jsonable(chosen),
+            "cv_tables": _jsonable(tables),
+            "test": test,
+            "cost": [] if args.settings_from else cost(regime, cfg, chosen),
+        }
     results["wall_seconds"] = time.perf_counter() - start
-
-    print("\nSummary (test accuracy %, mean +- std over seeds)")
-    print(f"{'problem':8s} {'ERM':>13s} {'mixup':>13s} {'coded':>13s} {'coded-ERM':>10s}")
-    for name, entry in results["problems"].items():
-        t = entry["test"]
-        cells = [f"{100 * t[m]['mean']:6.2f}+-{100 * t[m]['std']:4.2f}" for m in ("erm", "mixup")]
-        cells.append(f"{100 * t['coded']['mean']:6.2f}+-{100 * t['coded']['std']:4.2f}")
-        print(f"{name:8s} {' '.join(cells)} {entry['coded_minus_erm_points']:+9.2f}")
-    print("targets: coded >= ERM + 0.5 points and >= mixup; cost <= 1.15 (1 + N/K) x ERM")
+    print("targets: coded >= ERM + 0.5 points (CI excluding 0) and level with mixup in 2 regimes")
     RESULTS.mkdir(exist_ok=True)
-    stem = "training_quick" if args.quick else "training"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2))
-    plot(results, RESULTS / f"{stem}.png")
+    stem = "training_" + "_".join(args.regimes) if args.settings_from else "training"
+    stem = f"{stem}_quick" if args.quick else stem
+    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=1))
+    plot(results, nets_by_regime, regimes, RESULTS / f"{stem}.png")
     print(f"wrote {RESULTS / stem}.json and .png in {results['wall_seconds']:.0f} s")
 
 

@@ -222,15 +222,38 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 mu=self.mu,
                 coded_loss=self.coded_loss,
                 scheme=self.scheme,
-                smoothing=(lam_enc, lam_dec),  # the pair prediction uses, as resolved here
-                points=self._points(),
+                smoothing=(lam_enc, self._training_lam_dec(lam_dec)),
                 order=self.order,
                 random_state=seed,
+                **self._training_points(),
             )
         with _seeded_torch(seed if skorch and self.random_state is not None else None):
             estimator.fit(X, y, **fit_params)
         self.estimator_ = estimator
         return self
+
+    def _training_lam_dec(self, lam_dec):
+        """The decoder lam of coded training: prediction's, and never "gcv"."""
+        if lam_dec != "gcv":
+            return lam_dec  # the pair prediction uses, as resolved by _coding_config
+        if self.mu > 0:
+            raise ValueError(
+                f"smoothing={self.smoothing!r} picks the decoder's lam by GCV from the workers' "
+                "results of each prediction batch; coded-smoothing training (mu > 0) needs "
+                "one fixed decoder, so give the training lam as a number, e.g. "
+                "smoothing=(0, 1e-4), or use mu=0."
+            )
+        return 0.0  # mu = 0: the training code is never used
+
+    def _training_points(self):
+        """Training layout: ``"auto"`` is Chebyshev data points with fresh jittered
+        coded points per batch, so that no row is coded exactly (a coded point on
+        a data point, as uniform points give the two end rows, passes that row
+        through); explicit
+        points are used as given, and checked row by row in training."""
+        if isinstance(self.points, str) and self.points == "auto":
+            return {"points": "chebyshev", "jitter": True}
+        return {"points": self.points, "jitter": False}
 
     # ----------------------------------------------------------------- predict
     def _coded_response(self, X):
@@ -335,7 +358,8 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         lam = 0 from N ~ 3K on, but over-smooths badly at N ~ K). Noiseless
         workers want ``smoothing=0``, the measured best (any lam >= 1e-7 or
         lam_enc >= 1e-6 raised the error). The other schemes need
-        ``smoothing=0``.
+        ``smoothing=0``. Coded-smoothing training (``mu > 0``) needs a fixed
+        decoder and refuses ``"gcv"``; at ``mu = 0`` it is used in prediction only.
     order : int, default=2
         Spline only: the order m >= 1 of the smoothing spline (penalty on the m-th
         derivative; 2 is the natural cubic spline, 3 quintic; method.md 7). Must
@@ -348,6 +372,10 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         ``"chebyshev"`` for Lagrange, which is unstable on uniform points.
         ``"systematic"`` makes every data point a coded point too: exact rows
         whenever those workers return.
+        In coded-smoothing training (skorch nets) ``"auto"`` means Chebyshev data
+        points and fresh jittered Chebyshev coded points per batch, so that no
+        row is decoded exactly (it would get no coded loss); explicit points are
+        used as given and refused if they decode a row exactly.
     stragglers : int, float or straggler model, default=0
         An int S: S workers per batch do not return; a float p in [0, 1): each
         worker fails independently with probability p; or a straggler-model

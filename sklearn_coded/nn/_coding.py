@@ -34,6 +34,17 @@ def check_smoothing(smoothing):
     return float(pair[0]), float(pair[1])
 
 
+#: Jittered layouts drawn per batch size before draws are reused (see ``jitter``).
+JITTER_POOL = 16
+
+
+def _coded_spec(points):
+    """The coded-points entry of a layout (a family name or an array)."""
+    if isinstance(points, tuple | list) and len(points) == 2:
+        return points[1]
+    return points
+
+
 def _check_count(value, name, minimum):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
@@ -78,6 +89,19 @@ class CodedSmoothing(nn.Module):
         ``drop_last`` in the data loader).
     dtype : torch.dtype, optional
         Dtype of the initial buffers; default ``torch.get_default_dtype()``.
+    jitter : bool, default=False
+        Fresh coded points on every call while the module is in training mode
+        (``coder.train()``, the default state of a module): jittered Chebyshev
+        points ``beta_j = -cos((2j - 1 + u_j) pi / (2N))``, u_j ~ U(-1, 1) drawn
+        from torch's global generator (each angle uniform in its own cell
+        ``[(j - 1) pi / N, j pi / N]``, so the points stay sorted), with the data
+        points of ``points``. A random layout puts no coded point on a data point
+        (probability 1), so no row is decoded exactly. In eval mode, and for the
+        buffers, the fixed layout of ``points`` is used. Needs a family name for
+        the coded points. The first ``JITTER_POOL`` = 16 draws per batch size are
+        kept, and later batches pick one of them at random: building the
+        operators for every batch cost up to 0.7 times ERM's epoch time on a
+        small MLP (``benchmarks/bench_training.py``).
 
     Attributes
     ----------
@@ -111,6 +135,7 @@ class CodedSmoothing(nn.Module):
         order=2,
         points="chebyshev",
         dtype=None,
+        jitter=False,
     ):
         super().__init__()
         self.n_samples = _check_count(n_samples, "n_samples", 1)
@@ -121,6 +146,15 @@ class CodedSmoothing(nn.Module):
         self.smoothing = check_smoothing(smoothing)
         self.order = _check_count(order, "order", 1)
         self.points = points
+        if not isinstance(jitter, bool):
+            raise ValueError(f"jitter must be True or False; got {jitter!r}.")
+        if jitter and not isinstance(_coded_spec(points), str):
+            raise ValueError(
+                "jitter=True draws the coded points, so points must not fix them; got "
+                f"explicit coded points in points={points!r}."
+            )
+        self.jitter = jitter
+        self._jitter_pools = {}  # (batch size, dtype, device) -> drawn (E, D) pairs
         dtype = torch.get_default_dtype() if dtype is None else dtype
         encoder, decoder = self._tensors(self.n_samples, dtype, torch.device("cpu"))
         self.register_buffer("encoder", encoder, persistent=False)
@@ -129,7 +163,8 @@ class CodedSmoothing(nn.Module):
     def extra_repr(self):
         return (
             f"n_samples={self.n_samples}, n_coded={self.n_coded}, scheme={self.scheme!r}, "
-            f"smoothing={self.smoothing}, order={self.order}, points={self.points!r}"
+            f"smoothing={self.smoothing}, order={self.order}, points={self.points!r}, "
+            f"jitter={self.jitter}"
         )
 
     def coded_size(self, batch_size):
@@ -152,31 +187,86 @@ class CodedSmoothing(nn.Module):
             )
         return coding_points(self.points, batch_size, self.coded_size(batch_size))
 
-    def numpy_matrices(self, batch_size):
+    def jittered_points(self, batch_size):
+        """Data points and a fresh draw of jittered Chebyshev coded points (see ``jitter``)."""
+        alpha, _ = self.coding_points(batch_size)
+        n_coded = self.coded_size(batch_size)
+        u = 2 * torch.rand(n_coded, dtype=torch.float64).numpy() - 1
+        # -cos(theta) = sin(theta - pi/2), as in operators.make_points
+        j = np.arange(1, n_coded + 1)
+        beta = np.sin(np.pi * (2 * j - 1 + u - n_coded) / (2 * n_coded))
+        return alpha, beta
+
+    def numpy_matrices(self, batch_size, points=None):
         """The float64 operators ``(E, D)`` for a batch of ``batch_size`` rows.
 
         ``E = M(alpha -> beta, lam_enc)`` and ``D = M(beta -> alpha, lam_dec)``
-        (method.md section 3), read-only.
+        (method.md section 3), read-only; ``points`` is an ``(alpha, beta)`` pair
+        to use instead of the layout's.
         """
         if batch_size == 1:
             one = np.ones((1, 1))
             return one, one
-        alpha, beta = self.coding_points(batch_size)
+        alpha, beta = self.coding_points(batch_size) if points is None else points
         lam_enc, lam_dec = self.smoothing
         encoder, _ = coding_operator(self.scheme, alpha, beta, lam_enc, order=self.order)
         decoder, _ = coding_operator(self.scheme, beta, alpha, lam_dec, order=self.order)
         return encoder, decoder
 
-    def _tensors(self, batch_size, dtype, device):
+    def exact_rows(self, batch_size, matrices=None):
+        """Rows that the code passes through exactly, for every block f.
+
+        Row k of ``D f(E h)`` equals ``f(h_k)`` for every f when the decoder row
+        ``D[k]`` reads only coded rows that are copies of ``h_k`` (``E[j] = e_k``)
+        with weights summing to 1; then row k of ``D E`` is the identity row
+        e_k, and the coded loss of that row is zero. This happens when a coded
+        point coincides with a data point (uniform points: the two end rows;
+        Chebyshev points of K and N: every row when N/g and K/g are both odd,
+        g = gcd(N, K)). Tolerance 1e-9 on the operator entries.
+
+        Parameters
+        ----------
+        batch_size : int
+        matrices : (E, D) pair of ndarrays, optional
+            The operators to check; default: those of the fixed layout.
+
+        Returns
+        -------
+        rows : ndarray of int
+            The exact rows, ascending; empty when none is.
+        """
+        E, D = self.numpy_matrices(batch_size) if matrices is None else matrices
+        E, D = np.asarray(E), np.asarray(D)
+        tol = 1e-9
+        eye = np.eye(E.shape[1])
+        # copies[j, k]: coded row j is (a copy of) data row k
+        copies = np.abs(E[:, None, :] - eye[None, :, :]).max(axis=2) <= tol
+        off = np.where(copies.T, 0.0, np.abs(D))  # weights on other coded rows
+        on = np.where(copies.T, D, 0.0).sum(axis=1)
+        exact = (off.max(axis=1) <= tol) & (np.abs(on - 1) <= tol)
+        return np.flatnonzero(exact)
+
+    def _tensors(self, batch_size, dtype, device, points=None):
         return tuple(
             torch.as_tensor(flush_tiny(matrix, torch.finfo(dtype).eps), dtype=dtype, device=device)
-            for matrix in self.numpy_matrices(batch_size)
+            for matrix in self.numpy_matrices(batch_size, points)
         )
 
     def matrices(self, batch_size, like):
-        """``(E, D)`` for ``batch_size`` rows, on the device and in the dtype of ``like``."""
+        """``(E, D)`` for ``batch_size`` rows, on the device and in the dtype of ``like``.
+
+        With ``jitter`` in training mode, a new draw on every call (the first 16
+        per batch size; then one of those, at random).
+        """
         if not like.is_floating_point():
             raise TypeError(f"Coding needs a floating-point batch; got dtype {like.dtype}.")
+        if self.jitter and self.training and batch_size > 1:
+            pool = self._jitter_pools.setdefault((batch_size, like.dtype, like.device), [])
+            if len(pool) < JITTER_POOL:
+                points = self.jittered_points(batch_size)
+                pool.append(self._tensors(batch_size, like.dtype, like.device, points))
+                return pool[-1]
+            return pool[int(torch.randint(JITTER_POOL, ()))]
         names = ("encoder", "decoder")
         if batch_size != self.n_samples:
             names = tuple(f"{name}_{batch_size}" for name in names)
@@ -187,14 +277,18 @@ class CodedSmoothing(nn.Module):
                 self.register_buffer(name, matrix, persistent=False)
         return tuple(current)
 
-    def encode(self, h):
-        """Coded rows ``E h`` of shape (coded_size(k), ...) for a batch h (k, ...)."""
-        encoder, _ = self.matrices(h.shape[0], h)
+    def encode(self, h, matrices=None):
+        """Coded rows ``E h`` of shape (coded_size(k), ...) for a batch h (k, ...).
+
+        ``matrices``: the ``(E, D)`` pair to use (from :meth:`matrices`); with
+        ``jitter`` pass the same pair to :meth:`decode`.
+        """
+        encoder, _ = self.matrices(h.shape[0], h) if matrices is None else matrices
         return (encoder @ h.reshape(h.shape[0], -1)).reshape(encoder.shape[0], *h.shape[1:])
 
-    def decode(self, y, batch_size):
+    def decode(self, y, batch_size, matrices=None):
         """Decoded rows ``D y`` of shape (batch_size, ...) for coded outputs y (N_k, ...)."""
-        _, decoder = self.matrices(batch_size, y)
+        _, decoder = self.matrices(batch_size, y) if matrices is None else matrices
         if y.shape[0] != decoder.shape[1]:
             raise ValueError(
                 f"A batch of {batch_size} rows has {decoder.shape[1]} coded rows; "
@@ -204,7 +298,8 @@ class CodedSmoothing(nn.Module):
 
     def forward(self, h, block):
         """Decoded outputs ``D block(E h)`` of the batch ``h`` (method.md section 5)."""
-        return self.decode(block(self.encode(h)), h.shape[0])
+        matrices = self.matrices(h.shape[0], h)
+        return self.decode(block(self.encode(h, matrices)), h.shape[0], matrices)
 
 
 class _CodedBlockHooks:
@@ -214,6 +309,9 @@ class _CodedBlockHooks:
         self.coder = coder
         self.joint = joint
         self.batch_size = None
+        self.matrices = None
+        # the block's outputs of the last call: plain f(h) (joint only), decoded D f(E h)
+        self.plain = self.decoded = None
 
     def pre_hook(self, module, args):
         if self.batch_size is not None:
@@ -225,7 +323,8 @@ class _CodedBlockHooks:
             raise TypeError("The coded block must get the batch as its first positional tensor.")
         h = args[0]
         self.batch_size = h.shape[0]
-        coded = self.coder.encode(h)
+        self.matrices = self.coder.matrices(self.batch_size, h)  # one draw per call
+        coded = self.coder.encode(h, self.matrices)
         # joint: one call on the K plain rows followed by the N coded rows
         return (torch.cat([h, coded]) if self.joint else coded, *args[1:])
 
@@ -234,8 +333,12 @@ class _CodedBlockHooks:
         if not torch.is_tensor(output):
             raise TypeError(f"The coded block must return a tensor; got {type(output)}.")
         if self.joint:
-            return torch.cat([output[:k], self.coder.decode(output[k:], k)])
-        return self.coder.decode(output, k)
+            self.plain, coded = output[:k], output[k:]
+        else:
+            coded = output
+        self.decoded = self.coder.decode(coded, k, self.matrices)
+        self.matrices = None
+        return torch.cat([self.plain, self.decoded]) if self.joint else self.decoded
 
 
 @contextlib.contextmanager
@@ -285,6 +388,13 @@ def coded_block(model, block, coder, *, joint=True):
     >>> torch.allclose(out[:8], model(x))
     True
     """
+    with _coded_hooks(model, block, coder, joint):
+        yield model
+
+
+@contextlib.contextmanager
+def _coded_hooks(model, block, coder, joint):
+    """coded_block's context, yielding the hooks (they keep the block's outputs)."""
     target = model.get_submodule(block) if block else model
     hooks = _CodedBlockHooks(coder, joint)
     handles = [
@@ -292,10 +402,25 @@ def coded_block(model, block, coder, *, joint=True):
         target.register_forward_hook(hooks.hook),
     ]
     try:
-        yield model
+        yield hooks
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextlib.contextmanager
+def _block_output(model, block):
+    """Within the context, ``record["output"]`` is the block's output of the last call."""
+    record = {}
+
+    def hook(module, args, output):
+        record["output"] = output
+
+    handle = (model.get_submodule(block) if block else model).register_forward_hook(hook)
+    try:
+        yield record
+    finally:
+        handle.remove()
 
 
 def coded_forward(model, x, coder, *, block=None, joint=True):

@@ -95,3 +95,48 @@ def test_training_code_uses_the_smoothing_prediction_uses(iris32):
         _net(), batch_size=8, n_coded=16, mu=0.3, smoothing=1e-2, random_state=0
     ).fit(X, y)
     np.testing.assert_allclose(clf.estimator_.coder_.smoothing, (0.0, 1e-2))
+
+
+@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
+def test_gcv_smoothing_fits_at_mu_zero_and_is_refused_with_a_reason_in_coded_training(iris32):
+    X, y = iris32
+    for smoothing in ("gcv", (0.0, "gcv")):
+        clf = CodedClassifier(_net(max_epochs=2), n_coded=32, smoothing=smoothing, random_state=0)
+        assert clf.fit(X, y).predict(X).shape == (150,)
+        with pytest.raises(ValueError, match="needs one fixed decoder"):
+            clf.set_params(mu=0.3).fit(X, y)
+
+
+@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
+@pytest.mark.parametrize("n_coded", [16, 48, 31])
+def test_default_training_layout_decodes_no_row_exactly(iris32, n_coded):
+    # Prediction's default points are uniform (end rows shared; every row when
+    # (N - 1) / (K - 1) is an integer); training draws fresh coded points instead.
+    X, y = iris32
+    clf = CodedClassifier(_net(max_epochs=1), batch_size=16, n_coded=n_coded, mu=0.3)
+    coder = clf.set_params(random_state=0).fit(X, y).estimator_.coder_
+    assert coder.jitter and coder.training
+    h = torch.zeros(16, 1, dtype=torch.float64)  # float64 operators: no rounding to hide in
+    for _ in range(5):
+        assert coder.exact_rows(16, [m.numpy() for m in coder.matrices(16, h)]).size == 0
+    # explicit points are taken as given, and refused when they decode rows exactly
+    with pytest.raises(ValueError, match="passes every row through exactly"):
+        clf.set_params(points="uniform", n_coded=31).fit(X, y)
+
+
+def test_randomized_prediction_permutes_each_batch(iris32):
+    # With no stragglers the only random draw of randomized prediction is the
+    # permutation: skipping it makes the decoded outputs independent of the seed
+    # and equal to plain coded prediction.
+    X, y = iris32
+    clf = CodedClassifier(_net(max_epochs=3), batch_size=8, n_coded=12, random_state=0).fit(X, y)
+    plain = clf.decision_function(X)
+    randomized = [
+        clf.set_params(randomized=True, random_state=seed).decision_function(X) for seed in (0, 1)
+    ]
+    for scores in randomized:
+        assert np.abs(scores - plain).max() > 1e-3
+    assert np.abs(randomized[0] - randomized[1]).max() > 1e-3
+    # the same seed draws the same permutations
+    again = clf.set_params(random_state=0).decision_function(X)
+    np.testing.assert_array_equal(again, randomized[0])

@@ -11,6 +11,7 @@ from sklearn_coded.nn import (
     coded_block,
     coded_forward,
 )
+from sklearn_coded.nn._coding import JITTER_POOL
 from sklearn_coded.operators import coding_operator, coding_points, flush_tiny
 
 
@@ -150,6 +151,11 @@ def test_dtype_and_device_follow_the_batch():
         ({"n_samples": 4, "n_coded": 4, "scheme": "fourier"}, "scheme"),
         ({"n_samples": 4, "n_coded": 4, "smoothing": -1.0}, "smoothing"),
         ({"n_samples": 4, "n_coded": 4, "smoothing": "gcv"}, "smoothing"),
+        ({"n_samples": 4, "n_coded": 4, "jitter": 1}, "jitter"),
+        (
+            {"n_samples": 4, "n_coded": 2, "jitter": True, "points": ("uniform", [0.0, 1.0])},
+            "jitter",
+        ),
     ],
 )
 def test_invalid_parameters_are_named(kwargs, match):
@@ -232,3 +238,61 @@ def test_order_reaches_the_torch_buffers():
     torch.testing.assert_close(coder(h, nn.Identity()), h)  # quadratics pass order 3
     with pytest.raises(ValueError, match="order must be 2"):
         CodedSmoothing(4, 8, scheme="berrut", order=3)
+
+
+@pytest.mark.parametrize(
+    ("n_samples", "n_coded", "points", "expected"),
+    [
+        (8, 16, "uniform", [0, 7]),  # shared end points
+        (8, 15, "uniform", list(range(8))),  # (N - 1) / (K - 1) = 2: all shared
+        (8, 24, "chebyshev", list(range(8))),  # N / K = 3 odd: all shared
+        (8, 16, "chebyshev", []),  # N / K = 2: none
+        (8, 20, ("chebyshev", "chebyshev2"), []),
+        (8, 12, "bacc", []),
+    ],
+)
+def test_exact_rows_are_the_rows_decoded_exactly_for_every_block(
+    n_samples, n_coded, points, expected
+):
+    # Oracle: a row is exact when D f(E h) equals f(h) on it for a nonlinear f.
+    coder = CodedSmoothing(n_samples, n_coded, points=points, dtype=torch.float64)
+    rows = coder.exact_rows(n_samples)
+    np.testing.assert_array_equal(rows, expected)
+    h = torch.randn(n_samples, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    gap = (coder(h, lambda x: torch.exp(2 * x)) - torch.exp(2 * h)).abs().amax(dim=1)
+    others = np.setdiff1d(np.arange(n_samples), rows)
+    assert torch.all(gap[rows] < 1e-12)
+    assert torch.all(gap[others] > 1e-6)
+    E, D = coder.numpy_matrices(n_samples)
+    np.testing.assert_allclose((D @ E)[rows], np.eye(n_samples)[rows], atol=1e-12)
+
+
+def test_jitter_draws_fresh_sorted_coded_points_in_training_mode_only():
+    coder = CodedSmoothing(8, 12, jitter=True, dtype=torch.float64)
+    h = torch.randn(8, 2, dtype=torch.float64)
+    torch.manual_seed(0)
+    first = coder.matrices(8, h)
+    second = coder.matrices(8, h)
+    torch.manual_seed(0)
+    again = coder.matrices(8, h)
+    assert not torch.equal(first[0], second[0])
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    for _ in range(20):
+        alpha, beta = coder.jittered_points(8)
+        np.testing.assert_array_equal(alpha, coder.coding_points(8)[0])
+        assert np.all(np.diff(beta) > 0) and beta[0] > -1 and beta[-1] < 1
+        # each angle lies in its own cell [(j - 1) pi / N, j pi / N]
+        theta = np.arccos(-beta)
+        j = np.arange(1, 13)
+        assert np.all((theta >= (j - 1) * np.pi / 12) & (theta <= j * np.pi / 12))
+        assert coder.exact_rows(8, coder.numpy_matrices(8, (alpha, beta))).size == 0
+    # lines in alpha pass an affine block exactly, whatever the draw
+    alpha = torch.tensor(coder.coding_points(8)[0])
+    line = torch.stack([alpha, 2 - alpha], dim=1)
+    torch.testing.assert_close(coder(line, lambda x: 3 * x - 1), 3 * line - 1)
+    # the first JITTER_POOL draws are kept; later batches reuse one of them
+    fresh = CodedSmoothing(8, 12, jitter=True, dtype=torch.float64)
+    draws = {fresh.matrices(8, h)[0].numpy().tobytes() for _ in range(3 * JITTER_POOL)}
+    assert len(draws) == JITTER_POOL
+    coder.eval()
+    np.testing.assert_array_equal(coder.matrices(8, h)[0], coder.encoder)

@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -46,7 +47,10 @@ def _net(module=MLP, **kwargs):
 
 
 def _coded(net, **kwargs):
-    params = dict(n_coded=48, batch_size=32, mu=0.5, coded_loss="task", random_state=0)
+    # fixed points (jitter=False): the tests compare against the fixed operators
+    params = dict(
+        n_coded=48, batch_size=32, mu=0.5, coded_loss="task", jitter=False, random_state=0
+    )
     params.update(kwargs)
     return make_coded_net(net, **params)
 
@@ -98,8 +102,10 @@ def test_loss_is_the_formula_on_a_hand_computed_batch(coded_loss, block):
     cross_entropy = nn.functional.cross_entropy
     if coded_loss == "task":
         coded_term = cross_entropy(decoded, yt)
-    else:
+    elif block is None:
         coded_term = ((decoded - plain) ** 2).mean()
+    else:  # consistency at the block's output (method.md 5): D f(E h) against f(h)
+        coded_term = ((coder(Xt, module.hidden) - module.hidden(Xt)) ** 2).mean()
     expected = (1 - mu) * cross_entropy(plain, yt) + mu * coded_term
     torch.testing.assert_close(step["loss"], expected)
     torch.testing.assert_close(step["y_pred"], plain)
@@ -215,11 +221,69 @@ def test_misuse_is_reported():
         _coded(_net(), block="nothing").fit(X, y)
     with pytest.raises(ValueError, match="batch_size=-1"):
         _coded(_net()).set_params(iterator_train__batch_size=-1).fit(X, y)
-    with pytest.raises(ValueError, match="E = D = I"):
+    with pytest.raises(ValueError, match="passes every row through exactly"):
         _coded(_net(), n_coded=32).fit(X, y)
     softmax = nn.Sequential(MLP(), nn.Softmax(dim=-1))
     with pytest.raises(ValueError, match="logits"):
         _coded(_net(module=softmax, criterion=nn.NLLLoss)).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("points", "n_coded", "rows"),
+    [("uniform", 64, [0, 31]), ("uniform", 63, "all"), ("chebyshev", 96, "all")],
+)
+def test_fixed_layouts_that_decode_rows_exactly_are_refused(points, n_coded, rows):
+    # uniform: the end points are shared; (N - 1) / (K - 1) = 2 shares all of them.
+    # Chebyshev: N / K = 3 is odd, so every data angle is a coded angle.
+    X, y = _data(n=64)
+    message = "every row" if rows == "all" else f"rows {rows}"
+    with pytest.raises(ValueError, match=re.escape(f"passes {message} through exactly")):
+        _coded(_net(), points=points, n_coded=n_coded).fit(X, y)
+    # the same layouts with fresh coded points per batch train, and mu = 0 ignores them
+    _coded(_net(), points=points, n_coded=n_coded, jitter=True).fit(X, y)
+    _coded(_net(), points=points, n_coded=n_coded, mu=0.0).fit(X, y)
+
+
+def test_short_last_batch_with_exact_rows_is_refused():
+    # Chebyshev points of K and N share points when N/g and K/g are both odd
+    # (g = gcd). K = 32, N = 72 (9/4) shares none; the last batch of 3 rows gets
+    # ceil(3 * 72 / 32) = 7 coded rows, and 7/1, 3/1 are odd: all exact.
+    X, y = _data(n=35)
+    with pytest.raises(ValueError, match="K=3 rows and N=7 coded rows"):
+        _coded(_net(), n_coded=72).fit(X, y)
+
+
+def test_decoding_error_is_logged_and_shrinks_as_n_grows():
+    X, y = _data(n=128)
+    errors = {}
+    for n_coded in (8, 128):
+        net = _coded(_net(max_epochs=2), n_coded=n_coded, block="hidden").fit(X, y)
+        errors[n_coded] = np.mean(net.history[:, "batches", :, "train_decoding_error"])
+    assert 0 < errors[128] < errors[8] / 10
+
+
+def test_decoding_error_is_the_rms_of_block_outputs():
+    X, y = _data(n=32)
+    net = _coded(_net(max_epochs=1), block="hidden").fit(X, y)
+    logged = net.history[-1, "batches", -1, "train_decoding_error"]
+    # replay the epoch's single batch from the initial weights, in float64
+    replay = _coded(_net(max_epochs=1), block="hidden").initialize()
+    torch.manual_seed(0)
+    replay.initialize()
+    Xt = torch.tensor(X, dtype=torch.float64)
+    module = replay.module_.double()
+    coder = CodedSmoothing(32, 48, dtype=torch.float64)
+    expected = torch.sqrt(((coder(Xt, module.hidden) - module.hidden(Xt)) ** 2).mean())
+    assert logged == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_jittered_points_are_fresh_per_batch_and_seeded():
+    X, y = _data(n=96)
+    nets = [_coded(_net(), jitter=True, n_coded=96).fit(X, y) for _ in range(2)]
+    for name, weight in _weights(nets[0]).items():
+        assert torch.equal(weight, _weights(nets[1])[name])  # seeded by random_state
+    errors = np.array(nets[0].history[:, "batches", :, "train_decoding_error"]).ravel()
+    assert len(np.unique(errors)) == len(errors)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
