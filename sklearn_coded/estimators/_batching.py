@@ -79,17 +79,18 @@ def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None):
     return out
 
 
-def make_coders(scheme, n_coded, points, smoothing_enc, smoothing_dec):
-    """Unfitted layer-2 encoder and decoder factory for a scheme."""
-    encoder_cls, decoder_cls = CODERS[scheme]
-    enc_kw = {"smoothing": smoothing_enc} if scheme == "spline" else {}
-    dec_kw = {"smoothing": smoothing_dec} if scheme == "spline" else {}
+def make_coders(config):
+    """Unfitted layer-2 encoder and decoder factories for a :class:`CodingConfig`."""
+    encoder_cls, decoder_cls = CODERS[config.scheme]
+    spline = config.scheme == "spline"
+    enc_kw = {"smoothing": config.lam_enc} if spline else {}
+    dec_kw = {"smoothing": config.lam_dec} if spline else {}
 
     def encoder():
-        return encoder_cls(n_coded, points=points, **enc_kw)
+        return encoder_cls(config.n_coded, points=config.points, **enc_kw)
 
     def decoder(n_samples):
-        return decoder_cls(n_samples, points=points, **dec_kw)
+        return decoder_cls(n_samples, points=config.points, **dec_kw)
 
     return encoder, decoder
 

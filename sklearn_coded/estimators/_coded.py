@@ -28,6 +28,7 @@ from ..execution import check_stragglers, run_workers
 from ..operators import POINT_FAMILIES, SCHEMES
 from ..operators._schemes import explicit_size
 from ._batching import batch_groups, decode_groups, encode_groups, make_coders
+from ._config import CodingConfig
 from ._response import (
     DECISION_SPACES,
     SCORE_SPACES,
@@ -150,7 +151,16 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         # Survivors one batch needs: K for Lagrange (|F| >= K), 2 for the others.
         min_results = max(K, 2) if self.scheme == "lagrange" else 2
         check_stragglers(self.stragglers, N, min_results=min_results)
-        return K, N, lam_enc, lam_dec, points, n_data is not None, min_results
+        return CodingConfig(
+            scheme=self.scheme,
+            batch_size=K,
+            n_coded=N,
+            lam_enc=lam_enc,
+            lam_dec=lam_dec,
+            points=points,
+            fixed_size=n_data is not None,
+            min_results=min_results,
+        )
 
     def _points(self):
         """``points="auto"``: Chebyshev for Lagrange, uniform for the spline and Berrut codes."""
@@ -208,15 +218,15 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             # own training step), so a grid over mu compares like with like.
             from ..nn import make_coded_net  # layer 5; imported only when used
 
-            K, N, lam_enc, lam_dec = self._coding_config()[:4]
+            config = self._coding_config()
             estimator = make_coded_net(
                 estimator,
-                n_coded=N,
-                batch_size=K,
+                n_coded=config.n_coded,
+                batch_size=config.batch_size,
                 mu=self.mu,
                 coded_loss=self.coded_loss,
                 scheme=self.scheme,
-                smoothing=(lam_enc, lam_dec),  # the pair prediction uses, as resolved here
+                smoothing=(config.lam_enc, config.lam_dec),  # the pair prediction uses
                 points=self._points(),
                 random_state=seed,
             )
@@ -237,15 +247,18 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         self._validate_params()  # coding parameters may have been set after fit
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-        K, N, lam_enc, lam_dec, points, fixed_size, min_results = self._coding_config()
+        config = self._coding_config()
         rng = check_random_state(self.random_state)
         n_samples = X.shape[0]
         groups = []
         for _ in range(self.n_draws):
             groups += batch_groups(
-                n_samples, K, fixed_size=fixed_size, rng=rng if self.randomized else None
+                n_samples,
+                config.batch_size,
+                fixed_size=config.fixed_size,
+                rng=rng if self.randomized else None,
             )
-        encoder, decoder = make_coders(self.scheme, N, points, lam_enc, lam_dec)
+        encoder, decoder = make_coders(config)
         coded = encode_groups(X, groups, encoder)
         results, returned = run_workers(
             self._worker,  # one object per fit: a dask client scatters it once
@@ -253,7 +266,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             coded,
             executor=self.executor,
             stragglers=self.stragglers,
-            min_results=min_results,
+            min_results=config.min_results,
             random_state=rng,
         )
         decoded = decode_groups(results, returned, groups, decoder, n_samples)
