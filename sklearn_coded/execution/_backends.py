@@ -257,11 +257,6 @@ def _put_arrival(arrivals, worker, future):
 
 # --- dask.distributed ---------------------------------------------------------------------------
 
-#: Coded rows of a request (bytes) above which dask gets them by scatter rather
-#: than inside the task graph; below it, the one round trip of a scatter costs
-#: more than it saves.
-SCATTER_BYTES = 2**20
-
 #: Newer requests get a higher dask priority, so that tasks of an earlier request
 #: that are stopped but still queued never delay the tasks of a later one.
 _PRIORITY = itertools.count(1)
@@ -394,17 +389,9 @@ def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeou
     sent = _sent_workers(plan, order)
     keys = [f"sklearn-coded-{method}-{stop.name[-32:]}-{worker}" for worker in sent]
     clock = _Clock(plan.deadline, timeout)
-    rows = [coded[worker] for worker in sent]
-    if coded.nbytes > SCATTER_BYTES:
-        # Large requests: rows go to the workers by scatter, not inside the task
-        # graph, which the scheduler would receive and keep in its memory (an
-        # in-process scheduler held every request's rows: measured in
-        # benchmarks/bench_execution.py). Scatter spreads them over the workers
-        # in submission order, and each task runs where its rows are.
-        rows = client.scatter(rows, hash=False)
     futures = client.map(
         worker_task,
-        rows,
+        [coded[worker] for worker in sent],
         [float(delay) for delay in plan.delays[sent]],
         model=model_future,
         method=method,

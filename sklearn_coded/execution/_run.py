@@ -292,9 +292,7 @@ def run_workers(
     waiting, up to ``timeout``, after which the request is decoded from whoever
     answered or fails with :class:`InsufficientResultsError`.
 
-    On dask, a request's coded rows travel inside its tasks when they are
-    small, and by scatter (straight to the workers, never kept by the
-    scheduler) above ``SCATTER_BYTES`` (1 MiB). The model is scattered to
+    On dask the model is scattered to
     every worker once per client and model object, and sent again only if one
     of its attributes was reassigned (as by ``fit`` or ``set_params``); a change
     made in place inside an attribute's array is not seen, so refit (or copy) a

@@ -301,38 +301,3 @@ def test_dask_sees_an_inner_model_refit_in_place(dask_client):
     results, _ = run_workers(model, "predict", coded, executor=dask_client)
     assert holder_keys() != first
     np.testing.assert_allclose(results[..., 0], inner.predict(coded.reshape(15, 4)).reshape(5, 3))
-
-
-def test_dask_sends_large_requests_by_scatter(dask_client, monkeypatch):
-    from sklearn_coded.execution import _backends
-
-    monkeypatch.setattr(_backends, "SCATTER_BYTES", 0)  # every request is "large"
-    scattered = []
-    scatter = dask_client.scatter
-
-    def recording_scatter(data, **kwargs):
-        scattered.append(data)
-        return scatter(data, **kwargs)
-
-    monkeypatch.setattr(dask_client, "scatter", recording_scatter)
-    coded, model = marked_coded(6, 4), MarkedLinear()
-    results, returned = run_workers(
-        model, "decision_function", coded, executor=dask_client,
-        stragglers=ExplicitDelays([0, 0, 0, 0, 30, 30], n_wait=4),
-    )  # fmt: skip
-    np.testing.assert_array_equal(returned.all(axis=1), [True] * 4 + [False] * 2)
-    assert_correct(results, returned, coded, model)
-    # The model (first use on this client) and then the six workers' rows.
-    rows = [data for data in scattered if isinstance(data, list)]
-    assert len(rows) == 1 and sorted(int(r[0, 0]) for r in rows[0]) == list(range(6))
-
-    def kinds(dask_scheduler):
-        return sorted({str(key).split("-")[0] for key in dask_scheduler.tasks})
-
-    # The rows were scattered (ndarray keys), and nothing of the request stays.
-    deadline = time.monotonic() + 2.0
-    while "ndarray" in dask_client.run_on_scheduler(kinds) or "sklearn" in str(
-        dask_client.run_on_scheduler(kinds)
-    ):
-        assert time.monotonic() < deadline, dask_client.run_on_scheduler(kinds)
-        time.sleep(0.02)
