@@ -331,8 +331,20 @@ def _same_snapshot(old, new):
     return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
 
 
-def _scattered_model(client, model):
-    """A future of ``model`` on every worker of ``client``, sent once and then reused."""
+async def _broadcast(client, model, timeout):
+    # Client.scatter's own timeout does not bound the broadcast's replication step.
+    scatter = client.scatter(model, broadcast=True, hash=False, asynchronous=True)
+    return await asyncio.wait_for(scatter, timeout)
+
+
+def _scattered_model(client, model, timeout=None):
+    """A future of ``model`` on every worker of ``client``, sent once and then reused.
+
+    A broadcast waits for every worker, so one frozen worker would hang it: with
+    a ``timeout``, it waits at most half of it, and if it has not finished by
+    then the model itself is returned, to travel inside this request's tasks
+    (the next request tries the broadcast again).
+    """
     for closed in [other for other in list(_SCATTERED) if other.status in ("closing", "closed")]:
         del _SCATTERED[closed]
     entries = _SCATTERED.setdefault(client, {})
@@ -340,7 +352,12 @@ def _scattered_model(client, model):
     if entry is None or not entry.is_current(model):
         # hash=False: a random key; hashing the content would cost a pickle of
         # the model, which is what the cache is there to avoid.
-        future = client.scatter(model, broadcast=True, hash=False)
+        try:
+            future = client.sync(
+                _broadcast, client, model, None if timeout is None else timeout / 2
+            )
+        except TimeoutError:
+            return model
         entries[id(model)] = entry = _Scattered(model, future)
         if isinstance(entry.model, weakref.ref):
             weakref.finalize(model, entries.pop, id(model), None)
@@ -384,7 +401,7 @@ def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeou
         raise ValueError(
             f"executor={client!r} is an asynchronous client; run_workers needs a blocking one."
         )
-    model_future = _scattered_model(client, model)
+    model_future = _scattered_model(client, model, timeout)
     stop = Event(f"sklearn-coded-stop-{uuid.uuid4().hex}", client=client)
     sent = _sent_workers(plan, order)
     keys = [f"sklearn-coded-{method}-{stop.name[-32:]}-{worker}" for worker in sent]

@@ -156,6 +156,7 @@ def test_killed_and_frozen_workers_mid_request(cli_cluster, digits):
         random_state=0,
     ).fit(X, y)  # fmt: skip
     plain = clf.estimator_.predict(rows)
+    clf.predict(rows)  # warm-up: imports on the workers, the model's broadcast
     predicted, elapsed = _timed_predict(clf, rows)  # both workers: all 16 results
     assert elapsed < TIMEOUT and np.mean(predicted == plain) > 0.98
 
@@ -175,12 +176,18 @@ def test_killed_and_frozen_workers_mid_request(cli_cluster, digits):
     workers[second].wait(timeout=10)
 
     # 3. The last worker frozen: nothing can come back, and the request fails with
-    # the clear error at the timeout instead of hanging.
+    # the clear error at the timeout instead of hanging; also right after a refit,
+    # whose broadcast to the frozen worker gives up after TIMEOUT / 2.
     os.kill(first, signal.SIGSTOP)
     start = time.monotonic()
     with pytest.raises(InsufficientResultsError, match="Only 0 of 16 workers"):
         clf.predict(rows)
     assert TIMEOUT <= time.monotonic() - start < TIMEOUT + 3
+    clf.estimator_.fit(X, y)
+    start = time.monotonic()
+    with pytest.raises(InsufficientResultsError, match="Only 0 of 16 workers"):
+        clf.predict(rows)
+    assert 1.5 * TIMEOUT <= time.monotonic() - start < 1.5 * TIMEOUT + 3
 
     # 4. Thawed, it serves again; the tasks stopped while it was frozen end at
     # once (their stop flags are set) and leave no thread busy.
