@@ -24,6 +24,16 @@ Three studies, side by side in one run:
    (the default) and in one piece (the behaviour before the fix), on the
    executors. Target: 60000 rows under 300 MB.
 
+With ``--memory``, only the memory study, with one more executor: a dask cluster
+whose scheduler keeps no low-level log (``distributed.admin.low-level-log-length``
+= 0; with the default log an in-process scheduler keeps recent task messages,
+coded rows included), written to ``execution_memory.json``.
+
+With ``--overhead``, instead: the per-request overhead of each executor, the
+wall time of ``predict`` on one batch (K = 8, N = 16, LogisticRegression on the
+digits, no stragglers) in process, on a 2-thread pool and on a dask cluster of
+two worker processes, written to ``execution_overhead.json``.
+
 Writes ``benchmarks/results/execution.json`` and ``execution.png``
 (``execution.quick.*`` with ``--quick``). Run:
 
@@ -45,6 +55,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import dask
 import distributed
 import matplotlib.pyplot as plt
 import numpy as np
@@ -244,6 +255,25 @@ def memory_study(args, executors):
     return {"K": 16, "N": 128, "n_features": 200, "rows": rows}
 
 
+def memory_only(args):
+    """The memory study on a dask cluster whose scheduler keeps no low-level log."""
+    with (
+        threadpool_limits(limits=1),
+        dask.config.set({"distributed.admin.low-level-log-length": 0}),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True,
+            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        executors = {"dask, no scheduler log": client}
+        report = {"benchmark": "bench_execution --memory", "memory": memory_study(args, executors)}
+    RESULTS.mkdir(exist_ok=True)
+    stem = "execution_memory" + (".quick" if args.quick else "")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {RESULTS / stem}.json")
+
+
 def plot(report, path):
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     rows = [r for r in report["executors"]["rows"] if (r["K"], r["N"]) == CODES[0][:2]]
@@ -278,10 +308,62 @@ def _groups(rows):
     return groups
 
 
+def overhead_study(args, X_train, y_train, X_test):
+    """Wall time of predict on one batch of 8 rows, per executor (no stragglers)."""
+    n_requests = 20 if args.quick else 200
+    clf = CodedClassifier(LogisticRegression(max_iter=2000), batch_size=8, n_coded=16)
+    clf.fit(X_train, y_train)
+    rng = np.random.default_rng(0)
+    batches = [rng.choice(len(X_test), 8, replace=False) for _ in range(n_requests)]
+    rows = []
+    with (
+        ThreadPoolExecutor(max_workers=2) as threads,
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=8, processes=True,
+            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        executors = {"in process": None, "threads": threads, "dask": client}
+        times = {name: [] for name in executors}
+        for executor in executors.values():
+            clf.set_params(executor=executor).predict(X_test[:8])  # warm-up, scatter
+        for rows_index in batches:  # executors take turns, request by request
+            for name, executor in executors.items():
+                clf.set_params(executor=executor)
+                start = time.perf_counter()
+                clf.predict(X_test[rows_index])
+                times[name].append(1e3 * (time.perf_counter() - start))
+    for name, values in times.items():
+        rows.append(
+            {"executor": name, "n_requests": n_requests,
+             "p50_ms": float(np.percentile(values, 50)),
+             "p90_ms": float(np.percentile(values, 90)),
+             "p99_ms": float(np.percentile(values, 99))}
+        )  # fmt: skip
+        print(
+            f"  {name:>10}: p50 {rows[-1]['p50_ms']:6.1f} ms, p90 {rows[-1]['p90_ms']:6.1f} ms, "
+            f"p99 {rows[-1]['p99_ms']:6.1f} ms"
+        )
+    report = {
+        "benchmark": "bench_execution --overhead",
+        "config": {"K": 8, "N": 16, "model": "LogisticRegression on digits", "seed": 0,
+                   "dask": "LocalCluster(n_workers=2, threads_per_worker=8, processes=True)"},
+        "machine": {"python": platform.python_version(), "dask": distributed.__version__},
+        "results": rows,
+    }  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    stem = "execution_overhead" + (".quick" if args.quick else "")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {RESULTS / stem}.json")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--overhead", action="store_true", help="per-request overhead only")
+    parser.add_argument("--memory", action="store_true", help="memory study only")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds = 2
@@ -289,6 +371,13 @@ def main(argv=None):
     X_train, X_test, y_train, y_test = train_test_split(
         X / 16.0, y, test_size=0.5, random_state=0, stratify=y
     )
+    if args.overhead:
+        with threadpool_limits(limits=1):
+            overhead_study(args, X_train, y_train, X_test)
+        return
+    if args.memory:
+        memory_only(args)
+        return
     start = time.perf_counter()
     with (
         threadpool_limits(limits=1),

@@ -271,11 +271,17 @@ _SCATTERED = weakref.WeakKeyDictionary()
 _SNAPSHOT_LIMIT = 20_000
 
 
+#: Seconds after a broadcast that timed out during which requests send the model
+#: inside their tasks instead of trying the broadcast again.
+BROADCAST_RETRY = 30.0
+
+
 class _Scattered:
-    """A model broadcast to a client's workers, and what it looked like then."""
+    """A model broadcast to a client's workers (or a failed broadcast), and the model then."""
 
     def __init__(self, model, future):
-        self.future = future
+        self.future = future  # None: the broadcast timed out at self.failed_at
+        self.failed_at = time.monotonic()
         self.snapshot = _attribute_snapshot(model)
         try:
             self.model = weakref.ref(model)
@@ -284,9 +290,13 @@ class _Scattered:
 
     def is_current(self, model):
         """True while the scattered copy can stand in for ``model``."""
+        if self.future is None:
+            usable = time.monotonic() - self.failed_at < BROADCAST_RETRY
+        else:
+            usable = self.future.status == "finished"
         return (
-            self.model() is model
-            and self.future.status == "finished"
+            usable
+            and self.model() is model
             and _same_snapshot(self.snapshot, _attribute_snapshot(model))
         )
 
@@ -342,8 +352,9 @@ def _scattered_model(client, model, timeout=None):
 
     A broadcast waits for every worker, so one frozen worker would hang it: with
     a ``timeout``, it waits at most half of it, and if it has not finished by
-    then the model itself is returned, to travel inside this request's tasks
-    (the next request tries the broadcast again).
+    then the model itself is returned, to travel inside the tasks of this
+    request and of the next ones for ``BROADCAST_RETRY`` seconds (after which a
+    request tries the broadcast again).
     """
     for closed in [other for other in list(_SCATTERED) if other.status in ("closing", "closed")]:
         del _SCATTERED[closed]
@@ -357,11 +368,11 @@ def _scattered_model(client, model, timeout=None):
                 _broadcast, client, model, None if timeout is None else timeout / 2
             )
         except TimeoutError:
-            return model
+            future = None
         entries[id(model)] = entry = _Scattered(model, future)
         if isinstance(entry.model, weakref.ref):
             weakref.finalize(model, entries.pop, id(model), None)
-    return entry.future
+    return model if entry.future is None else entry.future
 
 
 def _dask_outcome(future, value):
