@@ -22,10 +22,18 @@ slow later requests), and encode + decode time as a share of the request.
 The issue's targets: coded p99 <= 1/3 of uncoded p99 with RelAcc >= 0.99, and
 no p99 drift.
 
+Several seeds (model, batches and latency draws): per seed, and pooled with 95%
+bootstrap confidence intervals of the p50 and p99 ratios to the uncoded scheme
+(requests resampled jointly across schemes, which serve the same batches in
+turn). Then one of the four worker processes is frozen (SIGSTOP) and every
+scheme serves a few more requests with ``timeout`` = ``FROZEN_TIMEOUT``:
+latency, failures (``InsufficientResultsError`` at the timeout) and accuracy of
+those answered; and the tasks left running on the thawed worker are counted.
+
 Writes benchmarks/results/latency.json and latency.png (latency.quick.* for a
 smoke run, latency.gcfreeze.* with --gc-freeze). Run:
 
-    python benchmarks/bench_latency.py            # full (about 2-4 minutes)
+    python benchmarks/bench_latency.py            # full (about 5 minutes)
     python benchmarks/bench_latency.py --quick    # smoke run (seconds)
 """
 
@@ -33,7 +41,9 @@ import argparse
 import gc
 import json
 import logging
+import os
 import platform
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -52,7 +62,7 @@ from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
 from sklearn_coded.coding import SplineDecoder, SplineEncoder
-from sklearn_coded.execution import LatencyStragglers, run_workers
+from sklearn_coded.execution import InsufficientResultsError, LatencyStragglers, run_workers
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -65,6 +75,8 @@ CODED_S = (2, 4)  # stragglers tolerated by the code
 TARGET_P99_RATIO = 1 / 3
 TARGET_RELACC = 0.99
 DRIFT_LIMIT = 1.5  # p99 of the second half of the requests over p99 of the first
+FROZEN_TIMEOUT = 1.0  # seconds per request while a worker process is frozen
+N_BOOTSTRAP = 2000
 
 
 class MLPLogits:
@@ -108,10 +120,11 @@ class Uncoded:
     name = "uncoded"
     n_workers = K
 
-    def request(self, model, batch, client, rng):
+    def request(self, model, batch, client, rng, timeout=None):
         results, _ = run_workers(
             model, "decision_function", batch[:, None, :], executor=client,
             stragglers=LatencyStragglers(**LATENCY), min_results=K, random_state=rng,
+            timeout=timeout,
         )  # fmt: skip
         return results[:, 0], 0.0
 
@@ -120,12 +133,15 @@ class Replicated:
     name = "replication 2x"
     n_workers = 2 * K
 
-    def request(self, model, batch, client, rng):
+    def request(self, model, batch, client, rng, timeout=None):
         results, returned = run_workers(
             model, "decision_function", np.concatenate([batch, batch])[:, None, :],
             executor=client, stragglers=LatencyStragglers(**LATENCY), min_results=K,
-            random_state=rng, enough=first_copy_of_each_row,
+            random_state=rng, enough=first_copy_of_each_row, timeout=timeout,
         )  # fmt: skip
+        back = returned[:K, 0] | returned[K:, 0]
+        if not back.all():  # a row with neither copy back (only with a timeout)
+            raise InsufficientResultsError(int(back.sum()), K)
         first = np.where(returned[:K, 0, None], results[:K, 0], results[K:, 0])
         return first, 0.0
 
@@ -139,14 +155,14 @@ class Coded:
         self.encoder = SplineEncoder(n_coded=N).fit(X_example[:K])
         self.decoder = SplineDecoder(n_samples=K)
 
-    def request(self, model, batch, client, rng):
+    def request(self, model, batch, client, rng, timeout=None):
         start = time.perf_counter()
         coded = self.encoder.transform(batch)
         encode = time.perf_counter() - start
         results, returned = run_workers(
             model, "decision_function", coded[:, None, :], executor=client,
             stragglers=LatencyStragglers(**LATENCY, n_stragglers=self.n_stragglers),
-            random_state=rng,
+            random_state=rng, timeout=timeout,
         )  # fmt: skip
         start = time.perf_counter()
         if not hasattr(self.decoder, "coded_points_"):
@@ -233,11 +249,71 @@ def plot(rows, path):
     plt.close(fig)
 
 
+def bootstrap_ratios(latencies, reference, rng):
+    """95% intervals of the p50 and p99 ratios to ``reference``, requests resampled jointly."""
+    n = len(reference)
+    draws = rng.integers(0, n, size=(N_BOOTSTRAP, n))
+    out = {}
+    for q in (50, 99):
+        ratios = np.percentile(latencies[draws], q, axis=1) / np.percentile(
+            reference[draws], q, axis=1
+        )
+        point = np.percentile(latencies, q) / np.percentile(reference, q)
+        low, high = np.percentile(ratios, [2.5, 97.5])
+        out[f"p{q}_ratio"] = [float(point), float(low), float(high)]
+    return out
+
+
+def frozen_worker(schemes, model, X, y, client, seed, n_requests):
+    """Freeze one of the worker processes and serve ``n_requests`` per scheme with a timeout."""
+    pids = client.run(os.getpid)
+    victim = pids[sorted(pids)[0]]
+    rng = np.random.default_rng(seed + 1000)
+    batches = [rng.choice(len(X), K, replace=False) for _ in range(n_requests)]
+    rngs = [np.random.RandomState(seed) for _ in schemes]
+    rows = {scheme.name: {"latencies_ms": [], "failed": 0, "agree": []} for scheme in schemes}
+    os.kill(victim, signal.SIGSTOP)
+    try:
+        for rows_index in batches:
+            for scheme, rng_scheme in zip(schemes, rngs, strict=True):
+                row = rows[scheme.name]
+                start = time.perf_counter()
+                try:
+                    decoded, _ = scheme.request(
+                        model, X[rows_index], client, rng_scheme, timeout=FROZEN_TIMEOUT
+                    )
+                except InsufficientResultsError:
+                    row["failed"] += 1
+                    decoded = None
+                row["latencies_ms"].append(1e3 * (time.perf_counter() - start))
+                if decoded is not None:
+                    reference = model.decision_function(X[rows_index])
+                    row["agree"].append(float((decoded.argmax(1) == reference.argmax(1)).mean()))
+    finally:
+        os.kill(victim, signal.SIGCONT)
+    time.sleep(0.5)
+    left = leftover_tasks(client)
+    summary = []
+    for name, row in rows.items():
+        latencies = np.array(row["latencies_ms"])
+        summary.append(
+            {
+                "scheme": name, "n_requests": n_requests, "timeout_s": FROZEN_TIMEOUT,
+                "failed": row["failed"], "p50_ms": float(np.percentile(latencies, 50)),
+                "max_ms": float(latencies.max()),
+                "argmax_agreement": float(np.mean(row["agree"])) if row["agree"] else None,
+                "tasks_left_500ms_after_thaw": left,
+            }
+        )  # fmt: skip
+    return summary
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: a few requests")
-    parser.add_argument("--requests", type=int, default=300, help="timed requests per scheme")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--requests", type=int, default=150, help="timed requests per seed")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--frozen-requests", type=int, default=12)
     parser.add_argument(
         "--threads",
         dest="processes",
@@ -250,53 +326,145 @@ def main(argv=None):
         help="gc.freeze() before each scheme, a diagnosis of the overhead tail (see GC below)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    n_requests, n_warmup = (16, 2) if args.quick else (args.requests, 10)
+    if args.quick:
+        args.requests, args.seeds, args.frozen_requests = 16, 2, 3
+    n_warmup = 2 if args.quick else 10
     # One BLAS thread: the matrices are small, and on a 2-core machine BLAS threads
     # would only compete with the dask threads (and slow the training several-fold).
     with threadpool_limits(limits=1):
-        run(args, n_requests, n_warmup)
+        run(args, args.requests, n_warmup)
 
 
 def run(args, n_requests, n_warmup):
-
-    model, X, y = train_model(args.seed)
-    rng = np.random.default_rng(args.seed)
-    batches = [rng.choice(len(X), K, replace=False) for _ in range(n_warmup + n_requests)]
-    served = np.concatenate(batches[n_warmup:])
-    reference = model.decision_function(X[served])
-    schemes = [Uncoded(), Replicated(), *(Coded(s, X) for s in CODED_S)]
-
-    rows = []
+    per_seed, pooled_latencies, frozen = [], {}, []
     with (
         distributed.LocalCluster(
             n_workers=4, threads_per_worker=N // 2, processes=args.processes,
             dashboard_address="127.0.0.1:0",  # any free port: 8787 may be taken
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,  # the frozen worker's missed heartbeats
         ) as cluster,
         distributed.Client(cluster) as client,
     ):  # fmt: skip
-        if args.gc_freeze:
-            # GC: with processes=False the master, the scheduler and the workers
-            # share this process, and a full collection walks all of it (numpy,
-            # scikit-learn, dask, the workers' bounded task logs), pausing every
-            # request in flight for 0.1-0.5 s here, whatever the scheme. Freezing
-            # what exists removes those pauses at first, but they come back as the
-            # workers' logs refill: a diagnosis, not the default.
-            gc.collect()
-            gc.freeze()
-        start = time.perf_counter()
-        served_schemes = serve(schemes, model, X, batches, client, args.seed, n_warmup)
-        time.sleep(0.25)
-        leftovers = leftover_tasks(client)
-        for scheme, (latencies, coding, decoded) in zip(schemes, served_schemes, strict=True):
-            rows.append(
-                summarize(
-                    scheme.name, scheme.n_workers, latencies, coding, decoded, reference,
-                    y[served], leftovers,
-                )
-            )  # fmt: skip
-        print(f"  served {len(schemes)} schemes in {time.perf_counter() - start:.1f} s", flush=True)
+        for seed in range(args.seeds):
+            rows = serve_seed(args, client, seed, n_requests, n_warmup)
+            per_seed.append(rows)
+            for row in rows:
+                pooled_latencies.setdefault(row["scheme"], []).append(np.array(row["latencies_ms"]))
+        if args.processes:  # a frozen process needs worker processes
+            model, X, y = train_model(0)
+            schemes = [Uncoded(), Replicated(), *(Coded(s, X) for s in CODED_S)]
+            frozen = frozen_worker(schemes, model, X, y, client, 0, args.frozen_requests)
 
+    rng = np.random.default_rng(0)
+    names = list(pooled_latencies)
+    uncoded = np.concatenate(pooled_latencies[names[0]])
+    pooled = []
+    for name in names:
+        latencies = np.concatenate(pooled_latencies[name])
+        seed_rows = [rows[names.index(name)] for rows in per_seed]
+        pooled.append(
+            {
+                "scheme": name,
+                "n_requests": len(latencies),
+                "p50_ms": float(np.percentile(latencies, 50)),
+                "p99_ms": float(np.percentile(latencies, 99)),
+                **bootstrap_ratios(latencies, uncoded, rng),
+                "rel_acc_per_seed": [row["rel_acc"] for row in seed_rows],
+                "agreement_per_seed": [row["argmax_agreement"] for row in seed_rows],
+                "p99_over_uncoded_per_seed": [row["p99_over_uncoded"] for row in seed_rows],
+                "p99_drift_per_seed": [row["p99_drift_ratio"] for row in seed_rows],
+                "tasks_left_per_seed": [row["tasks_left_after_250ms"] for row in seed_rows],
+            }
+        )
+
+    print(f"\npooled over {args.seeds} seeds (95% bootstrap intervals of the ratios to uncoded)")
+    header = f"{'scheme':<24}{'p50 ms':>8}{'p99 ms':>8}  {'p50 ratio':<22}{'p99 ratio':<22}RelAcc"
+    print(header)
+    print("-" * len(header))
+    for row in pooled:
+        p50, p99 = row["p50_ratio"], row["p99_ratio"]
+        print(
+            f"{row['scheme']:<24}{row['p50_ms']:>8.1f}{row['p99_ms']:>8.1f}  "
+            f"{p50[0]:.2f} [{p50[1]:.2f}, {p50[2]:.2f}]{'':<5}"
+            f"{p99[0]:.2f} [{p99[1]:.2f}, {p99[2]:.2f}]{'':<5}"
+            + ", ".join(f"{value:.3f}" for value in row["rel_acc_per_seed"])
+        )
+    if frozen:
+        print(f"\none worker process of 4 frozen, timeout {FROZEN_TIMEOUT} s:")
+        for row in frozen:
+            agreement = row["argmax_agreement"]
+            print(
+                f"  {row['scheme']:<24} p50 {row['p50_ms']:7.1f} ms, max {row['max_ms']:7.1f} ms, "
+                f"failed {row['failed']}/{row['n_requests']}, agreement "
+                + ("-" if agreement is None else f"{agreement:.3f}")
+                + f", tasks left after thaw {row['tasks_left_500ms_after_thaw']}"
+            )
+
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "benchmark": "bench_latency",
+        "quick": args.quick,
+        "config": {
+            "K": K, "N": N, "coded_S": list(CODED_S), "latency_s": LATENCY,
+            "n_requests_per_seed": n_requests, "n_warmup": n_warmup, "seeds": args.seeds,
+            "gc_freeze": args.gc_freeze, "frozen_timeout_s": FROZEN_TIMEOUT,
+            "cluster": {"n_workers": 4, "threads_per_worker": N // 2, "processes": args.processes},
+            "schedule": "schemes take turns request by request",
+            "model": "MLPClassifier((64,)) on load_digits (50% test split), logits decoded",
+            "coders": "SplineEncoder/SplineDecoder defaults (chebyshev points, smoothing=0)",
+            "bootstrap": f"{N_BOOTSTRAP} joint resamples of the pooled requests, 95% percentile",
+        },
+        "targets": {
+            "p99_over_uncoded_max": TARGET_P99_RATIO, "rel_acc_min": TARGET_RELACC,
+            "drift_ratio_max": DRIFT_LIMIT,
+        },
+        "machine": {"python": platform.python_version(), "dask": distributed.__version__},
+        "pooled": pooled,
+        "frozen_worker": frozen,
+        "per_seed": per_seed,
+    }  # fmt: skip
+    # A smoke run, or one with the GC freeze, keeps the default run's files.
+    stem = (
+        "latency"
+        + (".quick" if args.quick else "")
+        + ("" if args.processes else ".threads")
+        + (".gcfreeze" if args.gc_freeze else "")
+    )
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    plot(per_seed[0], RESULTS / f"{stem}.png")
+    print(f"wrote {RESULTS / stem}.json and {RESULTS / stem}.png")
+
+
+def serve_seed(args, client, seed, n_requests, n_warmup):
+    """One seed: train, serve every scheme in turn, summarize against the uncoded scheme."""
+    model, X, y = train_model(seed)
+    rng = np.random.default_rng(seed)
+    batches = [rng.choice(len(X), K, replace=False) for _ in range(n_warmup + n_requests)]
+    served = np.concatenate(batches[n_warmup:])
+    reference = model.decision_function(X[served])
+    schemes = [Uncoded(), Replicated(), *(Coded(s, X) for s in CODED_S)]
+    if args.gc_freeze:
+        # GC: with processes=False the master, the scheduler and the workers
+        # share this process, and a full collection walks all of it (numpy,
+        # scikit-learn, dask, the workers' bounded task logs), pausing every
+        # request in flight for 0.1-0.5 s here, whatever the scheme. Freezing
+        # what exists removes those pauses at first, but they come back as the
+        # workers' logs refill: a diagnosis, not the default.
+        gc.collect()
+        gc.freeze()
+    start = time.perf_counter()
+    served_schemes = serve(schemes, model, X, batches, client, seed, n_warmup)
+    time.sleep(0.25)
+    leftovers = leftover_tasks(client)
+    rows = []
+    for scheme, (latencies, coding, decoded) in zip(schemes, served_schemes, strict=True):
+        rows.append(
+            summarize(
+                scheme.name, scheme.n_workers, latencies, coding, decoded, reference,
+                y[served], leftovers,
+            )
+        )  # fmt: skip
+    print(f"seed {seed}: served {len(schemes)} schemes in {time.perf_counter() - start:.1f} s")
     uncoded_p99 = rows[0]["p99_ms"]
     for row in rows:
         row["p99_over_uncoded"] = row["p99_ms"] / uncoded_p99
@@ -305,7 +473,6 @@ def run(args, n_requests, n_warmup):
         row["no_drift"] = (
             row["p99_drift_ratio"] <= DRIFT_LIMIT and not row["tasks_left_after_250ms"]
         )
-
     header = (
         f"{'scheme':<24}{'workers':>8}{'p50 ms':>9}{'p99 ms':>9}{'p99/unc':>9}{'RelAcc':>8}"
         f"{'agree':>8}{'drift':>7}{'left':>6}{'enc+dec':>9}"
@@ -319,44 +486,7 @@ def run(args, n_requests, n_warmup):
             f"{row['p99_drift_ratio']:>7.2f}{row['tasks_left_after_250ms']:>6}"
             f"{100 * row['coding_share']:>8.1f}%"
         )
-    print(
-        f"targets: coded p99/uncoded p99 <= {TARGET_P99_RATIO:.2f}, RelAcc >= {TARGET_RELACC}, "
-        f"drift (p99 second/first half) <= {DRIFT_LIMIT} with no task left running"
-    )
-    for row in rows[2:]:
-        verdict = {key: row[key] for key in ("meets_p99_target", "meets_relacc_target", "no_drift")}
-        print(f"  {row['scheme']}: {verdict}")
-
-    RESULTS.mkdir(exist_ok=True)
-    report = {
-        "benchmark": "bench_latency",
-        "quick": args.quick,
-        "config": {
-            "K": K, "N": N, "coded_S": list(CODED_S), "latency_s": LATENCY,
-            "n_requests": n_requests, "n_warmup": n_warmup, "seed": args.seed,
-            "gc_freeze": args.gc_freeze,
-            "cluster": {"n_workers": 4, "threads_per_worker": N // 2, "processes": args.processes},
-            "schedule": "schemes take turns request by request",
-            "model": "MLPClassifier((64,)) on load_digits (50% test split), logits decoded",
-            "coders": "SplineEncoder/SplineDecoder defaults (chebyshev points, smoothing=0)",
-        },
-        "targets": {
-            "p99_over_uncoded_max": TARGET_P99_RATIO, "rel_acc_min": TARGET_RELACC,
-            "drift_ratio_max": DRIFT_LIMIT,
-        },
-        "machine": {"python": platform.python_version(), "dask": distributed.__version__},
-        "results": rows,
-    }  # fmt: skip
-    # A smoke run, or one with the GC freeze, keeps the default run's files.
-    stem = (
-        "latency"
-        + (".quick" if args.quick else "")
-        + ("" if args.processes else ".threads")
-        + (".gcfreeze" if args.gc_freeze else "")
-    )
-    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1))
-    plot(rows, RESULTS / f"{stem}.png")
-    print(f"wrote {RESULTS / stem}.json and {RESULTS / stem}.png")
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
 """scikit-learn's common checks over every estimator, with reasoned expected failures."""
 
+import warnings
+
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_coded import (
@@ -65,6 +69,10 @@ ESTIMATORS = [
         n_draws=2,
         random_state=0,
     ),
+    # Hard 0/1 probabilities (log-probabilities of -708 decoded): predict_log_proba
+    # must still be log(predict_proba), -inf included (check_classifiers_train).
+    CodedClassifier(DecisionTreeClassifier(random_state=0)),
+    CodedClassifier(KNeighborsClassifier(), batch_size=5, n_coded=12),
     CodedRegressor(Ridge()),
     CodedRegressor(Ridge(), scheme="lagrange", batch_size=4, n_coded=6, points="chebyshev2"),
     CodedRegressor(Ridge(), smoothing="gcv", stragglers=0.1, random_state=0),
@@ -73,6 +81,12 @@ ESTIMATORS = [
 
 def expected_failed_checks(estimator):
     name = type(estimator).__name__
+    if isinstance(getattr(estimator, "estimator", None), DecisionTreeClassifier):
+        # The checks' tree separates its classes with log-probabilities 0 and
+        # -708: decoded scores differ by hundreds, so the probabilities saturate
+        # to the same 0/1 whatever the other rows of the batch, and the
+        # invariance checks pass.
+        return {}
     if name.startswith("Coded"):
         # Lagrange with N >= K and no stragglers inverts the encoder, and Ridge is
         # linear: that code is exact, the rows decouple, and the checks pass.
@@ -82,4 +96,8 @@ def expected_failed_checks(estimator):
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
-    check(estimator)
+    with warnings.catch_warnings():
+        # Trees and k-NN are warned about at fit (not smooth along the code): that
+        # warning is the documented behaviour here, not a failure of the check.
+        warnings.filterwarnings("ignore", message=".* far from smooth along the code")
+        check(estimator)

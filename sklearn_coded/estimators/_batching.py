@@ -81,19 +81,22 @@ def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None, min_size=
     return out
 
 
-def make_coders(scheme, n_coded, points, smoothing_enc, smoothing_dec, order=2):
-    """Unfitted layer-2 encoder and decoder factory for a scheme (``order``: spline only)."""
-    encoder_cls, decoder_cls = CODERS[scheme]
-    if scheme != "spline" and order != 2:
-        raise ValueError(f"order={order!r} applies to scheme='spline' only; got scheme={scheme!r}.")
-    enc_kw = {"smoothing": smoothing_enc, "order": order} if scheme == "spline" else {}
-    dec_kw = {"smoothing": smoothing_dec, "order": order} if scheme == "spline" else {}
+def make_coders(config):
+    """Unfitted layer-2 encoder and decoder factories for a :class:`CodingConfig`."""
+    encoder_cls, decoder_cls = CODERS[config.scheme]
+    spline = config.scheme == "spline"
+    if not spline and config.order != 2:
+        raise ValueError(
+            f"order={config.order!r} applies to scheme='spline' only; got scheme={config.scheme!r}."
+        )
+    enc_kw = {"smoothing": config.lam_enc, "order": config.order} if spline else {}
+    dec_kw = {"smoothing": config.lam_dec, "order": config.order} if spline else {}
 
     def encoder():
-        return encoder_cls(n_coded, points=points, **enc_kw)
+        return encoder_cls(config.n_coded, points=config.points, **enc_kw)
 
     def decoder(n_samples):
-        return decoder_cls(n_samples, points=points, **dec_kw)
+        return decoder_cls(n_samples, points=config.points, **dec_kw)
 
     return encoder, decoder
 

@@ -12,7 +12,9 @@ sit in a Pipeline, GridSearchCV and cross_val_score like their inner estimator.
 """
 
 import contextlib
+import dataclasses
 import numbers
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -28,6 +30,7 @@ from ..execution import check_stragglers, run_workers
 from ..operators import POINT_FAMILIES, SCHEMES
 from ..operators._schemes import explicit_size
 from ._batching import batch_groups, decode_groups, encode_groups, make_coders
+from ._config import CodingConfig
 from ._response import (
     DECISION_SPACES,
     SCORE_SPACES,
@@ -58,6 +61,27 @@ DEFAULT_REDUNDANCY = 4
 #: on uniform points (errors of 1e17 at K = 16, N = 64) and needs Chebyshev points.
 AUTO_POINTS = {"spline": "interior", "berrut": "uniform", "lagrange": "chebyshev"}
 
+#: ``predict`` streams its input through encode -> workers -> decode in chunks
+#: of whole batches whose coded rows (all draws) take at most about this many
+#: bytes, so that its peak memory is bounded by a chunk, not by the input
+#: (measured in ``benchmarks/bench_execution.py``). Each chunk is one request
+#: to the workers (one task per worker).
+PREDICT_CHUNK_BYTES = 32 * 2**20
+
+#: The fit-time smoothness probe: this many batches of K training rows (at most)
+#: ...
+PROBE_BATCHES = 8
+#: ... evaluated on a grid of this many points per coded point along the code's
+#: curve. The estimator is warned about when more than ``PROBE_MAX_FLAT`` of the
+#: grid steps leave every output unchanged (a piecewise-constant f: trees, k-NN,
+#: forests), or when decoding the probe without stragglers is off by more than
+#: ``PROBE_MAX_ERROR`` of the outputs' spread. Thresholds from the measurement in
+#: the user guide ("Which estimators code well"): smooth models (linear, MLP,
+#: SVC, gradient boosting) stayed below 0.39 and 0.25, trees and k-NN above 0.72.
+PROBE_GRID = 4
+PROBE_MAX_FLAT = 0.5
+PROBE_MAX_ERROR = 0.5
+
 _SMOOTHING = [Interval(Real, 0, None, closed="left"), StrOptions({"gcv"}), tuple]
 
 
@@ -87,6 +111,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         "n_draws": [Interval(Integral, 1, None, closed="left")],
         "mu": [Interval(Real, 0, 1, closed="both")],
         "coded_loss": [StrOptions({"task", "consistency"})],
+        "timeout": [Interval(Real, 0, None, closed="neither"), None],
         "random_state": ["random_state"],
     }
 
@@ -106,6 +131,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         n_draws=1,
         mu=0.0,
         coded_loss="task",
+        timeout=None,
         random_state=None,
     ):
         self.estimator = estimator
@@ -121,6 +147,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         self.n_draws = n_draws
         self.mu = mu
         self.coded_loss = coded_loss
+        self.timeout = timeout
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
@@ -153,10 +180,21 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 f"scheme='lagrange' needs at least K=batch_size={K} results per batch, "
                 f"so n_coded must be >= {K}; got n_coded={self.n_coded!r}."
             )
-        # Survivors one batch needs: K for Lagrange (|F| >= K), 2 for the others.
-        min_results = max(K, 2) if self.scheme == "lagrange" else 2
+        # Survivors one batch needs: K for Lagrange (|F| >= K), the order m (and 2) for
+        # the spline, 2 for Berrut.
+        min_results = max(K, 2) if self.scheme == "lagrange" else max(2, self.order)
         check_stragglers(self.stragglers, N, min_results=min_results)
-        return K, N, lam_enc, lam_dec, points, n_data is not None, min_results
+        return CodingConfig(
+            scheme=self.scheme,
+            batch_size=K,
+            n_coded=N,
+            lam_enc=lam_enc,
+            lam_dec=lam_dec,
+            points=points,
+            fixed_size=n_data is not None,
+            min_results=min_results,
+            order=self.order,
+        )
 
     def _points(self):
         """``points="auto"``: see ``AUTO_POINTS`` (interior, uniform, Chebyshev)."""
@@ -214,15 +252,15 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             # own training step), so a grid over mu compares like with like.
             from ..nn import make_coded_net  # layer 5; imported only when used
 
-            K, N, lam_enc, lam_dec = self._coding_config()[:4]
+            config = self._coding_config()
             estimator = make_coded_net(
                 estimator,
-                n_coded=N,
-                batch_size=K,
+                n_coded=config.n_coded,
+                batch_size=config.batch_size,
                 mu=self.mu,
                 coded_loss=self.coded_loss,
                 scheme=self.scheme,
-                smoothing=(lam_enc, self._training_lam_dec(lam_dec)),
+                smoothing=(config.lam_enc, self._training_lam_dec(config.lam_dec)),
                 order=self.order,
                 random_state=seed,
                 **self._training_points(),
@@ -267,31 +305,104 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         self._validate_params()  # coding parameters may have been set after fit
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-        K, N, lam_enc, lam_dec, points, fixed_size, min_results = self._coding_config()
-        rng = check_random_state(self.random_state)
-        n_samples = X.shape[0]
-        groups = []
-        for _ in range(self.n_draws):
-            groups += batch_groups(
-                n_samples,
-                K,
-                fixed_size=fixed_size,
-                rng=rng if self.randomized else None,
-                min_size=max(2, self.order),
+        config = self._coding_config()
+        K, N = config.batch_size, config.n_coded
+        if N < K:
+            warnings.warn(
+                f"n_coded={N} < batch_size={K}: each batch of {K} rows is decoded from "
+                f"at most {N} worker results, fewer than its rows, so predictions lose "
+                "accuracy even without stragglers (measured: LogisticRegression on the "
+                "digits, K = 16: accuracy 0.96 at N >= 16, 0.50 at N = 8, 0.32 at N = 4). "
+                "N < K is a training setting of coded-smoothing; predict with "
+                "n_coded >= batch_size.",
+                UserWarning,
+                stacklevel=3,
             )
-        encoder, decoder = make_coders(self.scheme, N, points, lam_enc, lam_dec, self.order)
-        coded = encode_groups(X, groups, encoder)
-        results, returned = run_workers(
-            self._worker,  # one object per fit: a dask client scatters it once
-            "response",
-            coded,
-            executor=self.executor,
-            stragglers=self.stragglers,
-            min_results=min_results,
-            random_state=rng,
-        )
-        decoded = decode_groups(results, returned, groups, decoder, n_samples)
+        rng = check_random_state(self.random_state)
+        encoder, decoder = make_coders(config)
+        n_samples, n_features = X.shape
+        # Whole batches per chunk, so the chunks cut the input exactly as one pass would.
+        per_batch = self.n_draws * N * n_features * X.dtype.itemsize
+        chunk = K * max(1, PREDICT_CHUNK_BYTES // per_batch)
+        decoded = None
+        for start in range(0, n_samples, chunk):
+            rows = X[start : start + chunk]
+            groups = []
+            for _ in range(self.n_draws):
+                groups += batch_groups(
+                    len(rows),
+                    K,
+                    fixed_size=config.fixed_size,
+                    rng=rng if self.randomized else None,
+                    min_size=max(2, config.order),
+                )
+            results, returned = run_workers(
+                self._worker,  # one object per fit: a dask client scatters it once
+                "response",
+                encode_groups(rows, groups, encoder),
+                executor=self.executor,
+                stragglers=self.stragglers,
+                min_results=config.min_results,
+                random_state=rng,
+                timeout=self.timeout,
+            )
+            part = decode_groups(results, returned, groups, decoder, len(rows))
+            if decoded is None:
+                decoded = np.empty((n_samples, part.shape[1]))
+            decoded[start : start + len(rows)] = part
         return decoded / self.n_draws
+
+    def _probe_smoothness(self, X):
+        """Warn when the inner estimator's outputs are far from smooth along the code.
+
+        Decoding is linear: it recovers f(x_k) well only where f varies smoothly
+        along the code's curve u(z) through the batch. On up to
+        ``PROBE_BATCHES`` batches of K training rows (a fixed draw), this
+        evaluates f on a grid of ``PROBE_GRID * N`` points along the curve and
+        counts the steps that leave every output unchanged (piecewise-constant
+        models), and decodes the batches without stragglers to measure the
+        relative error; either above its threshold gives a UserWarning naming
+        the estimator and both numbers.
+        """
+        config = self._coding_config()
+        K, N = config.batch_size, config.n_coded
+        n_batches = min(len(X) // K, PROBE_BATCHES)
+        if K < 2 or N < K or n_batches == 0:
+            return  # nothing to probe; N < K is warned about at prediction time
+        rows = np.sort(np.random.RandomState(0).choice(len(X), n_batches * K, replace=False))
+        probe = X[rows]
+        groups = batch_groups(len(probe), K, fixed_size=config.fixed_size)
+        encoder, decoder = make_coders(config)
+        response = self._worker.response
+        # A skorch forward pass draws from torch's global generator (its DataLoader):
+        # the probe leaves that generator as it found it.
+        with np.errstate(all="ignore"), _kept_torch_rng(is_skorch_net(self.estimator_)):
+            direct = response(probe)
+            coded = encode_groups(probe, groups, encoder)
+            results = response(coded.reshape(N * n_batches, -1)).reshape(N, n_batches, -1)
+            decoded = decode_groups(
+                results, np.ones((N, n_batches), dtype=bool), groups, decoder, len(probe)
+            )
+            spread = np.linalg.norm(direct - direct.mean(axis=0))
+            error = np.linalg.norm(decoded - direct) / spread if spread > 0 else 0.0
+            data = config.points if isinstance(config.points, str) else config.points[0]
+            fine = dataclasses.replace(config, n_coded=PROBE_GRID * N, points=(data, "uniform"))
+            grid = encode_groups(probe, groups, make_coders(fine)[0])
+            along = response(grid.reshape(PROBE_GRID * N * n_batches, -1))
+        along = along.reshape(PROBE_GRID * N, n_batches, -1)
+        flat = float(np.mean(np.all(np.diff(along, axis=0) == 0, axis=2)))
+        if not np.isfinite(error) or error > PROBE_MAX_ERROR or flat > PROBE_MAX_FLAT:
+            name = type(self.estimator_).__name__
+            warnings.warn(
+                f"The outputs of {name} are far from smooth along the code: on "
+                f"{len(probe)} training rows, {flat:.0%} of the steps along the code's "
+                f"curve leave them unchanged (piecewise constant) and decoding without "
+                f"stragglers is off by {error:.2f} of their spread. Coded predictions "
+                "lose accuracy with such models (trees, k-NN, forests); prefer a smooth "
+                "one (linear, kernel, neural network, gradient boosting).",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -395,6 +506,16 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     coded_loss : {"task", "consistency"}, default="task"
         The coded loss when ``mu > 0``: the task loss of the decoded outputs, or
         their mean squared distance to the plain outputs.
+    timeout : float or None, default=None
+        Seconds one request to the workers may take on a real executor (a
+        thread or process pool, a dask client); ``predict`` sends one request
+        per chunk of ``PREDICT_CHUNK_BYTES`` of coded rows (32 MiB: about 5000
+        rows of 200 features at N/K = 8). At the timeout the request is decoded
+        from whoever answered if every batch has enough results, else it fails
+        with :class:`~sklearn_coded.execution.InsufficientResultsError`: a
+        hung or frozen worker then costs at most this. A straggler model's
+        ``deadline`` is soft: past it, the request is decoded as soon as enough
+        results are in. None: no limit. Unused with ``executor=None``.
     random_state : int, RandomState instance or None, default=None
         Seeds the permutations and straggler draws (one ``check_random_state``
         per predict call, so an int gives the same predictions every call) and,
@@ -423,9 +544,18 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     -----
     The coding parameters (``scheme``, ``n_coded``, ``batch_size``,
     ``smoothing``, ``points``, ``stragglers``, ``executor``, ``randomized``,
-    ``n_draws``) are read at prediction time: ``set_params`` on a fitted
-    estimator changes the code without refitting. Every prediction depends on
-    the other rows of its batch.
+    ``n_draws``, ``timeout``) are read at prediction time: ``set_params`` on a
+    fitted estimator changes the code without refitting. Every prediction
+    depends on the other rows of its batch.
+
+    ``predict`` streams its input through encode, workers and decode in chunks
+    of whole batches, so its peak memory is bounded by a chunk, not by the
+    input. On a real executor, which coded point a late worker held is random
+    per request (tasks are sent in a random order), as in the in-process
+    simulation. ``fit`` probes the inner estimator on a few training batches
+    and warns (``UserWarning``) when its outputs are far from smooth along the
+    code (trees, k-NN, forests), which costs accuracy; ``predict`` warns when
+    ``n_coded < batch_size``.
 
     Examples
     --------
@@ -473,6 +603,7 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
             self.classes_ = np.unique(y) if classes is None else np.asarray(classes)
         self.response_ = classifier_space(self.estimator_)
         self._worker = WorkerResponse(self.estimator_, self.response_)
+        self._probe_smoothness(X)
         return self
 
     def _scores(self, X):
@@ -553,9 +684,14 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         if self.response_ not in SCORE_SPACES:
             with np.errstate(divide="ignore"):
                 return np.log(renormalize_proba(scores))
+        proba = scores_to_proba(scores[:, 0] if scores.shape[1] == 1 else scores)
         if scores.shape[1] == 1:
             scores = np.column_stack([np.zeros_like(scores[:, 0]), scores[:, 0]])
-        return log_softmax(scores, axis=1)
+        # log_softmax keeps the digits softmax loses to rounding; where predict_proba
+        # rounds to 0, the log is -inf, as log(predict_proba) (sklearn's check).
+        log_proba = log_softmax(scores, axis=1)
+        log_proba[proba == 0] = -np.inf
+        return log_proba
 
 
 class CodedRegressor(RegressorMixin, _BaseCoded):
@@ -598,6 +734,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         Coded-smoothing weight in training; ``mu > 0`` needs a skorch net.
     coded_loss : {"task", "consistency"}, default="task"
         The coded loss when ``mu > 0``.
+    timeout : float or None, default=None
+        Seconds one request to the workers may take on a real executor; see
+        :class:`CodedClassifier`.
     random_state : int, RandomState instance or None, default=None
         Seeds permutations, straggler draws and torch in ``fit`` (skorch nets).
 
@@ -658,6 +797,7 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
             y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
         self._fit(X, y, fit_params)
         self._worker = WorkerResponse(self.estimator_, "predict")
+        self._probe_smoothness(X)
         return self
 
     def predict(self, X):
@@ -701,4 +841,16 @@ def _seeded_torch(seed):
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def _kept_torch_rng(active):
+    """Restore torch's global generator after the block (when ``active``)."""
+    if not active:
+        yield
+        return
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
         yield

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._backends import run_on_dask, run_on_executor
+from ._backends import SUBMIT_ORDERS, run_on_dask, run_on_executor, submission_order
 from ._stragglers import check_stragglers
 
 
@@ -63,15 +63,22 @@ class _Collection:
     enough : callable or None
         Replaces the default rule: ``enough(returned)`` with ``returned`` the
         (N, B) boolean mask so far.
+    min_results : int, default=1
+        Fewest finite rows per batch that decoding needs (see :meth:`has_minimum`).
     """
 
-    def __init__(self, n_workers, n_batches, n_wait, enough=None):
+    def __init__(self, n_workers, n_batches, n_wait, enough=None, min_results=1):
         self.n_batches = n_batches
         self.outputs = {}
         self.returned = np.zeros((n_workers, n_batches), dtype=bool)
         self.errors = {}
         self.n_wait = n_wait
         self.enough = enough
+        self.min_results = min_results
+
+    def has_minimum(self):
+        """True once every batch has ``min_results`` finite rows (a request can be decoded)."""
+        return bool((self.returned.sum(axis=0) >= self.min_results).all())
 
     def add(self, worker, outcome):
         """Record one worker's outcome (outputs or exception); True once enough arrived."""
@@ -180,6 +187,7 @@ def run_workers(
     timeout=None,
     chunk_size=256,
     enough=None,
+    submit_order="random",
 ):
     """Compute ``getattr(model, method)`` on every worker's coded rows, stragglers included.
 
@@ -212,9 +220,13 @@ def run_workers(
     random_state : int, RandomState instance or None, default=None
         Seeds every draw of the straggler model.
     timeout : float, optional
-        Real executors only: seconds after sending the tasks after which
-        whatever has not arrived is missing (a hung or lost worker then costs
-        at most this). Nothing runs late in process, so it is not used there.
+        Real executors only: a hard limit in seconds from sending the tasks.
+        Then whatever has not arrived is missing, and the request is decoded
+        from the others if every batch has ``min_results`` of them, else it
+        fails with :class:`InsufficientResultsError` (a hung or frozen worker
+        costs at most this). None waits for as long as it takes. Nothing runs
+        late in process, so it is not used there. A straggler model's
+        ``deadline`` is soft, see Notes.
     chunk_size : int, default=256
         Real executors only: rows per call of the method inside a task; the
         stop flag is checked between chunks.
@@ -225,6 +237,17 @@ def run_workers(
         waits for (N - S for :class:`FixedStragglers`). For example, with
         2-fold replication ``lambda r: r.reshape(2, -1, r.shape[1]).any(0).all()``
         stops at the first copy of each pair.
+    submit_order : {"random", "spread", "index"}, default="random"
+        Real executors only: the order in which the N tasks are sent. Tasks
+        run first in, first out, so the last sent are the late ones when
+        threads are short: ``"random"`` (a fresh permutation per request,
+        drawn from ``random_state``) makes who is late independent of the
+        coded point, as the in-process simulation assumes; ``"spread"`` sends
+        the end points first and then bisects, so that the late ones are
+        spread evenly inside the interval; ``"index"`` sends them in order
+        0..N-1, which makes the highest coded points the stragglers of every
+        request (for comparisons only). See
+        :func:`~sklearn_coded.execution._backends.submission_order`.
 
     Returns
     -------
@@ -255,12 +278,21 @@ def run_workers(
 
     Real executors send each worker one task holding all its B rows. The
     master keeps results in the order they arrive until it has enough (or the
-    deadline passes, or every task has ended), then sets a stop flag: a
+    time limits end the request, or every task has ended), then sets a stop
+    flag: a
     ``threading.Event`` for thread pools, a ``distributed.Event`` for dask, a
     flag file for other executors (process pools, whose processes share this
     machine's file system). Tasks wait out injected latency on that flag and
     check it between chunks, so stragglers free their worker threads at once
-    instead of slowing the next request. On dask the model is scattered to
+    instead of slowing the next request.
+
+    Time limits: once the straggler plan's ``deadline`` has passed, the master
+    decodes from whoever has answered as soon as every batch has
+    ``min_results`` rows (at once if it already has them); until then it keeps
+    waiting, up to ``timeout``, after which the request is decoded from whoever
+    answered or fails with :class:`InsufficientResultsError`.
+
+    On dask the model is scattered to
     every worker once per client and model object, and sent again only if one
     of its attributes was reassigned (as by ``fit`` or ``set_params``); a change
     made in place inside an attribute's array is not seen, so refit (or copy) a
@@ -296,6 +328,8 @@ def run_workers(
         raise ValueError(f"timeout must be None or a number of seconds > 0; got {timeout!r}.")
     if not isinstance(chunk_size, Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size must be an int >= 1; got {chunk_size!r}.")
+    if submit_order not in SUBMIT_ORDERS:
+        raise ValueError(f"submit_order must be one of {SUBMIT_ORDERS}; got {submit_order!r}.")
     stragglers = check_stragglers(stragglers, n_workers, min_results=min_results)
     rng = check_random_state(random_state)
 
@@ -314,7 +348,8 @@ def run_workers(
             f"got {executor!r}."
         )
     plan = stragglers.draw_plan(n_workers, rng)
-    collection = _Collection(n_workers, n_batches, plan.n_wait, enough)
+    order = submission_order(submit_order, n_workers, rng)
+    collection = _Collection(n_workers, n_batches, plan.n_wait, enough, min_results)
     run = run_on_executor if client is None else run_on_dask
     run(
         executor,
@@ -322,6 +357,7 @@ def run_workers(
         method,
         coded,
         plan,
+        order=order,
         chunk_size=chunk_size,
         timeout=timeout,
         collection=collection,

@@ -1,20 +1,32 @@
 """Coded prediction meta-estimators: oracles, limit cases, sklearn integration, errors."""
 
 import pickle
+import time
+import tracemalloc
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.datasets import load_iris, make_classification, make_regression
+from sklearn.datasets import load_digits, load_iris, make_classification, make_regression
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 from sklearn_coded import SplineDecoder, SplineEncoder
 from sklearn_coded.estimators import CodedClassifier, CodedRegressor
-from sklearn_coded.execution import InsufficientResultsError, RandomStragglers
+from sklearn_coded.estimators import _coded as coded_module
+from sklearn_coded.execution import (
+    BaseStragglers,
+    InsufficientResultsError,
+    RandomStragglers,
+    StragglerPlan,
+)
 
 
 @pytest.fixture(scope="module")
@@ -310,6 +322,8 @@ def test_float32_is_kept_for_the_workers(iris):
             return super().decision_function(X)
 
     clf = CodedClassifier(Spy(), batch_size=8, n_coded=16).fit(X.astype(np.float32), y)
+    assert set(seen) == {np.dtype(np.float32)}  # the fit-time smoothness probe
+    seen.clear()
     clf.predict(X.astype(np.float32))
     assert seen == [np.float32]
 
@@ -351,6 +365,8 @@ def test_too_few_results_propagate(iris):
         ({"mu": 1.5}, "mu"),
         ({"coded_loss": "nope"}, "coded_loss"),
         ({"n_draws": 0}, "n_draws"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": "5 s"}, "timeout"),
     ],
 )
 def test_bad_parameters_are_named(iris, params, match):
@@ -411,3 +427,117 @@ def test_order_three_pads_a_short_last_batch(regression):
     reg = CodedRegressor(Ridge(), batch_size=8, n_coded=40, order=3).fit(X, y)
     rows = X[:26]  # three batches of 8 and one of 2 rows, padded to 3
     np.testing.assert_allclose(reg.predict(rows), reg.estimator_.predict(rows), atol=1e-2)
+
+
+# ------------------------------------------------- execution, streaming, warnings
+class _OneHangs(BaseStragglers):
+    """One worker's task waits ``seconds`` before it computes; the master waits for all."""
+
+    def __init__(self, worker=3, seconds=30.0):
+        self.worker = worker
+        self.seconds = seconds
+
+    def draw_missing(self, n_workers, n_batches, random_state=None):
+        return np.zeros((n_workers, n_batches), dtype=bool)
+
+    def draw_plan(self, n_workers, random_state=None):
+        delays = np.zeros(n_workers)
+        delays[self.worker] = self.seconds
+        return StragglerPlan(delays, n_workers, None)
+
+
+def test_timeout_decodes_around_a_hung_worker(iris):
+    X, y = iris
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        clf = CodedClassifier(
+            LogisticRegression(), batch_size=8, n_coded=16, executor=pool,
+            stragglers=_OneHangs(), timeout=1.0, random_state=0,
+        ).fit(X, y)  # fmt: skip
+        start = time.monotonic()
+        predicted = clf.predict(X)
+        elapsed = time.monotonic() - start
+    assert 1.0 <= elapsed < 4.0  # the hung worker would take 30 s
+    assert np.mean(predicted == clf.estimator_.predict(X)) > 0.95
+
+
+def test_predict_streams_chunks_with_the_same_result(regression, monkeypatch):
+    X, y = regression
+    X = np.tile(X, (5, 1))  # 305 rows, several chunks of batches
+    calls = []
+
+    class Counting(Ridge):
+        def predict(self, X):
+            calls.append(len(X))
+            return super().predict(X)
+
+    reg = CodedRegressor(Counting(), batch_size=8, n_coded=20).fit(X[:61], y)
+    calls.clear()
+    whole = reg.predict(X)
+    assert calls == [20 * 39]  # 305 rows: 38 batches of 8 and one of 1, one request
+    # Chunks of 4 batches: (20 workers x 4 batches x 5 features x 8 bytes) each.
+    monkeypatch.setattr(coded_module, "PREDICT_CHUNK_BYTES", 20 * 4 * 5 * 8)
+    calls.clear()
+    chunked = reg.predict(X)
+    assert calls == [20 * 4] * 9 + [20 * 3]
+    np.testing.assert_allclose(chunked, whole, rtol=1e-13, atol=1e-10)
+
+
+def test_predict_peak_memory_is_bounded_by_a_chunk(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 50))  # 8 MB; its coded rows at N/K = 8 take 64 MB
+    reg = CodedRegressor(Ridge(), batch_size=16, n_coded=128).fit(X[:500], X[:500, 0])
+    monkeypatch.setattr(coded_module, "PREDICT_CHUNK_BYTES", 2**22)  # 4 MB
+    tracemalloc.start()
+    try:
+        predicted = reg.predict(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, peak  # a chunk and its copies, far below the 64 MB
+    assert _rel_err(predicted, reg.estimator_.predict(X)) < 1e-2
+
+
+def test_log_proba_is_the_log_of_hard_probabilities(iris):
+    X, y = iris
+    with pytest.warns(UserWarning, match="DecisionTreeClassifier are far from smooth"):
+        clf = CodedClassifier(DecisionTreeClassifier(random_state=0), random_state=0).fit(X, y)
+    proba, log_proba = clf.predict_proba(X), clf.predict_log_proba(X)
+    assert (proba == 0).any()  # hard probabilities: the case that failed
+    np.testing.assert_array_equal(np.isinf(log_proba), proba == 0)
+    normal = proba >= np.finfo(float).tiny
+    np.testing.assert_allclose(log_proba[normal], np.log(proba[normal]), rtol=1e-12)
+    # A subnormal probability has lost digits; the log-probability keeps them
+    # and rounds to it within the subnormal spacing 2^-1074.
+    subnormal = (proba > 0) & ~normal
+    assert np.abs(np.exp(log_proba[subnormal]) - proba[subnormal]).max(initial=0) <= 2**-1073
+
+
+@pytest.mark.parametrize(
+    "estimator, warns",
+    [
+        (DecisionTreeClassifier(random_state=0), True),
+        (KNeighborsClassifier(), True),
+        (LogisticRegression(max_iter=1000), False),
+        (MLPClassifier((32,), max_iter=300, random_state=0), False),
+    ],
+    ids=["tree", "knn", "logistic", "mlp"],
+)
+def test_non_smooth_estimators_are_warned_about_at_fit(estimator, warns):
+    X, y = load_digits(return_X_y=True)
+    X = X[:400] / 16
+    clf = CodedClassifier(estimator, batch_size=16, n_coded=64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y[:400])
+    messages = [str(w.message) for w in caught if "far from smooth" in str(w.message)]
+    assert len(messages) == int(warns), messages
+    if warns:
+        assert type(estimator).__name__ in messages[0]
+
+
+def test_fewer_coded_rows_than_batch_rows_warns_at_predict_only(iris):
+    X, y = iris
+    clf = CodedClassifier(LogisticRegression(), batch_size=16, n_coded=4)
+    clf.fit(X, y)  # no warning: N < K is a valid training setting (filterwarnings=error)
+    with pytest.warns(UserWarning, match=r"n_coded=4 < batch_size=16: .* 0.32 at N = 4"):
+        clf.predict(X)

@@ -7,7 +7,7 @@ each bound asserted sits at least 0.5 s from the value that a failure would give
 
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -193,11 +193,111 @@ def test_process_pool_runs_and_stops_stragglers():
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         start = time.monotonic()
+        # One process: in index order it runs the three prompt tasks before the
+        # 60 s straggler (a random order could hand it the straggler first).
         results, returned = run_workers(
             model, "decision_function", coded, executor=pool,
             stragglers=ExplicitDelays([0, 0, 0, 60], n_wait=3), timeout=30,
+            submit_order="index",
         )  # fmt: skip
         np.testing.assert_array_equal(returned.all(axis=1), [True, True, True, False])
         assert_correct(results, returned, coded, model)
         # The 60 s straggler is stopped, so the pool shuts down at once.
     assert time.monotonic() - start < 20
+
+
+def test_soft_deadline_waits_for_the_minimum_then_decodes():
+    # Only worker 0 is in by the 0.2 s deadline; decoding needs 2, so the master
+    # keeps waiting and decodes as soon as the 1 s workers have come (before,
+    # the deadline raised although the results were a moment away).
+    coded, model = marked_coded(4, 2), MarkedLinear()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        start = time.monotonic()
+        results, returned = run_workers(
+            model, "decision_function", coded, executor=pool,
+            stragglers=ExplicitDelays([0, 1.0, 1.0, 1.0], deadline=0.2),
+        )  # fmt: skip
+        elapsed = time.monotonic() - start
+    assert 1.0 <= elapsed < 2.5
+    assert returned[0].all() and (returned.sum(axis=0) >= 2).all()
+    assert_correct(results, returned, coded, model)
+
+
+def test_timeout_decodes_from_whoever_answered_or_fails_clearly(executor):
+    coded, model = marked_coded(4, 2), MarkedLinear()
+    # A hung worker (30 s) and no stragglers expected: the 1 s timeout ends the
+    # request and it is decoded from the three others.
+    start = time.monotonic()
+    results, returned = run_workers(
+        model, "decision_function", coded, executor=executor,
+        stragglers=ExplicitDelays([0, 0, 30, 0]), timeout=1.0,
+    )  # fmt: skip
+    assert 1.0 <= time.monotonic() - start < 3.0
+    np.testing.assert_array_equal(returned.all(axis=1), [True, True, False, True])
+    assert_correct(results, returned, coded, model)
+    # Three hung workers: one result by the timeout is not enough.
+    start = time.monotonic()
+    with pytest.raises(InsufficientResultsError, match="Only 1 of 4 workers"):
+        run_workers(
+            model, "decision_function", coded, executor=executor,
+            stragglers=ExplicitDelays([30, 0, 30, 30]), timeout=1.0,
+        )  # fmt: skip
+    assert 1.0 <= time.monotonic() - start < 3.0
+
+
+def _missed_per_worker(submit_order, n_requests=30):
+    """How often each of 8 workers was among the 2 stragglers, on 2 threads."""
+    coded = marked_coded(8, 2)
+    model = MarkedLinear(slow_on=set(range(8)), seconds=0.005)  # FIFO order shows
+    missed = np.zeros(8, dtype=int)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for seed in range(n_requests):
+            _, returned = run_workers(
+                model, "decision_function", coded, executor=pool, stragglers=2,
+                random_state=seed, submit_order=submit_order,
+            )  # fmt: skip
+            missed += ~returned[:, 0]
+    return missed
+
+
+def test_who_straggles_does_not_depend_on_the_coded_point():
+    # Index order: the last-submitted tasks, the highest coded points, miss.
+    index = _missed_per_worker("index")
+    assert index[6:].sum() >= 0.8 * index.sum()
+    # Random order: every worker misses sometimes. Each request misses 2 of 8
+    # uniformly, so a given worker is missed 7.5 times in 30 on average and
+    # never with probability 0.75^30 = 2e-4.
+    random = _missed_per_worker("random")
+    assert random.sum() == 60 and (random > 0).all(), random
+    # Spread order: the end points (sent first) never miss.
+    spread = _missed_per_worker("spread")
+    assert spread[[0, 7]].sum() == 0 and spread.sum() == 60, spread
+
+
+class Holder:
+    """A model that holds another, as WorkerResponse holds a coded estimator's estimator_."""
+
+    def __init__(self, inner):
+        self.parts = {"inner": [inner]}
+
+    def predict(self, X):
+        return self.parts["inner"][0].predict(X)
+
+
+def test_dask_sees_an_inner_model_refit_in_place(dask_client):
+    rng = np.random.default_rng(0)
+    inner = LinearRegression().fit(rng.normal(size=(30, 4)), rng.normal(size=30))
+    model, coded = Holder(inner), rng.normal(size=(5, 3, 4))
+
+    def holder_keys():
+        keys = dask_client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks))
+        return {key for key in keys if str(key).startswith("Holder-")}
+
+    run_workers(model, "predict", coded, executor=dask_client)
+    run_workers(model, "predict", coded, executor=dask_client)
+    first = holder_keys()
+    assert len(first) == 1
+    inner.fit(rng.normal(size=(30, 4)), rng.normal(size=30))  # two levels down, in place
+    results, _ = run_workers(model, "predict", coded, executor=dask_client)
+    assert holder_keys() != first
+    np.testing.assert_allclose(results[..., 0], inner.predict(coded.reshape(15, 4)).reshape(5, 3))

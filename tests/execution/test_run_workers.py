@@ -14,6 +14,7 @@ from sklearn_coded.execution import (
     RandomStragglers,
     run_workers,
 )
+from sklearn_coded.execution._backends import SUBMIT_ORDERS, submission_order
 
 
 class CountingModel(MarkedLinear):
@@ -177,3 +178,34 @@ def test_thread_pool_and_in_process_agree_without_stragglers():
     in_process = run_workers(MarkedLinear(), "decision_function", coded)
     np.testing.assert_array_equal(threaded[0], in_process[0])
     np.testing.assert_array_equal(threaded[1], in_process[1])
+
+
+@pytest.mark.parametrize("n_workers", [1, 2, 3, 8, 9, 17, 64])
+def test_submission_orders_are_permutations(n_workers):
+    rng = np.random.RandomState(0)
+    for kind in SUBMIT_ORDERS:
+        order = submission_order(kind, n_workers, rng)
+        np.testing.assert_array_equal(np.sort(order), np.arange(n_workers))
+    np.testing.assert_array_equal(submission_order("index", n_workers, rng), range(n_workers))
+
+
+def test_random_order_is_fresh_per_draw_and_seeded():
+    first = submission_order("random", 16, np.random.RandomState(0))
+    np.testing.assert_array_equal(first, submission_order("random", 16, np.random.RandomState(0)))
+    assert not np.array_equal(first, submission_order("random", 16, np.random.RandomState(1)))
+
+
+def test_spread_order_sends_the_ends_first_and_leaves_even_gaps():
+    # Whatever the last S sent (the late ones), the first N - S cover the
+    # interval with no gap wider than about 2 N / (N - S): bisection levels.
+    n_workers = 64
+    order = submission_order("spread", n_workers, np.random.RandomState(0))
+    assert set(order[:2]) == {0, n_workers - 1}
+    for n_late in (1, 6, 16, 31):
+        kept = np.sort(order[: n_workers - n_late])
+        assert np.diff(kept).max() <= 2 * n_workers / (n_workers - n_late) + 1
+
+
+def test_bad_submit_order_is_named():
+    with pytest.raises(ValueError, match=r"submit_order must be one of .* got 'fifo'"):
+        run_workers(MarkedLinear(), "decision_function", marked_coded(4, 2), submit_order="fifo")

@@ -1,0 +1,54 @@
+"""The resolved coding parameters of one prediction, as one small object (layer 4).
+
+:meth:`_BaseCoded._coding_config` resolves and cross-checks the estimator's
+parameters once and returns a :class:`CodingConfig`; ``fit``, the predict path
+and :func:`~._batching.make_coders` read their fields from it. A new coding
+parameter is a new field (with a default, so existing constructions still work).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CodingConfig:
+    """Coding parameters resolved from a coded estimator's hyperparameters.
+
+    Attributes
+    ----------
+    scheme : str
+        ``"spline"``, ``"berrut"`` or ``"lagrange"``.
+    batch_size : int
+        K, rows coded together.
+    n_coded : int
+        N, coded rows (workers) per batch.
+    lam_enc : float
+        Encoder smoothing (spline only).
+    lam_dec : float or "gcv"
+        Decoder smoothing (spline only).
+    points : str, tuple or list
+        The point layout, ``"auto"`` resolved.
+    fixed_size : bool
+        Explicit data points fix K: the last batch is padded to K.
+    min_results : int
+        Fewest surviving workers one batch needs to decode.
+    order : int, default=2
+        Spline order m (spline only).
+
+    Examples
+    --------
+    >>> from sklearn_coded.estimators._config import CodingConfig
+    >>> config = CodingConfig("spline", 16, 64, 0.0, 0.0, "uniform", False, 2)
+    >>> config.n_coded, config.min_results
+    (64, 2)
+    """
+
+    scheme: str
+    batch_size: int
+    n_coded: int
+    lam_enc: float
+    lam_dec: Any
+    points: Any
+    fixed_size: bool
+    min_results: int
+    order: int = 2
