@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..operators import POINT_FAMILIES, coding_operator, coding_points, flush_tiny
+from ._byzantine import check_adversary_bound, locate_adversaries
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -143,16 +144,22 @@ class BaseDecoder(_BaseCoder):
         K >= 2, the number of decoded rows.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout, see :func:`sklearn_coded.operators.coding_points`.
+    n_adversaries : int, default=0
+        A >= 0: up to A finite results per call may be arbitrary (Byzantine
+        workers). ``transform`` locates them, records them in ``flagged_`` and
+        decodes from the rest; 0 decodes every finite result linearly.
     """
 
     _parameter_constraints: dict = {
         **_BaseCoder._parameter_constraints,
         "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "n_adversaries": [Interval(Integral, 0, None, closed="left")],
     }
 
-    def __init__(self, n_samples, *, points="chebyshev"):
+    def __init__(self, n_samples, *, points="chebyshev", n_adversaries=0):
         self.n_samples = n_samples
         self.points = points
+        self.n_adversaries = n_adversaries
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, Y, y=None):
@@ -197,11 +204,24 @@ class BaseDecoder(_BaseCoder):
         Raises
         ------
         ValueError
-            If ``Y`` does not have N rows, or too few workers returned.
+            If ``Y`` does not have N rows, or too few workers returned (with
+            ``n_adversaries > 0``: fewer than the locator's bound, which the
+            message names).
+
+        Notes
+        -----
+        With ``n_adversaries > 0`` this sets ``flagged_``, the boolean mask of
+        the N rows located as corrupted in this call, and decodes without them.
         """
         check_is_fitted(self)
         Y = validate_data(self, Y, reset=False, dtype=FLOAT_DTYPES, ensure_all_finite=False)
         survivors = self.survivors(Y, returned)
+        self.flagged_ = np.zeros(Y.shape[0], dtype=bool)
+        if self.n_adversaries:
+            check_adversary_bound(self, survivors.size)
+            bad = locate_adversaries(self, survivors, Y[survivors])
+            self.flagged_[survivors[bad]] = True
+            survivors = survivors[~bad]
         Y_survivors = Y[survivors]
         return apply_operator(self.decoding_matrix(survivors, Y_survivors), Y_survivors)
 

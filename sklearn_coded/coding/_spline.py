@@ -84,6 +84,11 @@ class SplineDecoder(BaseDecoder):
         results, shared by every output column.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout; must match the encoder's.
+    n_adversaries : int, default=0
+        A: up to A results per call may be arbitrary. They are located by
+        iterated standardized leave-one-out residuals of the spline
+        (:func:`~sklearn_coded.operators.locate_loo`), recorded in ``flagged_``
+        and left out. Needs at least A + 3 results; see :ref:`security`.
 
     Attributes
     ----------
@@ -93,6 +98,9 @@ class SplineDecoder(BaseDecoder):
         beta, N being the number of rows seen in ``fit``.
     n_features_in_ : int
         Number of output columns.
+    flagged_ : ndarray of bool of shape (N,)
+        Rows located as corrupted by the last ``transform`` (all False when
+        ``n_adversaries=0``).
 
     See Also
     --------
@@ -115,8 +123,8 @@ class SplineDecoder(BaseDecoder):
     scheme = "spline"
     _parameter_constraints: dict = {**BaseDecoder._parameter_constraints, "smoothing": _SMOOTHING}
 
-    def __init__(self, n_samples, *, smoothing=0.0, points="chebyshev"):
-        super().__init__(n_samples, points=points)
+    def __init__(self, n_samples, *, smoothing=0.0, points="chebyshev", n_adversaries=0):
+        super().__init__(n_samples, points=points, n_adversaries=n_adversaries)
         self.smoothing = smoothing
 
     def _smoothing(self):
