@@ -28,11 +28,21 @@ class SplineEncoder(BaseEncoder):
         ``"chebyshev"``, ``"chebyshev2"``, ``"uniform"``, ``"bacc"``, or a pair of
         family names or explicit increasing arrays in [-1, 1]; see
         :func:`sklearn_coded.operators.coding_points`.
+    n_private : int, default=0
+        T: pad each batch with random rows at noise points so that T colluding
+        workers learn little (:func:`~sklearn_coded.operators.private_layout`;
+        leakage measured in the user guide, :ref:`security`).
+    noise_scale : float, default=1.0
+        Standard deviation of the padding entries, in the units of ``X``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the padding rows, drawn afresh at every ``transform``.
 
     Attributes
     ----------
     data_points_ : ndarray of shape (K,)
         alpha for the batch size seen in ``fit``; ``transform`` takes any K >= 2.
+    noise_points_ : ndarray of shape (P,)
+        The noise points (empty when ``n_private=0``).
     coded_points_ : ndarray of shape (n_coded,)
         beta.
     n_features_in_ : int
@@ -58,8 +68,23 @@ class SplineEncoder(BaseEncoder):
     scheme = "spline"
     _parameter_constraints: dict = {**BaseEncoder._parameter_constraints, "smoothing": _SMOOTHING}
 
-    def __init__(self, n_coded, *, smoothing=0.0, points="chebyshev"):
-        super().__init__(n_coded, points=points)
+    def __init__(
+        self,
+        n_coded,
+        *,
+        smoothing=0.0,
+        points="chebyshev",
+        n_private=0,
+        noise_scale=1.0,
+        random_state=None,
+    ):
+        super().__init__(
+            n_coded,
+            points=points,
+            n_private=n_private,
+            noise_scale=noise_scale,
+            random_state=random_state,
+        )
         self.smoothing = smoothing
 
     def _smoothing(self):
@@ -89,6 +114,8 @@ class SplineDecoder(BaseDecoder):
         iterated standardized leave-one-out residuals of the spline
         (:func:`~sklearn_coded.operators.locate_loo`), recorded in ``flagged_``
         and left out. Needs at least A + 3 results; see :ref:`security`.
+    n_private : int, default=0
+        The encoder's ``n_private`` (the data points of the private layout).
 
     Attributes
     ----------
@@ -123,8 +150,10 @@ class SplineDecoder(BaseDecoder):
     scheme = "spline"
     _parameter_constraints: dict = {**BaseDecoder._parameter_constraints, "smoothing": _SMOOTHING}
 
-    def __init__(self, n_samples, *, smoothing=0.0, points="chebyshev", n_adversaries=0):
-        super().__init__(n_samples, points=points, n_adversaries=n_adversaries)
+    def __init__(
+        self, n_samples, *, smoothing=0.0, points="chebyshev", n_adversaries=0, n_private=0
+    ):
+        super().__init__(n_samples, points=points, n_adversaries=n_adversaries, n_private=n_private)
         self.smoothing = smoothing
 
     def _smoothing(self):

@@ -7,6 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._adversaries import check_adversaries
 from ._backends import run_on_dask, run_on_executor
 from ._stragglers import check_stragglers
 
@@ -180,6 +181,7 @@ def run_workers(
     timeout=None,
     chunk_size=256,
     enough=None,
+    adversaries=None,
 ):
     """Compute ``getattr(model, method)`` on every worker's coded rows, stragglers included.
 
@@ -225,6 +227,10 @@ def run_workers(
         waits for (N - S for :class:`FixedStragglers`). For example, with
         2-fold replication ``lambda r: r.reshape(2, -1, r.shape[1]).any(0).all()``
         stops at the first copy of each pair.
+    adversaries : None or BaseAdversaries, default=None
+        Byzantine workers (e.g. :class:`GrossErrors`): the model corrupts the
+        results of the workers it draws as liars, after collection, seeded by
+        ``random_state``; ``returned`` stays True for them (a lie arrives).
 
     Returns
     -------
@@ -297,6 +303,7 @@ def run_workers(
     if not isinstance(chunk_size, Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size must be an int >= 1; got {chunk_size!r}.")
     stragglers = check_stragglers(stragglers, n_workers, min_results=min_results)
+    adversaries = check_adversaries(adversaries, n_workers)
     rng = check_random_state(random_state)
 
     if executor is None:
@@ -305,7 +312,8 @@ def run_workers(
                 "enough applies to real executors; with executor=None the straggler model "
                 f"alone decides who returns. Got enough={enough!r}."
             )
-        return _run_in_process(model, method, coded, stragglers, min_results, rng)
+        results, returned = _run_in_process(model, method, coded, stragglers, min_results, rng)
+        return _lie(adversaries, results, returned, rng)
 
     client = _dask_client(executor)
     if client is None and not isinstance(executor, Executor):
@@ -328,7 +336,14 @@ def run_workers(
     )
     n_sent = int(np.isfinite(plan.delays).sum())
     _check_insufficient(collection.returned, min_results, collection.errors, n_sent)
-    return collection.results(), collection.returned
+    return _lie(adversaries, collection.results(), collection.returned, rng)
+
+
+def _lie(adversaries, results, returned, rng):
+    """The Byzantine workers' lies, if an adversary model is given."""
+    if adversaries is None:
+        return results, returned
+    return adversaries.corrupt(results, returned, rng)[0], returned
 
 
 def _run_in_process(model, method, coded, stragglers, min_results, rng):

@@ -29,10 +29,13 @@ geometrically with the distance to the nearest noise point. Hence the layouts:
 - ``"alternate"``: a noise point between every two data points and at both ends,
   P = max(T, K + 1): every data point has noise on both sides.
 
-In every layout the K + P points of a family are computed for K + P nodes, and
-each is then moved to the midpoint of the gap between coded points that holds
-it, so that no coded point sits on a data point (a worker there would receive
-the row itself).
+In every layout the K + P nodes are the points of a family for K + P points.
+With ``gap = 0`` the N coded points are the family's points for N, and each
+node is moved to the midpoint of the gap between coded points that holds it, so
+that no coded point sits on a data point (a worker there would receive the row
+itself). With ``gap = g > 0`` no coded point comes closer to a data point than
+``g`` times the smallest node spacing: the family's N points are mapped onto the
+rest of [-1, 1] by its arclength.
 """
 
 import itertools
@@ -79,7 +82,19 @@ def n_noise_rows(layout, n_samples, n_private):
     return max(n_private, n_samples + 1) if layout == "alternate" else int(n_private)
 
 
-def private_layout(points, n_samples, n_private, n_coded, layout=DEFAULT_PRIVATE_LAYOUT):
+#: The coded points' distance from the data points of ``n_private > 0``, in node
+#: spacings (``benchmarks/bench_privacy.py``).
+DEFAULT_PRIVATE_GAP = 0.25
+
+
+def private_layout(
+    points,
+    n_samples,
+    n_private,
+    n_coded,
+    layout=DEFAULT_PRIVATE_LAYOUT,
+    gap=DEFAULT_PRIVATE_GAP,
+):
     """Data points alpha, noise points nu and coded points beta of a private code.
 
     Parameters
@@ -94,6 +109,9 @@ def private_layout(points, n_samples, n_private, n_coded, layout=DEFAULT_PRIVATE
         N >= 2.
     layout : {"alternate", "spread", "ends"}, default=DEFAULT_PRIVATE_LAYOUT
         Where the noise points sit among the data points (module docstring).
+    gap : float, default=DEFAULT_PRIVATE_GAP
+        Smallest distance of a coded point from a data point, in units of the
+        smallest node spacing; in [0, 0.5).
 
     Returns
     -------
@@ -104,7 +122,7 @@ def private_layout(points, n_samples, n_private, n_coded, layout=DEFAULT_PRIVATE
     Examples
     --------
     >>> from sklearn_coded.operators import private_layout
-    >>> alpha, nu, beta = private_layout("uniform", 2, 1, 6)
+    >>> alpha, nu, beta = private_layout("uniform", 2, 1, 6, gap=0.0)
     >>> alpha.round(2), nu.round(2), beta.round(2)
     (array([-0.4,  0.4]), array([-0.8,  0. ,  0.8]), array([-1. , -0.6, -0.2,  0.2,  0.6,  1. ]))
     """
@@ -126,10 +144,31 @@ def private_layout(points, n_samples, n_private, n_coded, layout=DEFAULT_PRIVATE
     else:  # spread: noise at the ranks (p + 1/2) n / P, p = 0..P-1
         noise = np.floor((np.arange(P) + 0.5) * n / P).astype(int)
         data = np.setdiff1d(np.arange(n), noise)
-    nodes = _off_coded_points(nodes, beta)
     is_data = np.zeros(n, dtype=bool)
     is_data[data] = True
+    if not 0 <= gap < 0.5:
+        raise ValueError(f"gap must be in [0, 0.5); got {gap!r}.")
+    if gap > 0:
+        beta = _avoid(beta, nodes[is_data], gap * np.diff(nodes).min())
+    else:
+        nodes = _off_coded_points(nodes, beta)
     return nodes[is_data], nodes[~is_data], beta
+
+
+def _avoid(beta, alpha, width):
+    """Map points of [-1, 1] onto [-1, 1] minus the intervals (alpha_k - w, alpha_k + w).
+
+    The map is the inverse of the allowed set's arclength from -1, rescaled to
+    [-1, 1], so the points keep their family's relative spacing.
+    """
+    lo, hi = np.clip(alpha - width, -1, 1), np.clip(alpha + width, -1, 1)
+    edges = np.concatenate([[-1.0], np.column_stack([lo, hi]).ravel(), [1.0]])
+    allowed = np.zeros(edges.size)
+    allowed[1:] = np.cumsum(np.diff(edges) * (np.arange(1, edges.size) % 2 == 1))
+    target = (beta + 1) / 2 * allowed[-1]
+    # Inside the allowed pieces the arclength grows; invert it piece by piece.
+    piece = np.clip(np.searchsorted(allowed[::2], target, side="right") - 1, 0, alpha.size)
+    return edges[2 * piece] + target - allowed[2 * piece]
 
 
 def _off_coded_points(nodes, beta):
@@ -259,7 +298,7 @@ def collusion_r2(data_rows, pooled_rows, *, train_fraction=0.5):
     if Y.ndim == 1:
         Y = Y[:, None]
     n = Y.shape[0]
-    n_train = int(round(train_fraction * n))
+    n_train = round(train_fraction * n)
     if not 2 <= n_train <= n - 2:
         raise ValueError(f"Need at least 2 training and 2 held-out batches; got {n} batches.")
     design = np.column_stack([np.ones(n), Z])
