@@ -14,7 +14,8 @@ set J of T colluding workers is measured two ways:
   explains ``R2_k = s2 a_k' C^{-1} a_k`` of its variance, with ``a_k = A[J, k]`` and
   ``C = s2 A_J A_J' + sigma^2 B_J B_J'`` (per column; eq. G). For Gaussian data
   this is the mutual information ``I_k = -log(1 - R2_k) / 2`` nats per column,
-  and an upper bound on what any predictor achieves;
+  and, for Gaussian data with independent columns, a bound on any predictor
+  (correlated columns let an attacker do better: measured in the benchmark);
 - an empirical attack, :func:`collusion_r2`: least squares from the pooled rows
   to each data row, fitted on some batches and scored on held-out ones.
 
@@ -194,6 +195,7 @@ def gaussian_leakage(
     signal_var=1.0,
     max_subsets=20000,
     random_state=None,
+    return_subsets=False,
 ):
     """Worst-case Gaussian leakage of each data row to T colluding workers (eq. G).
 
@@ -215,6 +217,8 @@ def gaussian_leakage(
         this count (then the maximum is a lower bound of the worst case).
     random_state : int or None, default=None
         Seeds the random subsets.
+    return_subsets : bool, default=False
+        Also return, for each data row, the T workers that learn the most of it.
 
     Returns
     -------
@@ -222,6 +226,8 @@ def gaussian_leakage(
         Largest R^2 of the best linear predictor of each data row over the subsets.
     mutual_information : ndarray of shape (K,)
         ``-log(1 - r2) / 2``, nats per column (inf where a row is revealed).
+    subsets : ndarray of int of shape (K, T)
+        Only with ``return_subsets``: the worst workers for each row.
 
     Examples
     --------
@@ -241,15 +247,22 @@ def gaussian_leakage(
         raise ValueError(f"n_colluders must be in [1, N={N}]; got {n_colluders!r}.")
     subsets = _subsets(N, T, max_subsets, random_state)
     worst = np.zeros(A.shape[1])
+    worst_subsets = np.zeros((A.shape[1], T), dtype=np.intp)
     for start in range(0, len(subsets), 4096):
         J = subsets[start : start + 4096]
         AJ, BJ = A[J], B[J]  # (M, T, K), (M, T, P)
         C = signal_var * AJ @ AJ.transpose(0, 2, 1) + noise_scale**2 * BJ @ BJ.transpose(0, 2, 1)
         solved = np.linalg.pinv(C, hermitian=True) @ AJ  # C^+ a_k for every k
         r2 = signal_var * np.einsum("mtk,mtk->mk", AJ, solved)  # eq. (G)
-        worst = np.maximum(worst, np.clip(r2, 0.0, 1.0).max(axis=0))
+        r2 = np.clip(r2, 0.0, 1.0)
+        better = r2.max(axis=0) > worst
+        worst_subsets[better] = J[r2.argmax(axis=0)[better]]
+        worst = np.maximum(worst, r2.max(axis=0))
     with np.errstate(divide="ignore"):
-        return worst, -0.5 * np.log1p(-worst)
+        mutual_information = -0.5 * np.log1p(-worst)
+    if return_subsets:
+        return worst, mutual_information, worst_subsets
+    return worst, mutual_information
 
 
 def _subsets(N, T, max_subsets, random_state):
@@ -262,7 +275,7 @@ def _subsets(N, T, max_subsets, random_state):
     return np.concatenate([windows, drawn])
 
 
-def collusion_r2(data_rows, pooled_rows, *, train_fraction=0.5):
+def collusion_r2(data_rows, pooled_rows, *, train_fraction=0.5, ridge=0.0):
     """Held-out R^2 of the least-squares attack of colluders on one data row.
 
     The colluders pool their coded rows of many batches; an affine map from the
@@ -276,6 +289,9 @@ def collusion_r2(data_rows, pooled_rows, *, train_fraction=0.5):
     pooled_rows : array-like of shape (n_batches, n_inputs)
         What the colluders saw in the same batches, concatenated.
     train_fraction : float, default=0.5
+    ridge : float, default=0.0
+        Ridge penalty on the coefficients of the standardized inputs (the
+        intercept is not penalized), for attacks with many inputs.
 
     Returns
     -------
@@ -301,8 +317,13 @@ def collusion_r2(data_rows, pooled_rows, *, train_fraction=0.5):
     n_train = round(train_fraction * n)
     if not 2 <= n_train <= n - 2:
         raise ValueError(f"Need at least 2 training and 2 held-out batches; got {n} batches.")
-    design = np.column_stack([np.ones(n), Z])
-    coef = np.linalg.lstsq(design[:n_train], Y[:n_train], rcond=None)[0]
-    residual = Y[n_train:] - design[n_train:] @ coef
+    center = Z[:n_train].mean(axis=0)
+    scale = Z[:n_train].std(axis=0)
+    Zs = (Z - center) / np.where(scale > 0, scale, 1.0)
+    offset = Y[:n_train].mean(axis=0)
+    # Ridge least squares on centred data: (Zs'Zs + ridge I) w = Zs'(Y - mean).
+    gram = Zs[:n_train].T @ Zs[:n_train] + ridge * np.eye(Zs.shape[1])
+    coef = np.linalg.lstsq(gram, Zs[:n_train].T @ (Y[:n_train] - offset), rcond=None)[0]
+    residual = Y[n_train:] - offset - Zs[n_train:] @ coef
     spread = Y[n_train:] - Y[n_train:].mean(axis=0)
     return float(1.0 - (residual**2).sum() / (spread**2).sum())
