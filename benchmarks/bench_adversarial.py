@@ -38,10 +38,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_accuracy import mlp_model  # noqa: E402
+from bench_accuracy import mlp_model
 
-from sklearn_coded import BerrutDecoder, BerrutEncoder, SplineDecoder, SplineEncoder  # noqa: E402
-from sklearn_coded.execution import (  # noqa: E402
+from sklearn_coded import BerrutDecoder, BerrutEncoder, SplineDecoder, SplineEncoder
+from sklearn_coded.execution import (
     AdaptiveAdversaries,
     FixedStragglers,
     GrossErrors,
@@ -49,8 +49,8 @@ from sklearn_coded.execution import (  # noqa: E402
     TargetedShift,
     run_workers,
 )
-from sklearn_coded.operators import LOO_THRESHOLD, locate_loo  # noqa: E402
-from sklearn_coded.operators._robust import candidate_scores  # noqa: E402
+from sklearn_coded.operators import LOO_THRESHOLD, locate_loo
+from sklearn_coded.operators._robust import candidate_scores
 
 RESULTS = Path(__file__).resolve().parent / "results"
 K, N, S = 16, 80, 4
@@ -156,7 +156,7 @@ def run_cell(f, X, code, adversaries, A, config, rng):
 
 def threshold_study(f, X, config, rng):
     """Largest clean candidate score of the spline locator on held-out rows (no liars)."""
-    rows, coded = encode_batches(f, X, "spline", rng, config["held_out"])
+    _, coded = encode_batches(f, X, "spline", rng, config["held_out"])
     results, returned = run_workers(
         Logits(f), "logits", coded, stragglers=FixedStragglers(S), random_state=rng
     )
@@ -243,7 +243,7 @@ def main(argv=None):
     config = dict(QUICK if args.quick else FULL)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    f, X_test, y_test, X_train, _, info = mlp_model(config, args.seed)
+    f, X_test, _, X_train, _, info = mlp_model(config, args.seed)
     rng = np.random.RandomState(args.seed + 1)
 
     threshold = threshold_study(f, X_train, config, rng)  # held-out rows: the training split
@@ -277,7 +277,9 @@ def main(argv=None):
     target = next(
         r
         for r in rows
-        if r["code"] == "spline" and r["adversary"] == "GrossErrors" and r["A"] == 3
+        if r["code"] == "spline"
+        and r["adversary"] == "GrossErrors"
+        and r["A"] == 3
         and r["scale"] == 10.0
     )
     targets = {

@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_accuracy import mlp_model  # noqa: E402
+from bench_accuracy import mlp_model
 
-from sklearn_coded.coding._private import padded_operators  # noqa: E402
-from sklearn_coded.operators import (  # noqa: E402
+from sklearn_coded.coding._private import padded_operators
+from sklearn_coded.operators import (
     coding_operator,
     collusion_r2,
     gaussian_leakage,
@@ -82,7 +82,7 @@ def run_cell(f, X, mu, sd, code, layout, gap, sigma, config, rng):
     rows = np.array([rng.choice(len(X), K, replace=False) for _ in range(config["attack_batches"])])
     coded = coded_rows(rows)
     pairs = worst_pairs
-    n, d = len(rows), X.shape[1]
+    n = len(rows)
     r2_attack, r2_shared, r2_all = [], [], []
     for k in range(K):
         seen = coded[:, pairs[k]]  # (n, T, d)

@@ -288,15 +288,16 @@ class BaseDecoder(_BaseCoder):
         Notes
         -----
         With ``n_adversaries > 0`` this sets ``flagged_``, the boolean mask of
-        the N rows located as corrupted in this call, and decodes without them.
+        the N rows located as corrupted in this call, and decodes without them
+        (the one attribute a ``transform`` sets; with A = 0 it sets none).
         """
         check_is_fitted(self)
         Y = validate_data(self, Y, reset=False, dtype=FLOAT_DTYPES, ensure_all_finite=False)
         survivors = self.survivors(Y, returned)
-        self.flagged_ = np.zeros(Y.shape[0], dtype=bool)
-        if self.n_adversaries:
+        if self.n_adversaries:  # the only state transform sets (none when A = 0)
             check_adversary_bound(self, survivors.size)
             bad = locate_adversaries(self, survivors, Y[survivors])
+            self.flagged_ = np.zeros(Y.shape[0], dtype=bool)
             self.flagged_[survivors[bad]] = True
             survivors = survivors[~bad]
         Y_survivors = Y[survivors]

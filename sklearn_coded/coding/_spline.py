@@ -126,8 +126,8 @@ class SplineDecoder(BaseDecoder):
     n_features_in_ : int
         Number of output columns.
     flagged_ : ndarray of bool of shape (N,)
-        Rows located as corrupted by the last ``transform`` (all False when
-        ``n_adversaries=0``).
+        Rows located as corrupted by the last ``transform``; set only when
+        ``n_adversaries > 0``.
 
     See Also
     --------

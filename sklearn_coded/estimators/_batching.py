@@ -79,11 +79,27 @@ def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None):
     return out
 
 
-def make_coders(scheme, n_coded, points, smoothing_enc, smoothing_dec):
+def make_coders(
+    scheme,
+    n_coded,
+    points,
+    smoothing_enc,
+    smoothing_dec,
+    *,
+    n_adversaries=0,
+    n_private=0,
+    noise_scale=1.0,
+    random_state=None,
+):
     """Unfitted layer-2 encoder and decoder factory for a scheme."""
     encoder_cls, decoder_cls = CODERS[scheme]
     enc_kw = {"smoothing": smoothing_enc} if scheme == "spline" else {}
     dec_kw = {"smoothing": smoothing_dec} if scheme == "spline" else {}
+    if n_private:
+        enc_kw.update(n_private=n_private, noise_scale=noise_scale, random_state=random_state)
+        dec_kw.update(n_private=n_private)
+    if n_adversaries:
+        dec_kw.update(n_adversaries=n_adversaries)
 
     def encoder():
         return encoder_cls(n_coded, points=points, **enc_kw)
@@ -104,10 +120,17 @@ def encode_groups(X, groups, encoder):
     blocks = []
     for group in groups:
         n_batches, k = group.slots.shape
-        E = encoder().fit(X[group.slots[0]]).encoding_matrix(k)
+        fitted = encoder().fit(X[group.slots[0]])
+        E = fitted.encoding_matrix(k)
         batch = X[group.slots]  # (n_batches, k, n_features)
         stacked = batch.transpose(1, 0, 2).reshape(k, n_batches * n_features)
-        blocks.append(apply_operator(E, stacked).reshape(-1, n_batches, n_features))
+        coded = apply_operator(E, stacked).reshape(-1, n_batches, n_features)
+        if getattr(fitted, "n_private", 0):  # + B Z_b, fresh padding rows per batch
+            B = fitted.noise_matrix(k)
+            Z = fitted.draw_padding(B.shape[1], n_features, X.dtype, n_batches)
+            P = B.shape[1]
+            coded += apply_operator(B, Z.transpose(1, 0, 2).reshape(P, -1)).reshape(coded.shape)
+        blocks.append(coded)
     return np.concatenate(blocks, axis=1)
 
 
@@ -145,6 +168,11 @@ def decode_groups(results, returned, groups, decoder, n_samples, out_dtype=np.fl
         start += n_batches
         dec = decoder(k).fit(np.zeros((n_coded, n_outputs)))
         gcv = getattr(dec, "smoothing", 0.0) == "gcv"
+        if dec.n_adversaries:  # Byzantine workers: each batch locates its own liars
+            batch_out = np.stack([dec.transform(results[:, c], ok[:, c]) for c in cols], axis=1)
+            per_slot = batch_out.transpose(1, 0, 2)
+            decoded[group.slots[group.keep]] += per_slot[group.keep]
+            continue
         patterns, inverse = np.unique(ok[:, cols].T, axis=0, return_inverse=True)
         batch_out = np.empty((k, n_batches, n_outputs))
         for p, pattern in enumerate(patterns):

@@ -24,6 +24,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
+from ..coding import adversary_bound
 from ..execution import check_stragglers, run_workers
 from ..operators import POINT_FAMILIES, SCHEMES
 from ..operators._schemes import explicit_size
@@ -84,6 +85,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         "mu": [Interval(Real, 0, 1, closed="both")],
         "coded_loss": [StrOptions({"task", "consistency"})],
         "random_state": ["random_state"],
+        "n_adversaries": [Interval(Integral, 0, None, closed="left")],
+        "n_private": [Interval(Integral, 0, None, closed="left")],
+        "noise_scale": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -102,6 +106,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         mu=0.0,
         coded_loss="task",
         random_state=None,
+        n_adversaries=0,
+        n_private=0,
+        noise_scale=1.0,
     ):
         self.estimator = estimator
         self.scheme = scheme
@@ -116,6 +123,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         self.mu = mu
         self.coded_loss = coded_loss
         self.random_state = random_state
+        self.n_adversaries = n_adversaries
+        self.n_private = n_private
+        self.noise_scale = noise_scale
 
     # ------------------------------------------------------------------ checks
     def _coding_config(self):
@@ -149,8 +159,22 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             )
         # Survivors one batch needs: K for Lagrange (|F| >= K), 2 for the others.
         min_results = max(K, 2) if self.scheme == "lagrange" else 2
+        if self.n_adversaries:  # the locator's bound (coding/_byzantine.py)
+            min_results = max(min_results, self._check_adversaries(K, N))
         check_stragglers(self.stragglers, N, min_results=min_results)
         return K, N, lam_enc, lam_dec, points, n_data is not None, min_results
+
+    def _check_adversaries(self, K, N):
+        """Results per batch the locator needs; an error naming the bound if S leaves fewer."""
+        needed, formula = adversary_bound(self.scheme, K, self.n_adversaries)
+        S = self.stragglers if isinstance(self.stragglers, Integral) else 0
+        if needed > N - S:
+            raise ValueError(
+                f"n_adversaries={self.n_adversaries} with scheme={self.scheme!r} needs "
+                f"N - S >= {formula} = {needed} results per batch (K=batch_size={K}); "
+                f"n_coded={N} and stragglers={self.stragglers!r} leave {N - S}."
+            )
+        return needed
 
     def _points(self):
         """``points="auto"``: Chebyshev for Lagrange, uniform for the spline and Berrut codes."""
@@ -245,7 +269,17 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             groups += batch_groups(
                 n_samples, K, fixed_size=fixed_size, rng=rng if self.randomized else None
             )
-        encoder, decoder = make_coders(self.scheme, N, points, lam_enc, lam_dec)
+        encoder, decoder = make_coders(
+            self.scheme,
+            N,
+            points,
+            lam_enc,
+            lam_dec,
+            n_adversaries=self.n_adversaries,
+            n_private=self.n_private,
+            noise_scale=self.noise_scale,
+            random_state=rng,  # padding rows: fresh per batch, from the one generator
+        )
         coded = encode_groups(X, groups, encoder)
         results, returned = run_workers(
             self._worker,  # one object per fit: a dask client scatters it once
@@ -356,6 +390,17 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         Seeds the permutations and straggler draws (one ``check_random_state``
         per predict call, so an int gives the same predictions every call) and,
         for skorch nets, torch during ``fit``.
+    n_adversaries : int, default=0
+        A: up to A workers per batch may return arbitrary results (Byzantine).
+        Each batch's decoder locates and drops them (per batch, not one shared
+        decoding matrix per survivor set); needs N - S >= A + 3 (spline),
+        2K + 2A - 1 (Berrut) or K + 2A (Lagrange). See :ref:`security`.
+    n_private : int, default=0
+        T: pad every batch with random rows (fresh per batch, from
+        ``random_state``) so that T colluding workers learn little; the leakage
+        is measured, not zero (:ref:`security`).
+    noise_scale : float, default=1.0
+        Standard deviation of the padding entries, in the units of ``X``.
 
     Attributes
     ----------
@@ -553,6 +598,12 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         The coded loss when ``mu > 0``.
     random_state : int, RandomState instance or None, default=None
         Seeds permutations, straggler draws and torch in ``fit`` (skorch nets).
+    n_adversaries : int, default=0
+        Byzantine workers per batch to locate and drop (see :class:`CodedClassifier`).
+    n_private : int, default=0
+        Colluding workers to protect against by noise padding.
+    noise_scale : float, default=1.0
+        Standard deviation of the padding entries.
 
     Attributes
     ----------
