@@ -21,7 +21,9 @@ fraction of batches whose bad rows were all flagged, detection precision and
 recall, argmax agreement with the bare model. A threshold study on held-out
 rows (the training split) gives the largest clean score of the spline locator,
 which ``LOO_THRESHOLD`` must exceed. A last cell runs the real path: a thread
-pool via ``run_workers(..., adversaries=...)``.
+pool via ``run_workers(..., adversaries=...)``, and ``CodedClassifier`` end to end
+(all test rows, in process and on a thread pool, with and without
+``n_adversaries=3``, against 3 gross liars).
 
 Run ``python benchmarks/bench_adversarial.py`` (about 3 minutes here) or ``--quick``.
 Writes ``benchmarks/results/adversarial.json`` and ``adversarial.png``.
@@ -32,10 +34,12 @@ import json
 import platform
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import mlp_model
@@ -99,7 +103,7 @@ def decode(code, Y, returned, A, bad=None):
         return decoder.transform(Y, returned & ~bad), bad
     decoder = decoder_cls(K, points=points, n_adversaries=A).fit(Y)
     out = decoder.transform(Y, returned)
-    return out, decoder.flagged_
+    return out, getattr(decoder, "flagged_", np.zeros(N, dtype=bool))  # none set when A = 0
 
 
 def interval(values):
@@ -203,6 +207,47 @@ def real_path(f, X, config, rng):
     }
 
 
+def estimator_cells(X_train, y_train, X_test, config, seed):
+    """CodedClassifier end to end, in process and on a thread pool, 3 gross liars."""
+    from sklearn.neural_network import MLPClassifier
+
+    from sklearn_coded.estimators import CodedClassifier
+
+    out = []
+    for executor in (None, "threads"):
+        for A in (0, 3):
+            pool = ThreadPoolExecutor(4) if executor else None
+            clf = CodedClassifier(
+                MLPClassifier((64,), max_iter=config["mlp_iter"], random_state=seed),
+                batch_size=K,
+                n_coded=N,
+                stragglers=S,
+                n_adversaries=A,
+                adversaries=GrossErrors(3, scale=10.0),
+                executor=pool,
+                random_state=seed,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(X_train, y_train)
+            t0 = time.perf_counter()
+            agree = float((clf.predict(X_test) == clf.estimator_.predict(X_test)).mean())
+            seconds = time.perf_counter() - t0
+            if pool is not None:
+                pool.shutdown()
+            out.append(
+                {
+                    "executor": executor or "in process",
+                    "n_adversaries": A,
+                    "agree": agree,
+                    "predict_s": seconds,
+                    "n_rows": len(X_test),
+                }
+            )
+            print("estimator:", out[-1], flush=True)
+    return out
+
+
 def plot(rows, path):
     import matplotlib
 
@@ -243,7 +288,7 @@ def main(argv=None):
     config = dict(QUICK if args.quick else FULL)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    f, X_test, _, X_train, _, info = mlp_model(config, args.seed)
+    f, X_test, _, X_train, y_train, info = mlp_model(config, args.seed)
     rng = np.random.RandomState(args.seed + 1)
 
     threshold = threshold_study(f, X_train, config, rng)  # held-out rows: the training split
@@ -273,6 +318,7 @@ def main(argv=None):
             )
     real = real_path(f, X_test, config, rng)
     print("real path:", real, flush=True)
+    estimator = estimator_cells(X_train, y_train, X_test, config, args.seed)
 
     target = next(
         r
@@ -296,6 +342,7 @@ def main(argv=None):
         "threshold_study": threshold,
         "rows": rows,
         "real_path": real,
+        "estimator": estimator,
         "targets": targets,
         "platform": platform.platform(),
         "seconds": time.perf_counter() - t_start,

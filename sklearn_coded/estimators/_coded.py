@@ -88,6 +88,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         "n_adversaries": [Interval(Integral, 0, None, closed="left")],
         "n_private": [Interval(Integral, 0, None, closed="left")],
         "noise_scale": [Interval(Real, 0, None, closed="left")],
+        "adversaries": "no_validation",  # checked by execution.check_adversaries
     }
 
     def __init__(
@@ -109,6 +110,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         n_adversaries=0,
         n_private=0,
         noise_scale=1.0,
+        adversaries=None,
     ):
         self.estimator = estimator
         self.scheme = scheme
@@ -126,6 +128,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         self.n_adversaries = n_adversaries
         self.n_private = n_private
         self.noise_scale = noise_scale
+        self.adversaries = adversaries
 
     # ------------------------------------------------------------------ checks
     def _coding_config(self):
@@ -289,6 +292,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             stragglers=self.stragglers,
             min_results=min_results,
             random_state=rng,
+            adversaries=self.adversaries,
         )
         decoded = decode_groups(results, returned, groups, decoder, n_samples)
         return decoded / self.n_draws
@@ -401,6 +405,10 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         is measured, not zero (:ref:`security`).
     noise_scale : float, default=1.0
         Standard deviation of the padding entries, in the units of ``X``.
+    adversaries : None or adversary model, default=None
+        Simulated Byzantine workers (e.g.
+        :class:`~sklearn_coded.execution.GrossErrors`) that corrupt results after
+        collection, in process or on an executor; for measuring ``n_adversaries``.
 
     Attributes
     ----------
@@ -604,6 +612,8 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         Colluding workers to protect against by noise padding.
     noise_scale : float, default=1.0
         Standard deviation of the padding entries.
+    adversaries : None or adversary model, default=None
+        Simulated Byzantine workers (see :class:`CodedClassifier`).
 
     Attributes
     ----------

@@ -14,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_coded.estimators import CodedClassifier, CodedRegressor
+from sklearn_coded.execution import GrossErrors
 
 
 class LyingExecutor(Executor):
@@ -119,3 +120,19 @@ def test_new_parameters_clone_and_pipeline():
     X = np.random.default_rng(1).normal(size=(64, 3))
     y = X @ [1.0, -2.0, 0.5]
     assert reg.fit(X, y).score(X, y) > 0.95  # approximate: padding adds curvature to decode
+
+
+def test_simulated_adversaries_through_the_estimator(digits):
+    base, X, y = digits
+    kwargs = {"batch_size": 16, "n_coded": 80, "stragglers": 4, "random_state": 0}
+    lying = {"adversaries": GrossErrors(3, scale=30.0)}
+    X_train = load_digits().data[:1000] / 16.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        robust = CodedClassifier(clone(base), n_adversaries=3, **lying, **kwargs).fit(
+            X_train, y[:1000]
+        )
+        naive = CodedClassifier(clone(base), **lying, **kwargs).fit(X_train, y[:1000])
+    bare = robust.estimator_.predict(X)
+    assert (robust.predict(X) == bare).mean() >= 0.99
+    assert (naive.predict(X) == bare).mean() < 0.95
