@@ -134,7 +134,9 @@ def encode_groups(X, groups, encoder):
     return np.concatenate(blocks, axis=1)
 
 
-def decode_groups(results, returned, groups, decoder, n_samples, out_dtype=np.float64):
+def decode_groups(
+    results, returned, groups, decoder, n_samples, out_dtype=np.float64, *, shift_free=False
+):
     """Sum of the decoded outputs of every batch, scattered back to the rows.
 
     ``Y_hat = D_F Y[F]`` with ``D_F = M(beta_F -> alpha)`` for the survivors F of
@@ -152,6 +154,11 @@ def decode_groups(results, returned, groups, decoder, n_samples, out_dtype=np.fl
     decoder : callable
         ``decoder(k)`` gives an unfitted layer-2 decoder for k rows.
     n_samples : int
+    shift_free : bool, default=False
+        The outputs matter only up to a per-row constant (class scores, whose
+        argmax and softmax ignore it): with ``n_adversaries > 0`` the liars are
+        then located on row-centred results, which removes the per-row
+        log-sum-exp of log-probabilities and its kinks.
 
     Returns
     -------
@@ -169,7 +176,9 @@ def decode_groups(results, returned, groups, decoder, n_samples, out_dtype=np.fl
         dec = decoder(k).fit(np.zeros((n_coded, n_outputs)))
         gcv = getattr(dec, "smoothing", 0.0) == "gcv"
         if dec.n_adversaries:  # Byzantine workers: each batch locates its own liars
-            batch_out = np.stack([dec.transform(results[:, c], ok[:, c]) for c in cols], axis=1)
+            batch_out = np.stack(
+                [_robust_decode(dec, results[:, c], ok[:, c], shift_free) for c in cols], axis=1
+            )
             per_slot = batch_out.transpose(1, 0, 2)
             decoded[group.slots[group.keep]] += per_slot[group.keep]
             continue
@@ -192,3 +201,16 @@ def decode_groups(results, returned, groups, decoder, n_samples, out_dtype=np.fl
         per_slot = batch_out.transpose(1, 0, 2)  # (n_batches, k, n_outputs)
         decoded[group.slots[group.keep]] += per_slot[group.keep]
     return decoded
+
+
+def _robust_decode(decoder, Y, ok, shift_free):
+    """One batch through a decoder with ``n_adversaries > 0``.
+
+    With ``shift_free`` the liars are located on ``Y`` minus each row's mean over
+    the columns, and ``Y`` is decoded linearly from the rest.
+    """
+    if not shift_free or Y.shape[1] < 2:
+        return decoder.transform(Y, ok)
+    decoder.transform(Y - Y.mean(axis=1, keepdims=True), ok)
+    survivors = np.flatnonzero(ok & ~decoder.flagged_)
+    return apply_operator(decoder.decoding_matrix(survivors, Y[survivors]), Y[survivors])

@@ -294,7 +294,10 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             random_state=rng,
             adversaries=self.adversaries,
         )
-        decoded = decode_groups(results, returned, groups, decoder, n_samples)
+        shift_free = getattr(self, "response_", None) in SCORE_SPACES  # classes' scores
+        decoded = decode_groups(
+            results, returned, groups, decoder, n_samples, shift_free=shift_free
+        )
         return decoded / self.n_draws
 
     def __sklearn_tags__(self):
