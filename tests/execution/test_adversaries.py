@@ -1,7 +1,5 @@
 """Adversary models: who lies, how, seeded; applied by run_workers in process and on threads."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pytest
 
@@ -79,8 +77,8 @@ def test_adaptive_adversaries_hold_adjacent_coded_points():
         np.testing.assert_array_equal(liars, np.arange(liars[0], liars[0] + 4))
 
 
-@pytest.mark.parametrize("executor", [None, "threads"])
-def test_run_workers_lies_and_the_robust_decoder_finds_the_liars(executor):
+@pytest.mark.parametrize("executor", [None, "thread_pool", "dask_client"])
+def test_run_workers_lies_and_the_robust_decoder_finds_the_liars(executor, request):
     K, N, S, A = 8, 48, 3, 2
     net = Net()
     rng = np.random.default_rng(4)
@@ -88,15 +86,11 @@ def test_run_workers_lies_and_the_robust_decoder_finds_the_liars(executor):
     encoder = SplineEncoder(N, points="uniform").fit(X[0])
     coded = np.stack([encoder.transform(x) for x in X], axis=1)  # (N, B, 4)
     kwargs = {"stragglers": S, "random_state": 0}
-    pool = ThreadPoolExecutor(4) if executor else None
-    try:
-        clean, returned = run_workers(net, "scores", coded, executor=pool, **kwargs)
-        lied, returned_lied = run_workers(
-            net, "scores", coded, executor=pool, adversaries=GrossErrors(A, scale=30.0), **kwargs
-        )
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    pool = request.getfixturevalue(executor) if executor else None  # conftest's executors
+    clean, returned = run_workers(net, "scores", coded, executor=pool, **kwargs)
+    lied, returned_lied = run_workers(
+        net, "scores", coded, executor=pool, adversaries=GrossErrors(A, scale=30.0), **kwargs
+    )
     if executor is None:  # in process the straggler draws are the same with and without liars
         np.testing.assert_array_equal(returned_lied, returned)
         differs = ~np.isclose(lied, clean).all(axis=2) & returned
