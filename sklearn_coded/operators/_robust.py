@@ -166,7 +166,7 @@ def locate_loo(fit_points, values, n_adversaries, *, smoothing=0.0, threshold=LO
     >>> from sklearn_coded.operators import locate_loo
     >>> t = np.linspace(-1, 1, 30)
     >>> rng = np.random.default_rng(0)
-    >>> y = np.column_stack([2 * t - 1, -t]) + 0.01 * rng.standard_normal((30, 2))
+    >>> y = np.column_stack([2 * t - 1, -t]) + 0.001 * rng.standard_normal((30, 2))
     >>> y[[4, 17]] += [[3.0, -1.0], [-2.0, 2.0]]
     >>> np.flatnonzero(locate_loo(t, y, 3))
     array([ 4, 17])
