@@ -9,13 +9,14 @@ same data points. Both coders compute the layout here, so they agree.
 
 import numpy as np
 
-from ..operators import coding_operator, coding_points, private_layout
+from ..operators import PRIVATE_GAPS, coding_operator, coding_points, private_layout
 
 
 def layout(coder, n_samples, n_coded):
     """(alpha, nu, beta) of a coder: nu is empty when ``n_private == 0``."""
     if getattr(coder, "n_private", 0):
-        return private_layout(coder.points, n_samples, coder.n_private, n_coded)
+        gap = PRIVATE_GAPS[coder.scheme]
+        return private_layout(coder.points, n_samples, coder.n_private, n_coded, gap=gap)
     alpha, beta = coding_points(coder.points, n_samples, n_coded)
     return alpha, np.zeros(0), beta
 

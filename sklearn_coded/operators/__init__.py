@@ -8,6 +8,7 @@ from ._flush import flush_tiny
 from ._points import POINT_FAMILIES, make_points
 from ._privacy import (
     DEFAULT_PRIVATE_LAYOUT,
+    PRIVATE_GAPS,
     PRIVATE_LAYOUTS,
     collusion_r2,
     gaussian_leakage,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_PRIVATE_LAYOUT",
     "LOO_THRESHOLD",
     "POINT_FAMILIES",
+    "PRIVATE_GAPS",
     "PRIVATE_LAYOUTS",
     "SCHEMES",
     "berrut_operator",

@@ -10,7 +10,7 @@ from sklearn_coded import (
     SplineDecoder,
     SplineEncoder,
 )
-from sklearn_coded.operators import coding_operator, private_layout
+from sklearn_coded.operators import PRIVATE_GAPS, coding_operator, private_layout
 
 
 def test_private_encoder_is_the_padded_interpolant():
@@ -89,6 +89,6 @@ def test_private_encoder_refuses_what_it_cannot_layout(kwargs, message):
 
 def test_decoder_with_n_private_reads_the_private_layout():
     decoder = SplineDecoder(16, n_private=2, points="uniform").fit(np.zeros((128, 1)))
-    alpha, _, beta = private_layout("uniform", 16, 2, 128)
+    alpha, _, beta = private_layout("uniform", 16, 2, 128, gap=PRIVATE_GAPS["spline"])
     np.testing.assert_array_equal(decoder.data_points_, alpha)
     np.testing.assert_array_equal(decoder.coded_points_, beta)
