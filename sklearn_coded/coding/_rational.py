@@ -62,6 +62,9 @@ class BerrutDecoder(BaseDecoder):
     data_points_ : ndarray of shape (n_samples,)
     coded_points_ : ndarray of shape (N,)
     n_features_in_ : int
+    flagged_ : ndarray of bool of shape (N,)
+        Rows located as corrupted by the last ``transform``; set only when
+        ``n_adversaries > 0``.
 
     Examples
     --------
@@ -140,6 +143,9 @@ class LagrangeDecoder(BaseDecoder):
     data_points_ : ndarray of shape (n_samples,)
     coded_points_ : ndarray of shape (N,)
     n_features_in_ : int
+    flagged_ : ndarray of bool of shape (N,)
+        Rows located as corrupted by the last ``transform``; set only when
+        ``n_adversaries > 0``.
 
     Examples
     --------
