@@ -2,6 +2,7 @@
 
 import warnings
 
+import numpy as np
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.tree import DecisionTreeClassifier
@@ -83,10 +84,11 @@ def expected_failed_checks(estimator):
     name = type(estimator).__name__
     if isinstance(getattr(estimator, "estimator", None), DecisionTreeClassifier):
         # The checks' tree separates its classes with log-probabilities 0 and
-        # -708: decoded scores differ by hundreds, so the probabilities saturate
-        # to the same 0/1 whatever the other rows of the batch, and the
-        # invariance checks pass.
-        return {}
+        # -708: decoded scores differ by hundreds and mostly saturate to the same
+        # 0/1 probabilities whatever the other rows of the batch, so the subset
+        # check passes; the permuted set of the order check moves one row's
+        # decoded scores across a class boundary.
+        return {"check_methods_sample_order_invariance": PREDICTOR_ROWS_COUPLED}
     if name.startswith("Coded"):
         # Lagrange with N >= K and no stragglers inverts the encoder, and Ridge is
         # linear: that code is exact, the rows decouple, and the checks pass.
@@ -96,6 +98,10 @@ def expected_failed_checks(estimator):
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
+    # Some checks draw from numpy's global generator (the permutation of
+    # check_methods_sample_order_invariance): seed it, so that a check's outcome
+    # does not depend on the tests that ran before it.
+    np.random.seed(0)  # noqa: NPY002 - the checks use the legacy global generator
     with warnings.catch_warnings():
         # Trees and k-NN are warned about at fit (not smooth along the code): that
         # warning is the documented behaviour here, not a failure of the check.

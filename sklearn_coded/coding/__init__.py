@@ -1,6 +1,7 @@
 """Layer 2, the coders: scikit-learn transformers around the operators."""
 
 from ._base import BaseDecoder, BaseEncoder
+from ._byzantine import adversary_bound
 from ._rational import BerrutDecoder, BerrutEncoder, LagrangeDecoder, LagrangeEncoder
 from ._spline import SplineDecoder, SplineEncoder
 
@@ -21,4 +22,5 @@ __all__ = [
     "LagrangeEncoder",
     "SplineDecoder",
     "SplineEncoder",
+    "adversary_bound",
 ]

@@ -1,15 +1,18 @@
 """Shared machinery of the encoder and decoder transformers (layer 2)."""
 
 import weakref
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..operators import POINT_FAMILIES, coding_operator, coding_points, flush_tiny
 from ..operators._cache import ByteLRU
+from ._byzantine import check_adversary_bound, locate_adversaries
+from ._private import layout, padded_operators
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -74,16 +77,32 @@ class BaseEncoder(_BaseCoder):
         N >= 2, the number of coded rows (workers).
     points : str or (data, coded) pair, default="chebyshev"
         Point layout, see :func:`sklearn_coded.operators.coding_points`.
+    n_private : int, default=0
+        T >= 0 colluding workers to protect against: the batch is padded with
+        random rows at noise points (:func:`~sklearn_coded.operators.private_layout`),
+        drawn afresh at every ``transform``. 0 encodes the data alone.
+    noise_scale : float, default=1.0
+        Standard deviation of the padding entries, in the units of ``X``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the padding rows (drawn from one generator created in ``fit``).
     """
 
     _parameter_constraints: dict = {
         **_BaseCoder._parameter_constraints,
         "n_coded": [Interval(Integral, 2, None, closed="left")],
+        "n_private": [Interval(Integral, 0, None, closed="left")],
+        "noise_scale": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
     }
 
-    def __init__(self, n_coded, *, points="chebyshev"):
+    def __init__(
+        self, n_coded, *, points="chebyshev", n_private=0, noise_scale=1.0, random_state=None
+    ):
         self.n_coded = n_coded
         self.points = points
+        self.n_private = n_private
+        self.noise_scale = noise_scale
+        self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -101,7 +120,15 @@ class BaseEncoder(_BaseCoder):
         self : object
         """
         X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
-        self.data_points_, self.coded_points_ = coding_points(self.points, X.shape[0], self.n_coded)
+        if self.n_private and self._smoothing() == "gcv":
+            raise ValueError(
+                f"smoothing='gcv' chooses lam from the batch, which would depend on the "
+                f"private rows; with n_private={self.n_private} set a number."
+            )
+        self.data_points_, self.noise_points_, self.coded_points_ = layout(
+            self, X.shape[0], self.n_coded
+        )
+        self._rng = check_random_state(self.random_state)
         return self
 
     def transform(self, X):
@@ -120,7 +147,11 @@ class BaseEncoder(_BaseCoder):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, ensure_min_samples=2)
-        return apply_operator(self.encoding_matrix(X.shape[0], X), X)
+        X_coded = apply_operator(self.encoding_matrix(X.shape[0], X), X)
+        if self.n_private:  # eq. (P): + B Z with fresh padding rows Z
+            B = self.noise_matrix(X.shape[0])
+            X_coded += apply_operator(B, self.draw_padding(B.shape[1], X.shape[1], X.dtype))
+        return X_coded
 
     def encoding_matrix(self, n_samples, X=None):
         """The (n_coded, n_samples) matrix E with ``X_coded = E @ X``.
@@ -137,10 +168,56 @@ class BaseEncoder(_BaseCoder):
         E : ndarray of shape (n_coded, n_samples), float64, read-only
         """
         check_is_fitted(self)
+        if self.n_private:
+            return self._padded_operators(n_samples)[0]
         alpha, beta = coding_points(self.points, n_samples, self.n_coded)
         return coding_operator(
             self.scheme, alpha, beta, self._smoothing(), values=X, **self._operator_params()
         )[0]
+
+    def noise_matrix(self, n_samples):
+        """The (n_coded, P) matrix B with ``X_coded = E @ X + B @ Z`` (``n_private > 0``).
+
+        Parameters
+        ----------
+        n_samples : int
+            K, the batch size.
+
+        Returns
+        -------
+        B : ndarray of shape (n_coded, P), float64
+            P = 0 columns when ``n_private=0``.
+        """
+        check_is_fitted(self)
+        if not self.n_private:
+            return np.zeros((self.n_coded, 0))
+        return self._padded_operators(n_samples)[1]
+
+    def draw_padding(self, n_rows, n_features, dtype=np.float64, n_batches=None):
+        """Fresh padding rows Z, entries N(0, noise_scale^2), from the fitted generator.
+
+        Parameters
+        ----------
+        n_rows : int
+            P.
+        n_features : int
+        dtype : dtype, default=float64
+        n_batches : int, optional
+            Draw a stack of shape (n_batches, P, n_features).
+
+        Returns
+        -------
+        Z : ndarray of shape (P, n_features) or (n_batches, P, n_features)
+        """
+        check_is_fitted(self)
+        shape = (n_rows, n_features) if n_batches is None else (n_batches, n_rows, n_features)
+        return (self.noise_scale * self._rng.standard_normal(shape)).astype(dtype, copy=False)
+
+    def _padded_operators(self, n_samples):
+        alpha, nu, beta = layout(self, n_samples, self.n_coded)
+        return padded_operators(
+            self.scheme, alpha, nu, beta, self._smoothing(), **self._operator_params()
+        )
 
 
 class BaseDecoder(_BaseCoder):
@@ -152,16 +229,27 @@ class BaseDecoder(_BaseCoder):
         K >= 2, the number of decoded rows.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout, see :func:`sklearn_coded.operators.coding_points`.
+    n_adversaries : int, default=0
+        A >= 0: up to A finite results per call may be arbitrary (Byzantine
+        workers). ``transform`` locates them, records them in ``flagged_`` and
+        decodes from the rest; 0 decodes every finite result linearly.
+    n_private : int, default=0
+        The encoder's ``n_private``: with T > 0 the data points are those of the
+        private layout (:func:`~sklearn_coded.operators.private_layout`).
     """
 
     _parameter_constraints: dict = {
         **_BaseCoder._parameter_constraints,
         "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "n_adversaries": [Interval(Integral, 0, None, closed="left")],
+        "n_private": [Interval(Integral, 0, None, closed="left")],
     }
 
-    def __init__(self, n_samples, *, points="chebyshev"):
+    def __init__(self, n_samples, *, points="chebyshev", n_adversaries=0, n_private=0):
         self.n_samples = n_samples
         self.points = points
+        self.n_adversaries = n_adversaries
+        self.n_private = n_private
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, Y, y=None):
@@ -181,9 +269,7 @@ class BaseDecoder(_BaseCoder):
         Y = validate_data(
             self, Y, dtype=FLOAT_DTYPES, ensure_all_finite=False, ensure_min_samples=2
         )
-        self.data_points_, self.coded_points_ = coding_points(
-            self.points, self.n_samples, Y.shape[0]
-        )
+        self.data_points_, _, self.coded_points_ = layout(self, self.n_samples, Y.shape[0])
         return self
 
     def transform(self, Y, returned=None):
@@ -206,11 +292,25 @@ class BaseDecoder(_BaseCoder):
         Raises
         ------
         ValueError
-            If ``Y`` does not have N rows, or too few workers returned.
+            If ``Y`` does not have N rows, or too few workers returned (with
+            ``n_adversaries > 0``: fewer than the locator's bound, which the
+            message names).
+
+        Notes
+        -----
+        With ``n_adversaries > 0`` this sets ``flagged_``, the boolean mask of
+        the N rows located as corrupted in this call, and decodes without them
+        (the one attribute a ``transform`` sets; with A = 0 it sets none).
         """
         check_is_fitted(self)
         Y = validate_data(self, Y, reset=False, dtype=FLOAT_DTYPES, ensure_all_finite=False)
         survivors = self.survivors(Y, returned)
+        if self.n_adversaries:  # the only state transform sets (none when A = 0)
+            check_adversary_bound(self, survivors.size)
+            bad = locate_adversaries(self, survivors, Y[survivors])
+            self.flagged_ = np.zeros(Y.shape[0], dtype=bool)
+            self.flagged_[survivors[bad]] = True
+            survivors = survivors[~bad]
         Y_survivors = Y[survivors]
         return apply_operator(self.decoding_matrix(survivors, Y_survivors), Y_survivors)
 

@@ -13,6 +13,13 @@ class BerrutEncoder(BaseEncoder):
     points : str or (data, coded) pair, default="chebyshev"
         Point layout. ``"bacc"`` is the placement of the public BACC code:
         alpha_j = cos((2j + 1) pi / 2K) and beta_n = cos(n pi / N).
+    n_private : int, default=0
+        T colluding workers to protect against: random rows are padded in at
+        noise points, fresh per ``transform`` (see :ref:`security`).
+    noise_scale : float, default=1.0
+        Standard deviation of the padding entries, in the units of ``X``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the padding rows.
 
     Attributes
     ----------
@@ -44,12 +51,20 @@ class BerrutDecoder(BaseDecoder):
         K >= 2, the number of decoded rows.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout; must match the encoder's.
+    n_adversaries : int, default=0
+        A corrupted results per call to locate (ApproxIFER's rational locator),
+        record in ``flagged_`` and leave out; needs 2K + 2A - 1 finite results.
+    n_private : int, default=0
+        The encoder's ``n_private`` (the data points of the private layout).
 
     Attributes
     ----------
     data_points_ : ndarray of shape (n_samples,)
     coded_points_ : ndarray of shape (N,)
     n_features_in_ : int
+    flagged_ : ndarray of bool of shape (N,)
+        Rows located as corrupted by the last ``transform``; set only when
+        ``n_adversaries > 0``.
 
     Examples
     --------
@@ -79,6 +94,13 @@ class LagrangeEncoder(BaseEncoder):
         N >= 2, the number of coded rows (workers).
     points : str or (data, coded) pair, default="chebyshev"
         Point layout.
+    n_private : int, default=0
+        T colluding workers to protect against: random rows are padded in at
+        noise points, fresh per ``transform`` (see :ref:`security`).
+    noise_scale : float, default=1.0
+        Standard deviation of the padding entries, in the units of ``X``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the padding rows.
 
     Attributes
     ----------
@@ -110,12 +132,20 @@ class LagrangeDecoder(BaseDecoder):
         K >= 2, the number of decoded rows.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout; must match the encoder's.
+    n_adversaries : int, default=0
+        A corrupted results per call to locate (polynomial error locator), record
+        in ``flagged_`` and leave out; needs K + 2A finite results.
+    n_private : int, default=0
+        The encoder's ``n_private`` (the data points of the private layout).
 
     Attributes
     ----------
     data_points_ : ndarray of shape (n_samples,)
     coded_points_ : ndarray of shape (N,)
     n_features_in_ : int
+    flagged_ : ndarray of bool of shape (N,)
+        Rows located as corrupted by the last ``transform``; set only when
+        ``n_adversaries > 0``.
 
     Examples
     --------

@@ -34,11 +34,21 @@ class SplineEncoder(BaseEncoder):
         ``"chebyshev"``, ``"chebyshev2"``, ``"uniform"``, ``"bacc"``, or a pair of
         family names or explicit increasing arrays in [-1, 1]; see
         :func:`sklearn_coded.operators.coding_points`.
+    n_private : int, default=0
+        T: pad each batch with random rows at noise points so that T colluding
+        workers learn little (:func:`~sklearn_coded.operators.private_layout`;
+        leakage measured in the user guide, :ref:`security`).
+    noise_scale : float, default=1.0
+        Standard deviation of the padding entries, in the units of ``X``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the padding rows, drawn afresh at every ``transform``.
 
     Attributes
     ----------
     data_points_ : ndarray of shape (K,)
         alpha for the batch size seen in ``fit``; ``transform`` takes any K >= 2.
+    noise_points_ : ndarray of shape (P,)
+        The noise points (empty when ``n_private=0``).
     coded_points_ : ndarray of shape (n_coded,)
         beta.
     n_features_in_ : int
@@ -68,8 +78,24 @@ class SplineEncoder(BaseEncoder):
         "order": _ORDER,
     }
 
-    def __init__(self, n_coded, *, smoothing=0.0, order=2, points="chebyshev"):
-        super().__init__(n_coded, points=points)
+    def __init__(
+        self,
+        n_coded,
+        *,
+        smoothing=0.0,
+        order=2,
+        points="chebyshev",
+        n_private=0,
+        noise_scale=1.0,
+        random_state=None,
+    ):
+        super().__init__(
+            n_coded,
+            points=points,
+            n_private=n_private,
+            noise_scale=noise_scale,
+            random_state=random_state,
+        )
         self.smoothing = smoothing
         self.order = order
 
@@ -101,6 +127,13 @@ class SplineDecoder(BaseDecoder):
         ``max(2, m)`` workers must return.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout; must match the encoder's.
+    n_adversaries : int, default=0
+        A: up to A results per call may be arbitrary. They are located by
+        iterated standardized leave-one-out residuals of the spline
+        (:func:`~sklearn_coded.operators.locate_loo`), recorded in ``flagged_``
+        and left out. Needs at least A + 3 results; see :ref:`security`.
+    n_private : int, default=0
+        The encoder's ``n_private`` (the data points of the private layout).
 
     Attributes
     ----------
@@ -110,6 +143,9 @@ class SplineDecoder(BaseDecoder):
         beta, N being the number of rows seen in ``fit``.
     n_features_in_ : int
         Number of output columns.
+    flagged_ : ndarray of bool of shape (N,)
+        Rows located as corrupted by the last ``transform``; set only when
+        ``n_adversaries > 0``.
 
     See Also
     --------
@@ -136,8 +172,17 @@ class SplineDecoder(BaseDecoder):
         "order": _ORDER,
     }
 
-    def __init__(self, n_samples, *, smoothing=0.0, order=2, points="chebyshev"):
-        super().__init__(n_samples, points=points)
+    def __init__(
+        self,
+        n_samples,
+        *,
+        smoothing=0.0,
+        order=2,
+        points="chebyshev",
+        n_adversaries=0,
+        n_private=0,
+    ):
+        super().__init__(n_samples, points=points, n_adversaries=n_adversaries, n_private=n_private)
         self.smoothing = smoothing
         self.order = order
 

@@ -81,8 +81,11 @@ def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None, min_size=
     return out
 
 
-def make_coders(config):
-    """Unfitted layer-2 encoder and decoder factories for a :class:`CodingConfig`."""
+def make_coders(config, random_state=None):
+    """Unfitted layer-2 encoder and decoder factories for a :class:`CodingConfig`.
+
+    ``random_state`` draws the encoder's padding rows when ``config.n_private > 0``.
+    """
     encoder_cls, decoder_cls = CODERS[config.scheme]
     spline = config.scheme == "spline"
     if not spline and config.order != 2:
@@ -91,6 +94,13 @@ def make_coders(config):
         )
     enc_kw = {"smoothing": config.lam_enc, "order": config.order} if spline else {}
     dec_kw = {"smoothing": config.lam_dec, "order": config.order} if spline else {}
+    if config.n_private:
+        enc_kw.update(
+            n_private=config.n_private, noise_scale=config.noise_scale, random_state=random_state
+        )
+        dec_kw.update(n_private=config.n_private)
+    if config.n_adversaries:
+        dec_kw.update(n_adversaries=config.n_adversaries)
 
     def encoder():
         return encoder_cls(config.n_coded, points=config.points, **enc_kw)
@@ -111,14 +121,23 @@ def encode_groups(X, groups, encoder):
     blocks = []
     for group in groups:
         n_batches, k = group.slots.shape
-        E = encoder().fit(X[group.slots[0]]).encoding_matrix(k)
+        fitted = encoder().fit(X[group.slots[0]])
+        E = fitted.encoding_matrix(k)
         batch = X[group.slots]  # (n_batches, k, n_features)
         stacked = batch.transpose(1, 0, 2).reshape(k, n_batches * n_features)
-        blocks.append(apply_operator(E, stacked).reshape(-1, n_batches, n_features))
+        coded = apply_operator(E, stacked).reshape(-1, n_batches, n_features)
+        if getattr(fitted, "n_private", 0):  # + B Z_b, fresh padding rows per batch
+            B = fitted.noise_matrix(k)
+            Z = fitted.draw_padding(B.shape[1], n_features, X.dtype, n_batches)
+            P = B.shape[1]
+            coded += apply_operator(B, Z.transpose(1, 0, 2).reshape(P, -1)).reshape(coded.shape)
+        blocks.append(coded)
     return np.concatenate(blocks, axis=1)
 
 
-def decode_groups(results, returned, groups, decoder, n_samples, out_dtype=np.float64):
+def decode_groups(
+    results, returned, groups, decoder, n_samples, out_dtype=np.float64, *, shift_free=False
+):
     """Sum of the decoded outputs of every batch, scattered back to the rows.
 
     ``Y_hat = D_F Y[F]`` with ``D_F = M(beta_F -> alpha)`` for the survivors F of
@@ -136,6 +155,11 @@ def decode_groups(results, returned, groups, decoder, n_samples, out_dtype=np.fl
     decoder : callable
         ``decoder(k)`` gives an unfitted layer-2 decoder for k rows.
     n_samples : int
+    shift_free : bool, default=False
+        The outputs matter only up to a per-row constant (class scores, whose
+        argmax and softmax ignore it): with ``n_adversaries > 0`` the liars are
+        then located on row-centred results, which removes the per-row
+        log-sum-exp of log-probabilities and its kinks.
 
     Returns
     -------
@@ -152,6 +176,13 @@ def decode_groups(results, returned, groups, decoder, n_samples, out_dtype=np.fl
         start += n_batches
         dec = decoder(k).fit(np.zeros((n_coded, n_outputs)))
         gcv = getattr(dec, "smoothing", 0.0) == "gcv"
+        if dec.n_adversaries:  # Byzantine workers: each batch locates its own liars
+            batch_out = np.stack(
+                [_robust_decode(dec, results[:, c], ok[:, c], shift_free) for c in cols], axis=1
+            )
+            per_slot = batch_out.transpose(1, 0, 2)
+            decoded[group.slots[group.keep]] += per_slot[group.keep]
+            continue
         patterns, inverse = np.unique(ok[:, cols].T, axis=0, return_inverse=True)
         batch_out = np.empty((k, n_batches, n_outputs))
         for p, pattern in enumerate(patterns):
@@ -171,3 +202,16 @@ def decode_groups(results, returned, groups, decoder, n_samples, out_dtype=np.fl
         per_slot = batch_out.transpose(1, 0, 2)  # (n_batches, k, n_outputs)
         decoded[group.slots[group.keep]] += per_slot[group.keep]
     return decoded
+
+
+def _robust_decode(decoder, Y, ok, shift_free):
+    """One batch through a decoder with ``n_adversaries > 0``.
+
+    With ``shift_free`` the liars are located on ``Y`` minus each row's mean over
+    the columns, and ``Y`` is decoded linearly from the rest.
+    """
+    if not shift_free or Y.shape[1] < 2:
+        return decoder.transform(Y, ok)
+    decoder.transform(Y - Y.mean(axis=1, keepdims=True), ok)
+    survivors = np.flatnonzero(ok & ~decoder.flagged_)
+    return apply_operator(decoder.decoding_matrix(survivors, Y[survivors]), Y[survivors])

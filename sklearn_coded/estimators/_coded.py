@@ -26,6 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
+from ..coding import adversary_bound
 from ..execution import check_stragglers, run_workers
 from ..operators import POINT_FAMILIES, SCHEMES
 from ..operators._schemes import explicit_size
@@ -113,6 +114,10 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         "coded_loss": [StrOptions({"task", "consistency"})],
         "timeout": [Interval(Real, 0, None, closed="neither"), None],
         "random_state": ["random_state"],
+        "n_adversaries": [Interval(Integral, 0, None, closed="left")],
+        "n_private": [Interval(Integral, 0, None, closed="left")],
+        "noise_scale": [Interval(Real, 0, None, closed="left")],
+        "adversaries": "no_validation",  # checked by execution.check_adversaries
     }
 
     def __init__(
@@ -133,6 +138,10 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         coded_loss="task",
         timeout=None,
         random_state=None,
+        n_adversaries=0,
+        n_private=0,
+        noise_scale=1.0,
+        adversaries=None,
     ):
         self.estimator = estimator
         self.scheme = scheme
@@ -149,6 +158,10 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         self.coded_loss = coded_loss
         self.timeout = timeout
         self.random_state = random_state
+        self.n_adversaries = n_adversaries
+        self.n_private = n_private
+        self.noise_scale = noise_scale
+        self.adversaries = adversaries
 
     # ------------------------------------------------------------------ checks
     def _coding_config(self):
@@ -183,6 +196,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         # Survivors one batch needs: K for Lagrange (|F| >= K), the order m (and 2) for
         # the spline, 2 for Berrut.
         min_results = max(K, 2) if self.scheme == "lagrange" else max(2, self.order)
+        if self.n_adversaries:  # the locator's bound (coding/_byzantine.py)
+            min_results = max(min_results, self._check_adversaries(K, N))
         check_stragglers(self.stragglers, N, min_results=min_results)
         return CodingConfig(
             scheme=self.scheme,
@@ -194,7 +209,22 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             fixed_size=n_data is not None,
             min_results=min_results,
             order=self.order,
+            n_adversaries=self.n_adversaries,
+            n_private=self.n_private,
+            noise_scale=self.noise_scale,
         )
+
+    def _check_adversaries(self, K, N):
+        """Results per batch the locator needs; an error naming the bound if S leaves fewer."""
+        needed, formula = adversary_bound(self.scheme, K, self.n_adversaries)
+        S = self.stragglers if isinstance(self.stragglers, Integral) else 0
+        if needed > N - S:
+            raise ValueError(
+                f"n_adversaries={self.n_adversaries} with scheme={self.scheme!r} needs "
+                f"N - S >= {formula} = {needed} results per batch (K=batch_size={K}); "
+                f"n_coded={N} and stragglers={self.stragglers!r} leave {N - S}."
+            )
+        return needed
 
     def _points(self):
         """``points="auto"``: see ``AUTO_POINTS`` (interior, uniform, Chebyshev)."""
@@ -319,7 +349,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 stacklevel=3,
             )
         rng = check_random_state(self.random_state)
-        encoder, decoder = make_coders(config)
+        # padding rows (n_private > 0): fresh per batch, from the one generator
+        encoder, decoder = make_coders(config, random_state=rng)
+        shift_free = getattr(self, "response_", None) in SCORE_SPACES  # classes' scores
         n_samples, n_features = X.shape
         # Whole batches per chunk, so the chunks cut the input exactly as one pass would.
         per_batch = self.n_draws * N * n_features * X.dtype.itemsize
@@ -345,8 +377,11 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 min_results=config.min_results,
                 random_state=rng,
                 timeout=self.timeout,
+                adversaries=self.adversaries,
             )
-            part = decode_groups(results, returned, groups, decoder, len(rows))
+            part = decode_groups(
+                results, returned, groups, decoder, len(rows), shift_free=shift_free
+            )
             if decoded is None:
                 decoded = np.empty((n_samples, part.shape[1]))
             decoded[start : start + len(rows)] = part
@@ -364,7 +399,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         relative error; either above its threshold gives a UserWarning naming
         the estimator and both numbers.
         """
-        config = self._coding_config()
+        # The plain linear code: padding noise and located liars are not the model's doing.
+        config = dataclasses.replace(self._coding_config(), n_private=0, n_adversaries=0)
         K, N = config.batch_size, config.n_coded
         n_batches = min(len(X) // K, PROBE_BATCHES)
         if K < 2 or N < K or n_batches == 0:
@@ -520,6 +556,21 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         Seeds the permutations and straggler draws (one ``check_random_state``
         per predict call, so an int gives the same predictions every call) and,
         for skorch nets, torch during ``fit``.
+    n_adversaries : int, default=0
+        A: up to A workers per batch may return arbitrary results (Byzantine).
+        Each batch's decoder locates and drops them (per batch, not one shared
+        decoding matrix per survivor set); needs N - S >= A + 3 (spline),
+        2K + 2A - 1 (Berrut) or K + 2A (Lagrange). See :ref:`security`.
+    n_private : int, default=0
+        T: pad every batch with random rows (fresh per batch, from
+        ``random_state``) so that T colluding workers learn little; the leakage
+        is measured, not zero (:ref:`security`).
+    noise_scale : float, default=1.0
+        Standard deviation of the padding entries, in the units of ``X``.
+    adversaries : None or adversary model, default=None
+        Simulated Byzantine workers (e.g.
+        :class:`~sklearn_coded.execution.GrossErrors`) that corrupt results after
+        collection, in process or on an executor; for measuring ``n_adversaries``.
 
     Attributes
     ----------
@@ -739,6 +790,14 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         :class:`CodedClassifier`.
     random_state : int, RandomState instance or None, default=None
         Seeds permutations, straggler draws and torch in ``fit`` (skorch nets).
+    n_adversaries : int, default=0
+        Byzantine workers per batch to locate and drop (see :class:`CodedClassifier`).
+    n_private : int, default=0
+        Colluding workers to protect against by noise padding.
+    noise_scale : float, default=1.0
+        Standard deviation of the padding entries.
+    adversaries : None or adversary model, default=None
+        Simulated Byzantine workers (see :class:`CodedClassifier`).
 
     Attributes
     ----------

@@ -34,6 +34,12 @@ class CodingConfig:
         Fewest surviving workers one batch needs to decode.
     order : int, default=2
         Spline order m (spline only).
+    n_adversaries : int, default=0
+        A, corrupted results per batch the decoder locates and drops.
+    n_private : int, default=0
+        T, colluding workers the encoder's noise padding protects against.
+    noise_scale : float, default=1.0
+        Standard deviation of the padding rows (``n_private > 0``).
 
     Examples
     --------
@@ -52,3 +58,6 @@ class CodingConfig:
     fixed_size: bool
     min_results: int
     order: int = 2
+    n_adversaries: int = 0
+    n_private: int = 0
+    noise_scale: float = 1.0

@@ -3,9 +3,17 @@
 :func:`run_workers` runs a model's method on every worker's coded rows, in
 process (a fast simulation), on any ``concurrent.futures.Executor``, or on a
 dask.distributed cluster, keeps the first results and stops the stragglers.
-The straggler models say who does not return.
+The straggler models say who does not return; the adversary models, who lies.
 """
 
+from ._adversaries import (
+    AdaptiveAdversaries,
+    BaseAdversaries,
+    GrossErrors,
+    SignFlips,
+    TargetedShift,
+    check_adversaries,
+)
 from ._run import InsufficientResultsError, run_workers
 from ._stragglers import (
     BaseStragglers,
@@ -17,12 +25,18 @@ from ._stragglers import (
 )
 
 __all__ = [
+    "AdaptiveAdversaries",
+    "BaseAdversaries",
     "BaseStragglers",
     "FixedStragglers",
+    "GrossErrors",
     "InsufficientResultsError",
     "LatencyStragglers",
     "RandomStragglers",
+    "SignFlips",
     "StragglerPlan",
+    "TargetedShift",
+    "check_adversaries",
     "check_stragglers",
     "run_workers",
 ]

@@ -7,6 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._adversaries import check_adversaries
 from ._backends import SUBMIT_ORDERS, run_on_dask, run_on_executor, submission_order
 from ._stragglers import check_stragglers
 
@@ -188,6 +189,7 @@ def run_workers(
     chunk_size=256,
     enough=None,
     submit_order="random",
+    adversaries=None,
 ):
     """Compute ``getattr(model, method)`` on every worker's coded rows, stragglers included.
 
@@ -248,6 +250,10 @@ def run_workers(
         0..N-1, which makes the highest coded points the stragglers of every
         request (for comparisons only). See
         :func:`~sklearn_coded.execution._backends.submission_order`.
+    adversaries : None or BaseAdversaries, default=None
+        Byzantine workers (e.g. :class:`GrossErrors`): the model corrupts the
+        results of the workers it draws as liars, after collection, seeded by
+        ``random_state``; ``returned`` stays True for them (a lie arrives).
 
     Returns
     -------
@@ -331,6 +337,7 @@ def run_workers(
     if submit_order not in SUBMIT_ORDERS:
         raise ValueError(f"submit_order must be one of {SUBMIT_ORDERS}; got {submit_order!r}.")
     stragglers = check_stragglers(stragglers, n_workers, min_results=min_results)
+    adversaries = check_adversaries(adversaries, n_workers)
     rng = check_random_state(random_state)
 
     if executor is None:
@@ -339,7 +346,8 @@ def run_workers(
                 "enough applies to real executors; with executor=None the straggler model "
                 f"alone decides who returns. Got enough={enough!r}."
             )
-        return _run_in_process(model, method, coded, stragglers, min_results, rng)
+        results, returned = _run_in_process(model, method, coded, stragglers, min_results, rng)
+        return _lie(adversaries, results, returned, rng)
 
     client = _dask_client(executor)
     if client is None and not isinstance(executor, Executor):
@@ -364,7 +372,14 @@ def run_workers(
     )
     n_sent = int(np.isfinite(plan.delays).sum())
     _check_insufficient(collection.returned, min_results, collection.errors, n_sent)
-    return collection.results(), collection.returned
+    return _lie(adversaries, collection.results(), collection.returned, rng)
+
+
+def _lie(adversaries, results, returned, rng):
+    """The Byzantine workers' lies, if an adversary model is given."""
+    if adversaries is None:
+        return results, returned
+    return adversaries.corrupt(results, returned, rng)[0], returned
 
 
 def _run_in_process(model, method, coded, stragglers, min_results, rng):

@@ -6,19 +6,47 @@ its points (and smoothing), and applied as one matrix product.
 
 from ._flush import flush_tiny
 from ._points import POINT_FAMILIES, make_points
+from ._privacy import (
+    DEFAULT_PRIVATE_LAYOUT,
+    PRIVATE_GAPS,
+    PRIVATE_LAYOUTS,
+    collusion_r2,
+    gaussian_leakage,
+    n_noise_rows,
+    private_layout,
+)
 from ._rational import berrut_operator, lagrange_operator
+from ._robust import (
+    LOO_THRESHOLD,
+    locate_loo,
+    locate_rational,
+    rational_locator_bound,
+    spline_loo_residuals,
+)
 from ._schemes import SCHEMES, coding_operator, coding_points
 from ._spline import spline_gcv, spline_operator
 
 __all__ = [
+    "DEFAULT_PRIVATE_LAYOUT",
+    "LOO_THRESHOLD",
     "POINT_FAMILIES",
+    "PRIVATE_GAPS",
+    "PRIVATE_LAYOUTS",
     "SCHEMES",
     "berrut_operator",
     "coding_operator",
     "coding_points",
+    "collusion_r2",
     "flush_tiny",
+    "gaussian_leakage",
     "lagrange_operator",
+    "locate_loo",
+    "locate_rational",
     "make_points",
+    "n_noise_rows",
+    "private_layout",
+    "rational_locator_bound",
     "spline_gcv",
+    "spline_loo_residuals",
     "spline_operator",
 ]

@@ -115,6 +115,13 @@ def _penalty(t_bytes, m):
     return Qc, Rb, QtQb
 
 
+def _solve_penalty_gram(Rb, B):
+    """R^{-1} B for R in upper band storage (SPD); SciPy's band solver refuses a 1x1 band."""
+    if Rb.shape[1] == 1:
+        return B / Rb[-1, 0]
+    return linalg.solveh_banded(Rb, B)
+
+
 def _q_transpose_times(Qc, Y):
     """Q' Y for Y (n, p)."""
     N = Qc.shape[1]
@@ -338,7 +345,7 @@ def _selected_inverse_traces(U, C):
     b = b1 - 1
     rows = np.zeros((L, N + b, b1))  # rows[:, i, d] = U[i, i + d]
     S = np.zeros((L, N + b, b1))  # S[:, i, d] = Sigma[i, i + d]; zero past N
-    for d in range(b1):
+    for d in range(min(b1, N)):  # a band wider than the matrix has empty diagonals
         rows[:, : N - d, d] = U[:, b - d, d:]
     a, c = np.meshgrid(np.arange(b), np.arange(b), indexing="ij")
     first, offset = np.minimum(a, c) + 1, np.abs(a - c)
@@ -352,7 +359,7 @@ def _selected_inverse_traces(U, C):
     weights = np.full(b1, 2.0)
     weights[0] = 1.0
     Cd = np.zeros((b1, N))
-    for d in range(b1):
+    for d in range(min(b1, N)):
         Cd[d, : N - d] = C[b - d, d:]
     return np.einsum("lid,di,d->l", S[:, :N], Cd, weights)
 
@@ -422,7 +429,7 @@ def _penalty_eigensystem(t_bytes, m):
     # Q = C T with C an orthonormal basis of range(Q) (orthogonal to polynomials of
     # degree < m); K = C (T R^{-1} T') C', and the small SPD middle factor is diagonalised.
     C, T = linalg.qr(Q, mode="economic")
-    middle = T @ linalg.solveh_banded(Rb, T.T)
+    middle = T @ _solve_penalty_gram(Rb, T.T)
     d, V = linalg.eigh((middle + middle.T) / 2.0)
     W = C @ V
     d = np.clip(d, 0.0, None)

@@ -1,0 +1,150 @@
+"""CodedClassifier with n_adversaries and n_private: a lying worker on a real executor, bounds."""
+
+import warnings
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Ridge
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_coded.estimators import CodedClassifier, CodedRegressor
+from sklearn_coded.execution import GrossErrors
+
+
+class LyingExecutor(Executor):
+    """A thread pool whose first task of every request returns garbage: a Byzantine worker."""
+
+    def __init__(self, n_threads=4):
+        self.pool = ThreadPoolExecutor(n_threads)
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        lie = self.submitted % 80 == 0  # 80 tasks (workers) per request below
+        self.submitted += 1
+
+        def task():
+            out = fn(*args, **kwargs)
+            if out is None or not lie:
+                return out
+            out = np.array(out, dtype=np.float64)
+            out[:, 0] += 1e3  # pushes class 0 (a constant on every column would not show)
+            return out
+
+        return self.pool.submit(task)
+
+    def shutdown(self, wait=True, **kwargs):
+        self.pool.shutdown(wait=wait, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        base = MLPClassifier((32,), max_iter=200, random_state=0).fit(X[:1000], y[:1000])
+    return base, X[1000:1320], y
+
+
+def test_a_lying_worker_on_a_thread_pool_is_located(digits):
+    # The liar is the first task sent of each request; tasks go out in a random
+    # order (execution.submission_order), so it holds a random coded point, seeded.
+    base, X, _ = digits
+    executor = LyingExecutor()
+    agree, error = {}, {}
+    try:
+        for A in (0, 1):
+            clf = CodedClassifier(
+                clone(base),
+                batch_size=16,
+                n_coded=80,
+                executor=executor,
+                n_adversaries=A,
+                random_state=1,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(load_digits().data[:1000] / 16.0, load_digits().target[:1000])
+            log_proba = clf.predict_log_proba(X)
+            bare = clf.estimator_.predict_log_proba(X)
+            agree[A] = (log_proba.argmax(axis=1) == bare.argmax(axis=1)).mean()
+            error[A] = np.abs(log_proba - bare).max()
+    finally:
+        executor.shutdown()
+    assert agree[1] >= 0.99
+    assert error[1] < 0.1  # the decoding error of the code alone
+    assert error[0] > 50 * error[1]  # the linear decoder passes the lie on to nearby rows
+    assert agree[0] < 0.99
+
+
+def test_private_padding_and_adversaries_together_keep_the_predictions(digits):
+    base, X, y = digits
+    clf = CodedClassifier(
+        clone(base),
+        batch_size=16,
+        n_coded=80,
+        stragglers=4,
+        n_adversaries=3,
+        n_private=2,
+        noise_scale=0.05,
+        random_state=0,
+    )
+    X_train = load_digits().data[:1000] / 16.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y[:1000])
+        again = clone(clf).fit(X_train, y[:1000])
+    pred = clf.predict(X)
+    assert (pred == clf.estimator_.predict(X)).mean() >= 0.98
+    np.testing.assert_array_equal(again.predict(X), pred)  # seeded: padding included
+
+
+@pytest.mark.parametrize(
+    ("scheme", "message"),
+    [
+        ("berrut", r"N - S >= 2K \+ 2A - 1 = 37 .* leave 36"),
+        ("lagrange", r"N - S >= K \+ 2A = 22 .* leave 20"),
+    ],
+)
+def test_too_few_workers_for_stragglers_and_adversaries_names_the_bound(scheme, message):
+    n_coded = 40 if scheme == "berrut" else 24
+    reg = CodedRegressor(
+        Ridge(), scheme=scheme, batch_size=16, n_coded=n_coded, stragglers=4, n_adversaries=3
+    )
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    with pytest.raises(ValueError, match=message):
+        reg.fit(X, X[:, 0])
+
+
+def test_new_parameters_clone_and_pipeline():
+    reg = make_pipeline(
+        StandardScaler(), CodedRegressor(Ridge(), n_adversaries=2, n_private=1, random_state=0)
+    )
+    params = clone(reg).get_params()
+    assert params["codedregressor__n_adversaries"] == 2
+    assert params["codedregressor__n_private"] == 1
+    X = np.random.default_rng(1).normal(size=(64, 3))
+    y = X @ [1.0, -2.0, 0.5]
+    assert reg.fit(X, y).score(X, y) > 0.95  # approximate: padding adds curvature to decode
+
+
+def test_simulated_adversaries_through_the_estimator(digits):
+    base, X, y = digits
+    kwargs = {"batch_size": 16, "n_coded": 80, "stragglers": 4, "random_state": 0}
+    lying = {"adversaries": GrossErrors(3, scale=10.0)}  # located on row-centred log-probas
+    X_train = load_digits().data[:1000] / 16.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        robust = CodedClassifier(clone(base), n_adversaries=3, **lying, **kwargs).fit(
+            X_train, y[:1000]
+        )
+        naive = CodedClassifier(clone(base), **lying, **kwargs).fit(X_train, y[:1000])
+    bare = robust.estimator_.predict(X)
+    assert (robust.predict(X) == bare).mean() >= 0.99
+    assert (naive.predict(X) == bare).mean() < 0.95

@@ -1,0 +1,118 @@
+"""Adversary models: who lies, how, seeded; applied by run_workers in process and on threads."""
+
+import numpy as np
+import pytest
+
+from sklearn_coded import SplineDecoder, SplineEncoder
+from sklearn_coded.execution import (
+    AdaptiveAdversaries,
+    GrossErrors,
+    SignFlips,
+    TargetedShift,
+    check_adversaries,
+    run_workers,
+)
+
+
+class Net:
+    """A small ReLU network with a method to call, as the workers run it."""
+
+    def __init__(self, seed=0):
+        rng = np.random.default_rng(seed)
+        self.W1, self.W2 = rng.normal(size=(4, 16)), rng.normal(size=(16, 3))
+
+    def scores(self, X):
+        return np.maximum(X @ self.W1, 0.0) @ self.W2
+
+
+def honest(n_workers=20, n_batches=30, n_outputs=3, seed=0):
+    rng = np.random.default_rng(seed)
+    results = rng.normal(size=(n_workers, n_batches, n_outputs))
+    returned = rng.random((n_workers, n_batches)) > 0.1
+    results[~returned] = np.nan
+    return results, returned
+
+
+@pytest.mark.parametrize(
+    "model", [GrossErrors(3), SignFlips(3), TargetedShift(3), AdaptiveAdversaries(3)]
+)
+def test_liars_are_a_per_request_set_among_the_returned_rows(model):
+    results, returned = honest()
+    corrupted, bad = model.corrupt(results, returned, random_state=0)
+    liars = np.flatnonzero(bad.any(axis=1))
+    assert len(liars) <= 3 and (bad.sum(axis=0) <= 3).all()
+    assert not (bad & ~returned).any()  # stragglers do not lie
+    np.testing.assert_array_equal(bad[liars], returned[liars])  # a liar lies in every batch
+    np.testing.assert_array_equal(corrupted[~bad], results[~bad])  # NaN == NaN here
+    assert np.isfinite(corrupted[bad]).all() and (corrupted[bad] != results[bad]).any()
+    again, bad_again = model.corrupt(results, returned, random_state=0)
+    np.testing.assert_array_equal(again, corrupted)
+    np.testing.assert_array_equal(bad_again, bad)
+
+
+def test_gross_errors_have_the_stated_size_in_spreads():
+    results, returned = honest(n_workers=40, n_batches=2000, seed=1)
+    corrupted, bad = GrossErrors(2, scale=5.0).corrupt(results, returned, random_state=1)
+    spread = np.nanstd(results, axis=0)  # (batches, outputs): the honest spread
+    ratio = (corrupted - results)[bad] / np.broadcast_to(spread, results.shape)[bad]
+    assert ratio.std() == pytest.approx(5.0, rel=0.03)
+
+
+def test_sign_flips_negate_and_targeted_shifts_move_one_column():
+    results, returned = honest(seed=2)
+    flipped, bad = SignFlips(2).corrupt(results, returned, random_state=0)
+    np.testing.assert_array_equal(flipped[bad], -results[bad])
+    shifted, bad = TargetedShift(2, scale=1.5, target=2).corrupt(results, returned, random_state=0)
+    delta = (shifted - results)[bad]
+    assert (delta[:, :2] == 0).all()
+    spread = np.broadcast_to(np.nanstd(results, axis=0), results.shape)[bad][:, 2]
+    np.testing.assert_allclose(delta[:, 2], 1.5 * spread)
+
+
+def test_adaptive_adversaries_hold_adjacent_coded_points():
+    results, returned = honest(seed=3)
+    for seed in range(10):
+        bad = AdaptiveAdversaries(4).corrupt(results, np.ones_like(returned), seed)[1]
+        liars = np.flatnonzero(bad.any(axis=1))
+        np.testing.assert_array_equal(liars, np.arange(liars[0], liars[0] + 4))
+
+
+@pytest.mark.parametrize("executor", [None, "thread_pool", "dask_client"])
+def test_run_workers_lies_and_the_robust_decoder_finds_the_liars(executor, request):
+    K, N, S, A = 8, 48, 3, 2
+    net = Net()
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(5, K, 4))  # 5 batches
+    encoder = SplineEncoder(N, points="uniform").fit(X[0])
+    coded = np.stack([encoder.transform(x) for x in X], axis=1)  # (N, B, 4)
+    kwargs = {"stragglers": S, "random_state": 0}
+    pool = request.getfixturevalue(executor) if executor else None  # conftest's executors
+    clean, returned = run_workers(net, "scores", coded, executor=pool, **kwargs)
+    lied, returned_lied = run_workers(
+        net, "scores", coded, executor=pool, adversaries=GrossErrors(A, scale=30.0), **kwargs
+    )
+    if executor is None:  # in process the straggler draws are the same with and without liars
+        np.testing.assert_array_equal(returned_lied, returned)
+        differs = ~np.isclose(lied, clean).all(axis=2) & returned
+        assert 1 <= differs.any(axis=1).sum() <= A
+    for b in range(X.shape[0]):
+        decoder = SplineDecoder(K, points="uniform", n_adversaries=A).fit(lied[:, b])
+        decoded = decoder.transform(lied[:, b])
+        liars = ~np.isclose(lied[:, b], net.scores(coded[:, b])).all(axis=1) & returned_lied[:, b]
+        np.testing.assert_array_equal(decoder.flagged_, liars)
+        told = SplineDecoder(K, points="uniform").fit(lied[:, b])
+        expected = told.transform(lied[:, b], returned=returned_lied[:, b] & ~liars)
+        np.testing.assert_allclose(decoded, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("adversaries", "error", "message"),
+    [
+        (GrossErrors(11), ValueError, r"n_adversaries must be an int in \[0, n_workers=10\]"),
+        (GrossErrors(1, scale=-1.0), ValueError, "scale must be a finite number >= 0"),
+        (3, TypeError, "adversaries must be None or an adversary model"),
+    ],
+)
+def test_invalid_adversaries_are_named(adversaries, error, message):
+    with pytest.raises(error, match=message):
+        check_adversaries(adversaries, 10)
