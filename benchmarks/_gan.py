@@ -1,7 +1,8 @@
 """WGAN-GP training with coded-smoothing, and its offline evaluation (for bench_gan.py).
 
-- Data: ``load_digits`` (8x8, pixels / 16) or Fashion-MNIST (28x28, / 255), scaled
-  to [-1, 1] and flattened; a stratified train/test split.
+- Data: ``load_digits`` (8x8, pixels / 16) or the first ``n_train`` Fashion-MNIST
+  training images (28x28, pixels in [0, 1]), scaled to [-1, 1] and flattened; a
+  stratified 70/30 train/test split.
 - Evaluation: an MLP classifier trained on the real training split; FID of its
   penultimate features (:func:`sklearn_coded.nn.frechet_distance`) and Inception
   Score of its logits (:func:`sklearn_coded.nn.inception_score`).
@@ -37,7 +38,7 @@ def load(name, *, n_train=None):
         from sklearn_coded.datasets import load_fashion_mnist
 
         X, y = load_fashion_mnist("train", n_samples=n_train)
-        X, side = np.asarray(X, dtype=np.float64).reshape(len(X), -1) / 255, 28
+        X, side = np.asarray(X, dtype=np.float64), 28
     else:
         raise ValueError(f"unknown data set {name!r}")
     X_train, X_test, y_train, y_test = train_test_split(

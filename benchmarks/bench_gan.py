@@ -25,9 +25,12 @@ Protocol:
    Wall-clock per generator step (n_critic = 5 critic steps included; one torch
    thread; evaluation not timed).
 
-Run ``python benchmarks/bench_gan.py`` (about 20 minutes on 2 busy cores) or
-``--quick`` (a smoke run of a minute). Writes ``benchmarks/results/gan.json`` and
-``gan.png`` (``gan_quick.*`` with ``--quick``).
+Run ``python benchmarks/bench_gan.py --seeds 5`` (about 15 minutes on 2 busy
+cores) or ``--quick`` (a smoke run of half a minute). Writes
+``benchmarks/results/gan.json`` and ``gan.png`` (``gan_quick.*`` with ``--quick``).
+Fashion-MNIST (the first 10000 training images, 70/30 split) with the settings
+chosen on the digits and fewer steps: ``--data fashion --steps 600 --seeds 3
+--settings benchmarks/results/gan.json`` (``gan_fashion.*``, about 15 minutes).
 """
 
 import argparse
@@ -129,6 +132,11 @@ def main():
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--tune-steps", type=int, default=800)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        help="skip tuning; use the settings chosen in this results JSON (e.g. gan.json)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.quick:
@@ -151,10 +159,13 @@ def main():
         "noise_vs_train": evaluator.score(noise, "train"),
     }
     log(f"self-check {self_check}")
-    tuning, chosen = tune(
-        X_train, evaluator, steps=args.tune_steps, seeds=(100, 101),
-        eval_every=max(args.tune_steps // 4, 1), log=log,
-    )  # fmt: skip
+    if args.settings is None:
+        tuning, chosen = tune(
+            X_train, evaluator, steps=args.tune_steps, seeds=(100, 101),
+            eval_every=max(args.tune_steps // 4, 1), log=log,
+        )  # fmt: skip
+    else:
+        tuning, chosen = str(args.settings), json.loads(args.settings.read_text())["chosen"]
     log(f"chosen {chosen}")
     final, grids = {}, {}
     for variant in ("baseline", "critic", "generator", "both"):
