@@ -94,6 +94,22 @@ def tune(X_train, evaluator, *, steps, seeds, eval_every, log):
     return rows, chosen
 
 
+def cost(X_train, chosen, *, steps, repeats):
+    """Seconds per generator step of each variant, interleaved repeats (median)."""
+    times = {variant: [] for variant in chosen}
+    for repeat in range(repeats):
+        for variant, settings in chosen.items():
+            _, _, per_step = _gan.train_wgan(X_train, steps=steps, seed=repeat, **settings)
+            times[variant].append(per_step)
+    medians = {variant: float(np.median(t)) for variant, t in times.items()}
+    return {
+        "steps": steps,
+        "repeats": repeats,
+        "s_per_step": times,
+        "ratio_to_baseline": {v: m / medians["baseline"] for v, m in medians.items()},
+    }
+
+
 def plot(results, grids, side, path):
     import matplotlib.pyplot as plt
 
@@ -137,8 +153,21 @@ def main():
         type=Path,
         help="skip tuning; use the settings chosen in this results JSON (e.g. gan.json)",
     )
+    parser.add_argument(
+        "--cost-only",
+        action="store_true",
+        help="only time the variants of --settings (interleaved; gan[_fashion]_cost.json)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.cost_only:
+        X_train = _gan.load(args.data, n_train=10000)[0]
+        chosen = json.loads(args.settings.read_text())["chosen"]
+        result = cost(X_train, chosen, steps=100, repeats=5)
+        stem = "gan" if args.data == "digits" else f"gan_{args.data}"
+        (RESULTS / f"{stem}_cost.json").write_text(json.dumps(result, indent=1))
+        print(result["ratio_to_baseline"])
+        return
     if args.quick:
         args.steps, args.tune_steps, args.seeds = 100, 50, 2
         GRID["critic"], GRID["generator"] = GRID["critic"][:1], GRID["generator"][:1]
