@@ -24,6 +24,9 @@ Protocol:
    the last step, and the ratio of means, with a 95% t-interval over seeds.
    Wall-clock per generator step (n_critic = 5 critic steps included; one torch
    thread; evaluation not timed).
+3. Cost (``--cost-only --settings gan.json``): the variants run one after the
+   other change with the machine's load, so the cost ratios are measured apart,
+   100 steps per variant, 5 interleaved repeats, median (``gan_cost.json``).
 
 Run ``python benchmarks/bench_gan.py --seeds 5`` (about 15 minutes on 2 busy
 cores) or ``--quick`` (a smoke run of half a minute). Writes
