@@ -9,6 +9,10 @@ import this package.
   (forward hooks) in a hand-written training loop.
 - :class:`RandomizedCodedModule`: randomized coded inference as a differentiable
   module, for attacks (method.md section 6).
+- :func:`coded_smoothing_loss`: the coded-smoothing loss of a batch, for any torch
+  training loop (method.md section 5).
+- :func:`frechet_distance`, :func:`inception_score`: offline evaluation of
+  generated samples from the features and logits of a classifier.
 - :func:`make_coded_net`, :func:`coded_net_class`, :class:`CodedSmoothingMixin`:
   skorch nets trained on ``L = (1 - mu) L_main + mu L_coded`` (method.md section 5).
 """
@@ -19,15 +23,21 @@ from ._coding import (
     coded_block,
     coded_forward,
 )
+from ._loss import CodedLoss, coded_smoothing_loss
+from ._metrics import frechet_distance, inception_score
 from ._skorch import CODED_LOSSES, CodedSmoothingMixin, coded_net_class, make_coded_net
 
 __all__ = [
     "CODED_LOSSES",
+    "CodedLoss",
     "CodedSmoothing",
     "CodedSmoothingMixin",
     "RandomizedCodedModule",
     "coded_block",
     "coded_forward",
     "coded_net_class",
+    "coded_smoothing_loss",
+    "frechet_distance",
+    "inception_score",
     "make_coded_net",
 ]

@@ -24,12 +24,10 @@ from skorch import NeuralNet
 from skorch.callbacks import ProgressBar
 from skorch.dataset import unpack_data
 from torch import nn
-from torch.nn import functional
 
 from ..operators import SCHEMES
-from ._coding import CodedSmoothing, _block_output, _coded_hooks, check_smoothing
-
-CODED_LOSSES = ("task", "consistency")
+from ._coding import CodedSmoothing, check_smoothing
+from ._loss import CODED_LOSSES, coded_loss_terms, coded_paths, coded_terms
 
 
 def _check_coded_params(mu, n_coded, coded_loss, scheme, smoothing, joint_forward, jitter=False):
@@ -235,6 +233,15 @@ class CodedSmoothingMixin:
             torch.manual_seed(check_random_state(self.random_state).randint(2**31 - 1))
         return super().fit(X, y, **fit_params)
 
+    def _criterion(self, X):
+        """``criterion(output, y)``: skorch's training loss of a batch X."""
+        if self.coded_loss == "task" and isinstance(self.criterion_, nn.NLLLoss):
+            raise ValueError(
+                "coded_loss='task' decodes the module outputs, which must be logits: "
+                "use criterion=torch.nn.CrossEntropyLoss, not NLLLoss."
+            )
+        return functools.partial(self.get_loss, X=X, training=True)
+
     def coded_losses(self, y_pred, y_coded, y_true, X, block_outputs=None):
         """``(L_main, L_coded)`` of a batch.
 
@@ -243,18 +250,10 @@ class CodedSmoothingMixin:
         ``(f(h), D f(E h))``, which the consistency loss compares (default: the
         network's outputs, as when the whole network is the block).
         """
-        loss_main = self.get_loss(y_pred, y_true, X=X, training=True)
-        if self.coded_loss == "task":
-            if isinstance(self.criterion_, nn.NLLLoss):
-                raise ValueError(
-                    "coded_loss='task' decodes the module outputs, which must be logits: "
-                    "use criterion=torch.nn.CrossEntropyLoss, not NLLLoss."
-                )
-            loss_coded = self.get_loss(y_coded, y_true, X=X, training=True)
-        else:
-            plain, decoded = (y_pred, y_coded) if block_outputs is None else block_outputs
-            loss_coded = functional.mse_loss(decoded, plain)
-        return loss_main, loss_coded
+        block_outputs = (y_pred, y_coded) if block_outputs is None else block_outputs
+        return coded_loss_terms(
+            y_pred, y_coded, block_outputs, y_true, self._criterion(X), self.coded_loss
+        )
 
     def coded_paths(self, Xi, **fit_params):
         """Plain and coded outputs of the network, and of the block.
@@ -263,35 +262,40 @@ class CodedSmoothingMixin:
         its output with the block f decoded, and the block's own plain and
         decoded outputs.
         """
-        if self.joint_forward:
-            with _coded_hooks(self.module_, self.block, self.coder_, joint=True) as hooks:
-                both = self.infer(Xi, **fit_params)
-            k = both.shape[0] // 2
-            return both[:k], both[k:], (hooks.plain, hooks.decoded)
-        with _block_output(self.module_, self.block) as record:
-            y_pred = self.infer(Xi, **fit_params)
-        with _coded_hooks(self.module_, self.block, self.coder_, joint=False) as hooks:
-            y_coded = self.infer(Xi, **fit_params)
-        return y_pred, y_coded, (record["output"], hooks.decoded)
+        forward = functools.partial(self.infer, **fit_params)
+        return coded_paths(
+            forward, self.module_, Xi, self.coder_, block=self.block, joint=self.joint_forward
+        )
 
     def train_step_single(self, batch, **fit_params):
-        """One step on ``L = (1 - mu) L_main + mu L_coded`` (method.md section 5)."""
+        """One step on ``L = (1 - mu) L_main + mu L_coded`` (method.md section 5).
+
+        The loss is :func:`sklearn_coded.nn.coded_smoothing_loss`'s, with skorch's
+        ``infer`` and ``get_loss``.
+        """
         if self.mu == 0:
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         self._check_no_exact_rows(_n_rows(Xi))
-        y_pred, y_coded, block_outputs = self.coded_paths(Xi, **fit_params)
-        loss_main, loss_coded = self.coded_losses(y_pred, y_coded, yi, Xi, block_outputs)
-        loss = (1 - self.mu) * loss_main + self.mu * loss_coded
-        loss.backward()
+        result = coded_terms(
+            functools.partial(self.infer, **fit_params),
+            self.module_,
+            Xi,
+            yi,
+            self.coder_,
+            criterion=self._criterion(Xi),
+            mu=self.mu,
+            coded_loss=self.coded_loss,
+            block=self.block,
+            joint=self.joint_forward,
+        )
+        result.loss.backward()
         if len(self.history) and self.history[-1]["batches"]:  # inside fit: a batch row is open
-            plain, decoded = block_outputs
-            error = torch.sqrt(torch.mean((decoded.detach() - plain.detach()) ** 2))
-            self.history.record_batch("train_loss_main", loss_main.item())
-            self.history.record_batch("train_loss_coded", loss_coded.item())
-            self.history.record_batch("train_decoding_error", error.item())
-        return {"loss": loss, "y_pred": y_pred}
+            self.history.record_batch("train_loss_main", result.main.item())
+            self.history.record_batch("train_loss_coded", result.coded.item())
+            self.history.record_batch("train_decoding_error", result.decoding_error.item())
+        return {"loss": result.loss, "y_pred": result.output}
 
 
 def _n_rows(X):

@@ -1,0 +1,185 @@
+"""Tests of coded_smoothing_loss, the coded-smoothing loss for any torch loop."""
+
+import itertools
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from skorch import NeuralNetClassifier
+from torch import nn
+from torch.nn import functional
+
+from sklearn_coded.nn import CodedSmoothing, coded_smoothing_loss, make_coded_net
+from sklearn_coded.nn._loss import _CODERS, cached_coder
+from sklearn_coded.operators import coding_operator, coding_points
+
+
+def _model(dtype=torch.float32):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3)).to(dtype)
+
+
+def _batch(k=12, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(1)
+    return torch.randn(k, 4, generator=gen, dtype=dtype), torch.randint(0, 3, (k,), generator=gen)
+
+
+def _operators(k, n, lam=0.0):
+    """E and D from the operators layer (float64), the fixed Chebyshev layout."""
+    alpha, beta = coding_points("chebyshev", k, n)
+    return coding_operator("spline", alpha, beta, lam)[0], coding_operator(
+        "spline", beta, alpha, lam
+    )[0]
+
+
+@pytest.mark.parametrize("block", [None, "1"])
+def test_task_loss_is_the_formula_with_the_operators_layer(block):
+    model, (x, y) = _model(torch.float64), _batch(dtype=torch.float64)
+    E, D = (torch.tensor(m) for m in _operators(12, 17, 0.01))
+    mu, ce = 0.3, nn.CrossEntropyLoss()
+    out = coded_smoothing_loss(
+        model, x, y, criterion=ce, mu=mu, n_coded=17, smoothing=0.01, jitter=False, block=block
+    )
+    # block "1": the Tanh is coded, between the two Linear layers
+    coded = D @ model(E @ x) if block is None else model[2](D @ torch.tanh(E @ model[0](x)))
+    plain = model(x)
+    torch.testing.assert_close(out.output, plain)
+    torch.testing.assert_close(out.coded_output, coded)
+    torch.testing.assert_close(out.main, ce(plain, y))
+    torch.testing.assert_close(out.coded, ce(coded, y))
+    torch.testing.assert_close(out.loss, (1 - mu) * ce(plain, y) + mu * ce(coded, y))
+    assert out.loss.dtype == torch.float64
+
+
+def test_consistency_without_criterion_is_mu_times_the_block_mse():
+    model, (x, _) = _model(), _batch()
+    E, D = (torch.tensor(m, dtype=torch.float32) for m in _operators(12, 20))
+    out = coded_smoothing_loss(
+        model, x, coded_loss="consistency", mu=0.25, n_coded=20, jitter=False, block="1"
+    )
+    h = model[0](x)
+    mse = functional.mse_loss(D @ torch.tanh(E @ h), torch.tanh(h))
+    assert out.main is None
+    torch.testing.assert_close(out.coded, mse)
+    torch.testing.assert_close(out.loss, 0.25 * mse)
+    torch.testing.assert_close(out.decoding_error, mse.detach().sqrt())
+
+
+def test_label_free_criterion_and_gradients_reach_the_model():
+    model, (x, _) = _model(), _batch()
+    critic = nn.Linear(3, 1)
+    out = coded_smoothing_loss(model, x, criterion=lambda o: -critic(o).mean(), mu=1.0)
+    out.loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    torch.testing.assert_close(out.loss, -critic(out.coded_output).mean())
+
+
+def test_jitter_draws_fresh_points_per_call_and_is_seeded():
+    model, (x, y) = _model(), _batch()
+    ce = nn.CrossEntropyLoss()
+
+    def loss(seed):
+        torch.manual_seed(seed)
+        return coded_smoothing_loss(model, x, y, criterion=ce, n_coded=16).coded.item()
+
+    assert loss(0) == loss(0)
+    assert loss(0) != loss(1)
+
+
+def test_coders_are_cached_per_setting():
+    _CODERS.clear()
+    model, (x, y) = _model(), _batch()
+    for _ in range(3):
+        coded_smoothing_loss(model, x, y, criterion=nn.CrossEntropyLoss(), n_coded=16)
+    coded_smoothing_loss(model, x[:8], y[:8], criterion=nn.CrossEntropyLoss(), n_coded=16)
+    assert len(_CODERS) == 2  # K = 12 and K = 8
+    coder = cached_coder(12, 16, scheme="spline", smoothing=0.0, points="chebyshev", jitter=True)
+    assert coder is cached_coder(
+        12, 16, scheme="spline", smoothing=0.0, points="chebyshev", jitter=True
+    )
+    alpha, beta = coding_points("chebyshev", 4, 6)
+    explicit = cached_coder(
+        4, 6, scheme="spline", smoothing=0.0, points=(alpha, beta), jitter=False
+    )
+    assert explicit is cached_coder(
+        4, 6, scheme="spline", smoothing=0.0, points=(alpha.copy(), beta.copy()), jitter=False
+    )
+
+
+def test_skorch_mixin_loss_is_the_functional_loss():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    net = NeuralNetClassifier(
+        _model(), criterion=nn.CrossEntropyLoss, max_epochs=1, train_split=None, verbose=0
+    )
+    coded = make_coded_net(net, n_coded=40, batch_size=32, mu=0.4, block="1", random_state=0)
+    coded.initialize()
+    xb, yb = torch.from_numpy(X), torch.from_numpy(y).long()
+    torch.manual_seed(5)
+    step = coded.train_step_single((xb, yb))
+    torch.manual_seed(5)
+    out = coded_smoothing_loss(
+        coded.module_,
+        xb,
+        yb,
+        criterion=nn.CrossEntropyLoss(),
+        mu=0.4,
+        block="1",
+        coder=coded.coder_,
+    )
+    torch.testing.assert_close(step["loss"], out.loss)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(mu=1.5), "mu must be"),
+        (dict(coded_loss="hinge"), "coded_loss must be"),
+        (dict(criterion=None), "needs a criterion"),
+        (dict(criterion="ce"), "criterion must be callable"),
+        (dict(joint_forward=1), "joint_forward must be"),
+        (dict(block="nope"), "nope"),
+        (dict(coder="coder"), "coder must be"),
+        (dict(n_coded=1), "n_coded must be"),
+    ],
+)
+def test_invalid_arguments_are_named(kwargs, match):
+    model, (x, y) = _model(), _batch()
+    params = dict(criterion=nn.CrossEntropyLoss())
+    params.update(kwargs)
+    with pytest.raises((ValueError, AttributeError), match=match):
+        coded_smoothing_loss(model, x, y, **params)
+    with pytest.raises(ValueError, match="x must be a tensor with >= 2 rows"):
+        coded_smoothing_loss(model, x[:1], y[:1], criterion=nn.CrossEntropyLoss())
+
+
+def test_uses_a_given_coder_on_the_batch_device_and_dtype():
+    model, (x, y) = _model(torch.float64), _batch(dtype=torch.float64)
+    coder = CodedSmoothing(12, 18, jitter=False)  # float32 buffers
+    out = coded_smoothing_loss(model, x, y, criterion=nn.CrossEntropyLoss(), coder=coder)
+    assert coder.encoder.dtype == torch.float64 and out.coded_output.dtype == torch.float64
+
+
+def test_user_guide_loop_runs_and_trains():
+    text = (Path(__file__).parents[2] / "docs" / "user_guide.rst").read_text()
+    section = text.split("In your own training loop")[1].split(".. code-block:: python\n")[1]
+    lines = itertools.takewhile(lambda line: not line or line[0] == " ", section.splitlines())
+    code = textwrap.dedent("\n".join(lines))
+    namespace = {}
+    exec(code, namespace)  # the documented example, run as printed
+    out, model = namespace["out"], namespace["model"]
+    assert out.output.shape == (32, 3) and out.decoding_error > 0
+    with torch.no_grad():
+        before = nn.functional.cross_entropy(_model_like(model)(namespace["X"]), namespace["y"])
+        after = nn.functional.cross_entropy(model(namespace["X"]), namespace["y"])
+    assert after < before
+
+
+def _model_like(model):
+    """The example's model before training (same seed, same draws)."""
+    torch.manual_seed(0)
+    torch.randn(256, 4), torch.randint(0, 3, (256,))
+    return nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 3))
