@@ -105,17 +105,23 @@ def _frozen(points):
     )
 
 
-def cached_coder(n_samples, n_coded, *, scheme, smoothing, points, jitter):
+def cached_coder(n_samples, n_coded, *, scheme, smoothing, points, jitter, order=2):
     """A :class:`CodedSmoothing` for these settings, built once and then reused.
 
     The coder keeps its operators per batch size, dtype and device, so repeated
     calls build no matrix. At most ``CODER_CACHE_SIZE`` coders are kept.
     """
-    key = (n_samples, n_coded, scheme, repr(smoothing), _frozen(points), jitter)
+    key = (n_samples, n_coded, scheme, repr(smoothing), order, _frozen(points), jitter)
     coder = _CODERS.get(key)
     if coder is None:
         coder = CodedSmoothing(
-            n_samples, n_coded, scheme=scheme, smoothing=smoothing, points=points, jitter=jitter
+            n_samples,
+            n_coded,
+            scheme=scheme,
+            smoothing=smoothing,
+            order=order,
+            points=points,
+            jitter=jitter,
         )
         if len(_CODERS) >= CODER_CACHE_SIZE:
             del _CODERS[next(iter(_CODERS))]
@@ -134,6 +140,7 @@ def coded_smoothing_loss(
     n_coded=None,
     scheme="spline",
     smoothing=0.0,
+    order=2,
     points="chebyshev",
     jitter=True,
     block=None,
@@ -146,7 +153,7 @@ def coded_smoothing_loss(
     plain, and with the submodule ``block`` f replaced by ``D f(E h)`` (method.md
     section 5), and returns ``L = (1 - mu) L_main + mu L_coded`` with its terms.
     Call ``.loss.backward()`` on the result. The encoder and decoder are built
-    once per setting (K, N, scheme, smoothing, points, jitter) and reused, on the
+    once per setting (K, N, scheme, smoothing, order, points, jitter) and reused, on the
     device and in the dtype of the block's input.
 
     Parameters
@@ -173,6 +180,8 @@ def coded_smoothing_loss(
     scheme : {"spline", "berrut", "lagrange"}, default="spline"
     smoothing : float or (float, float), default=0.0
         Spline lam of the encoder and decoder (method.md section 2 scale).
+    order : int, default=2
+        Spline order m (method.md 7); 2 is the cubic smoothing spline.
     points : str or pair, default="chebyshev"
         Point layout (see :func:`sklearn_coded.operators.coding_points`).
     jitter : bool, default=True
@@ -185,8 +194,8 @@ def coded_smoothing_loss(
         One forward pass over plain and coded rows (shared BatchNorm
         statistics), or two, the plain one first.
     coder : CodedSmoothing, optional
-        The coder to use; the settings n_coded, scheme, smoothing, points and
-        jitter are then ignored.
+        The coder to use; the settings n_coded, scheme, smoothing, order, points
+        and jitter are then ignored.
 
     Returns
     -------
@@ -235,6 +244,7 @@ def coded_smoothing_loss(
             n_samples if n_coded is None else n_coded,
             scheme=scheme,
             smoothing=smoothing,
+            order=order,
             points=points,
             jitter=jitter,
         )

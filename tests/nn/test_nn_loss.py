@@ -26,21 +26,30 @@ def _batch(k=12, dtype=torch.float32):
     return torch.randn(k, 4, generator=gen, dtype=dtype), torch.randint(0, 3, (k,), generator=gen)
 
 
-def _operators(k, n, lam=0.0):
+def _operators(k, n, lam=0.0, order=2):
     """E and D from the operators layer (float64), the fixed Chebyshev layout."""
     alpha, beta = coding_points("chebyshev", k, n)
-    return coding_operator("spline", alpha, beta, lam)[0], coding_operator(
-        "spline", beta, alpha, lam
+    return coding_operator("spline", alpha, beta, lam, order=order)[0], coding_operator(
+        "spline", beta, alpha, lam, order=order
     )[0]
 
 
-@pytest.mark.parametrize("block", [None, "1"])
-def test_task_loss_is_the_formula_with_the_operators_layer(block):
+@pytest.mark.parametrize(("block", "order"), [(None, 2), ("1", 2), ("1", 3)])
+def test_task_loss_is_the_formula_with_the_operators_layer(block, order):
     model, (x, y) = _model(torch.float64), _batch(dtype=torch.float64)
-    E, D = (torch.tensor(m) for m in _operators(12, 17, 0.01))
+    E, D = (torch.tensor(m) for m in _operators(12, 17, 0.01, order))
     mu, ce = 0.3, nn.CrossEntropyLoss()
     out = coded_smoothing_loss(
-        model, x, y, criterion=ce, mu=mu, n_coded=17, smoothing=0.01, jitter=False, block=block
+        model,
+        x,
+        y,
+        criterion=ce,
+        mu=mu,
+        n_coded=17,
+        smoothing=0.01,
+        order=order,
+        jitter=False,
+        block=block,
     )
     # block "1": the Tanh is coded, between the two Linear layers
     coded = D @ model(E @ x) if block is None else model[2](D @ torch.tanh(E @ model[0](x)))
