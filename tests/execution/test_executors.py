@@ -114,9 +114,11 @@ def test_stragglers_really_stop(executor):
     # The slow worker stopped within a few 0.1 s chunks of the first request's end
     # (a dask stop flag takes a scheduler round trip); unstopped, it would have
     # computed all 20 chunks, until about 1.5 s after the request returned.
+    # (Tasks go out in a random order: the slow worker may even be stopped before
+    # its first chunk, and make no call at all.)
     time.sleep(0.7)
     assert len(SLOW_CALLS) < 20
-    assert max(t for _, t in SLOW_CALLS) < returned_at + 0.6
+    assert max((t for _, t in SLOW_CALLS), default=returned_at) < returned_at + 0.6
 
 
 def test_deadline_and_timeout_cut_late_workers(executor):
