@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -148,3 +149,64 @@ def test_simulated_adversaries_through_the_estimator(digits):
     bare = robust.estimator_.predict(X)
     assert (robust.predict(X) == bare).mean() >= 0.99
     assert (naive.predict(X) == bare).mean() < 0.95
+
+
+def test_stragglers_adversaries_and_colluders_at_once_on_dask_and_in_a_search(digits):
+    # All three at once (issue: one code for stragglers, liars and curious workers),
+    # on a real dask cluster, and as a grid-search parameter.
+    distributed = pytest.importorskip("distributed")
+    base, X, _ = digits
+    X_train, y_train = load_digits().data[:1000] / 16.0, load_digits().target[:1000]
+    kwargs = {
+        "batch_size": 16,
+        "n_coded": 80,
+        "stragglers": 4,
+        "n_adversaries": 3,
+        "noise_scale": 0.05,
+        "adversaries": GrossErrors(3, scale=10.0),
+        "random_state": 0,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = GridSearchCV(
+            CodedClassifier(clone(base), n_private=0, **kwargs), {"n_private": [0, 2]}, cv=2
+        ).fit(X_train, y_train)
+    # Both settings decode (chance is 0.1); the padding costs accuracy, and the
+    # search sees it (the nets of the folds are fitted on 500 rows).
+    assert search.cv_results_["mean_test_score"].min() > 0.7
+    assert search.best_params_ == {"n_private": 0}
+    clf = search.best_estimator_.set_params(n_private=2)
+    bare = clf.estimator_.predict(X)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=4, processes=False, dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        on_dask = clf.set_params(executor=client, timeout=30).predict(X)
+    # Measured 0.89 (in process 0.875): far above chance, but see the next test.
+    assert (on_dask == bare).mean() >= 0.85
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Known limitation: with noise padding (n_private > 0) the coded results "
+    "alternate between data and noise rows along the code, so the leave-one-out "
+    "locator cannot tell 3 gross liars from the padding's roughness (agreement 0.89 "
+    "with or without n_adversaries=3, against 1.00 without padding).",
+)
+def test_liars_are_located_under_noise_padding(digits):
+    base, X, _ = digits
+    kwargs = {"batch_size": 16, "n_coded": 80, "stragglers": 4, "random_state": 0}
+    X_train, y_train = load_digits().data[:1000] / 16.0, load_digits().target[:1000]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = CodedClassifier(
+            clone(base),
+            n_adversaries=3,
+            n_private=2,
+            noise_scale=0.05,
+            adversaries=GrossErrors(3, scale=10.0),
+            **kwargs,
+        ).fit(X_train, y_train)
+    assert (clf.predict(X) == clf.estimator_.predict(X)).mean() >= 0.99
