@@ -470,8 +470,10 @@ def plot(results, nets_by_regime, regimes, path):
         )
     ax.set(xscale="log", yscale="log", xlabel="N / K", ylabel="RMS of D f(E h) - f(h)")
     ax.set_title("decoding error, last epoch")
-    if ax.get_legend_handles_labels()[0]:  # no cost rows with --settings-from
+    if ax.get_legend_handles_labels()[0]:
         ax.legend()
+    else:  # no cost rows with --settings-from
+        ax.set_axis_off()
     ax = axes[-1]
     if "moons" in nets_by_regime:
         X_test, y_test = regimes["moons"].test
