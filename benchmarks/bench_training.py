@@ -474,6 +474,7 @@ def plot(results, nets_by_regime, regimes, path):
         ax.legend()
     else:  # no cost rows with --settings-from
         ax.set_axis_off()
+        ax.set_title("")
     ax = axes[-1]
     if "moons" in nets_by_regime:
         X_test, y_test = regimes["moons"].test
