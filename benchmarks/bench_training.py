@@ -37,11 +37,22 @@ logged by the net per batch) in the first and last epoch against N/K, and the
 training cost per epoch (CPU seconds, torch on one thread; median of 3 interleaved
 repeats) against ERM, with the target ``1.15 (1 + N/K)``.
 
-Fashion-MNIST is too costly to tune here (2 shared CPU cores): ``--regimes
-fashion1000 --settings-from digits300`` trains the CNN of ``bench_robustness.py``
-on 1000 images (30 epochs) with every method at the setting cross-validation chose
-on digits300 (no tuning on Fashion-MNIST), 5 seeds, and writes
-``training_fashion1000.*``. 5000 images were not run.
+Fashion-MNIST (the CNN of ``bench_robustness.py``, 2000 fixed test images) runs
+separately, one regime per call:
+
+- ``--regimes fashion1000 --out training_fashion1000_tuned``: 1000 training images
+  (30 epochs), tuned like the others on its own tuning draw (about 9 minutes);
+- ``--regimes fashion5000 --settings-from fashion1000 --settings-json
+  training_fashion1000_tuned.json --erm-early-epochs 13``: 5000 images, 20 epochs,
+  every method at the setting chosen on fashion1000 (tuning at 5000 images is too
+  costly on 2 shared cores), and ERM stopped at epoch 13 (about 9 minutes). 20 epochs: one ERM run with 20% of its training rows held out had its
+  lowest validation loss at epoch 8 and its best validation accuracy at epoch 13,
+  with the validation loss rising after (ERM overfits, so regularisers have room;
+  ``--regimes fashion5000 --epoch-check`` writes ``training_fashion5000_epochs.json``);
+- ``--regimes fashion1000 --settings-from digits300``: the digits' settings carried
+  over untuned (``training_fashion1000.*``).
+
+The training draws come from the first ``max(10000, 4 n)`` training images.
 
 The grid is sized for 2 CPU cores shared by five jobs (about 400 s of CPU time):
 N/K in {0.75, 1.25, 1.5} and coding the head on the penultimate features are in the
@@ -64,7 +75,7 @@ from scipy import stats
 from sklearn.datasets import load_digits, make_moons
 from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 from skorch import NeuralNetClassifier
-from skorch.dataset import unpack_data
+from skorch.dataset import ValidSplit, unpack_data
 from torch import nn
 
 from sklearn_coded.datasets import load_fashion_mnist
@@ -77,7 +88,7 @@ TUNING_SEED = 100
 FULL = {
     "seeds": [0, 1, 2, 3, 4],
     "cv": 3,
-    "epochs": {"moons": 60, "digits300": 40, "fashion1000": 30},
+    "epochs": {"moons": 60, "digits300": 40, "fashion1000": 30, "fashion5000": 20},
     "grid": {
         "weight_decay": [1e-4, 1e-3, 1e-2],
         "mixup_alpha": [0.2, 1.0],
@@ -92,7 +103,7 @@ FULL = {
 QUICK = {
     "seeds": [0, 1],
     "cv": 2,
-    "epochs": {"moons": 5, "digits300": 4, "fashion1000": 1},
+    "epochs": {"moons": 5, "digits300": 4, "fashion1000": 1, "fashion5000": 1},
     "grid": {
         "weight_decay": [1e-3],
         "mixup_alpha": [0.2],
@@ -166,7 +177,7 @@ class Regime:
     """A training-data generator per seed, a fixed test set and the network."""
 
     module = MLP
-    train_size = {"digits300": 300, "fashion1000": 1000}
+    train_size = {"digits300": 300, "fashion1000": 1000, "fashion5000": 5000}
 
     def __init__(self, name):
         self.name = name
@@ -175,10 +186,12 @@ class Regime:
             self.test = X_test.astype(np.float32), y_test.astype(np.int64)
             self.module_params = {"n_in": 2, "hidden": (64, 64), "n_out": 2}
             self.blocks = {"hidden": "net.3", "head": "net.4"}
-        elif name == "fashion1000":
+        elif name.startswith("fashion"):
             from bench_robustness import CNN
 
-            X_pool, y_pool = load_fashion_mnist("train", n_samples=10000)
+            # a pool of at least 4 training draws, so the seeds' draws differ
+            n_pool = max(10000, 4 * self.train_size[name])
+            X_pool, y_pool = load_fashion_mnist("train", n_samples=n_pool)
             self.pool = X_pool, y_pool
             self.test = load_fashion_mnist("test", n_samples=2000)
             self.module, self.module_params = CNN, {}
@@ -294,8 +307,11 @@ def tune(regime, cfg):
     return chosen, tables
 
 
-def evaluate(regime, cfg, chosen):
-    """Test accuracy of every method at its chosen setting, over the seeds."""
+def evaluate(regime, cfg, chosen, erm_early=None):
+    """Test accuracy of every method at its chosen setting, over the seeds.
+
+    ``erm_early``: also ERM stopped after this many epochs (``erm_early``).
+    """
     epochs = cfg["epochs"][regime.name]
     X_test, y_test = regime.test
     methods = {
@@ -306,12 +322,16 @@ def evaluate(regime, cfg, chosen):
     }
     if chosen["coded_stage1"] != chosen["coded"]:
         methods["coded_stage1"] = ("coded", chosen["coded_stage1"])
+    if erm_early:
+        methods["erm_early"] = ("erm", {"epochs": erm_early})
     out, nets = {}, {}
     for name, (method, hyper) in methods.items():
         scores, errors = [], []
         for seed in cfg["seeds"]:
             X, y = regime.train(seed)
-            net = make(method, regime, epochs, seed, **dict(hyper)).fit(X, y)
+            setting = dict(hyper)
+            net = make(method, regime, setting.pop("epochs", epochs), seed, **setting)
+            net.fit(X, y)
             scores.append(float(net.score(X_test, y_test)))
             if method == "coded":
                 errors.append(decoding_errors(net))
@@ -337,6 +357,22 @@ def evaluate(regime, cfg, chosen):
             f"{entry['minus_erm_ci95'][1]:+.2f}]  {entry['hyper']}"
         )
     return out, nets
+
+
+def epoch_check(regime, epochs=40):
+    """One ERM run (seed 0) with 20% of its training rows held out: loss per epoch."""
+    params = base_params(regime, epochs)
+    params["train_split"] = ValidSplit(0.2, stratified=True, random_state=0)
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(regime.module, **params).fit(*regime.train(0))
+    out = {key: net.history[:, key] for key in ("train_loss", "valid_loss", "valid_acc")}
+    out["best_valid_loss_epoch"] = int(np.argmin(out["valid_loss"])) + 1
+    out["best_valid_acc_epoch"] = int(np.argmax(out["valid_acc"])) + 1
+    print(
+        f"[{regime.name}] ERM: lowest validation loss at epoch {out['best_valid_loss_epoch']}, "
+        f"best validation accuracy at epoch {out['best_valid_acc_epoch']} of {epochs}"
+    )
+    return out
 
 
 def decoding_errors(net):
@@ -434,8 +470,11 @@ def plot(results, nets_by_regime, regimes, path):
         )
     ax.set(xscale="log", yscale="log", xlabel="N / K", ylabel="RMS of D f(E h) - f(h)")
     ax.set_title("decoding error, last epoch")
-    if ax.get_legend_handles_labels()[0]:  # no cost rows with --settings-from
+    if ax.get_legend_handles_labels()[0]:
         ax.legend()
+    else:  # no cost rows with --settings-from
+        ax.set_axis_off()
+        ax.set_title("")
     ax = axes[-1]
     if "moons" in nets_by_regime:
         X_test, y_test = regimes["moons"].test
@@ -449,6 +488,8 @@ def plot(results, nets_by_regime, regimes, path):
             ax.plot([], [], color=color, label=name)
         ax.set_title("moons: decision boundaries (seed 0)")
         ax.legend(fontsize=7)
+    else:
+        ax.set_axis_off()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -461,12 +502,38 @@ def main():
         "--settings-from",
         default=None,
         help="skip the tuning and use every method's setting chosen on this regime in "
-        "results/training.json (for regimes too costly to tune here); writes "
+        "--settings-json (for regimes too costly to tune here); writes "
         "training_<regimes>.json",
+    )
+    parser.add_argument(
+        "--settings-json",
+        default="training.json",
+        help="results file (in benchmarks/results) that --settings-from reads",
+    )
+    parser.add_argument(
+        "--out", default=None, help="output stem in benchmarks/results (default: see above)"
+    )
+    parser.add_argument(
+        "--epoch-check",
+        action="store_true",
+        help="only one ERM run per regime with a validation split, to choose the epochs; "
+        "writes training_<regimes>_epochs.json",
+    )
+    parser.add_argument(
+        "--erm-early-epochs",
+        type=int,
+        default=None,
+        help="also race ERM stopped after this many epochs (chosen with --epoch-check)",
     )
     args = parser.parse_args()
     cfg = QUICK if args.quick else FULL
     torch.set_num_threads(1)  # CPU-time costs are then per-core work
+    if args.epoch_check:
+        check = {name: epoch_check(Regime(name)) for name in args.regimes}
+        path = RESULTS / ("training_" + "_".join(args.regimes) + "_epochs.json")
+        path.write_text(json.dumps(check, indent=1))
+        print(f"wrote {path}")
+        return
     results = {
         "config": {**cfg, "K": K, "tuning_seed": TUNING_SEED},
         "environment": {"python": platform.python_version(), "torch": torch.__version__},
@@ -477,12 +544,12 @@ def main():
     for name in args.regimes:
         regime = regimes[name] = Regime(name)
         if args.settings_from:
-            tuned = json.loads((RESULTS / "training.json").read_text())["regimes"]
+            tuned = json.loads((RESULTS / args.settings_json).read_text())["regimes"]
             chosen = _settings(tuned[args.settings_from]["chosen"])
-            tables = {"settings_from": args.settings_from}
+            tables = {"settings_from": f"{args.settings_json}: {args.settings_from}"}
         else:
             chosen, tables = tune(regime, cfg)
-        test, nets_by_regime[name] = evaluate(regime, cfg, chosen)
+        test, nets_by_regime[name] = evaluate(regime, cfg, chosen, args.erm_early_epochs)
         results["regimes"][name] = {
             "chosen": _jsonable(chosen),
             "cv_tables": _jsonable(tables),
@@ -493,7 +560,7 @@ def main():
     print("targets: coded >= ERM + 0.5 points (CI excluding 0) and level with mixup in 2 regimes")
     RESULTS.mkdir(exist_ok=True)
     stem = "training_" + "_".join(args.regimes) if args.settings_from else "training"
-    stem = f"{stem}_quick" if args.quick else stem
+    stem = args.out or (f"{stem}_quick" if args.quick else stem)
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=1))
     plot(results, nets_by_regime, regimes, RESULTS / f"{stem}.png")
     print(f"wrote {RESULTS / stem}.json and .png in {results['wall_seconds']:.0f} s")
