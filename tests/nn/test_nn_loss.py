@@ -124,7 +124,9 @@ def test_skorch_mixin_loss_is_the_functional_loss():
     net = NeuralNetClassifier(
         _model(), criterion=nn.CrossEntropyLoss, max_epochs=1, train_split=None, verbose=0
     )
-    coded = make_coded_net(net, n_coded=40, batch_size=32, mu=0.4, block="1", random_state=0)
+    coded = make_coded_net(
+        net, n_coded=40, batch_size=32, mu=0.4, coded_loss="task", block="1", random_state=0
+    )
     coded.initialize()
     xb, yb = torch.from_numpy(X), torch.from_numpy(y).long()
     torch.manual_seed(5)
