@@ -405,18 +405,38 @@ async def _collect_dask(client, futures, workers, clock, collection):
 
 
 def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeout, collection):
-    """Run one request on a ``distributed.Client``; fill ``collection``."""
-    from distributed import Event
+    """Run one request on a ``distributed.Client``; fill ``collection``.
 
+    If the scattered model is lost during the request (the scheduler forgets it,
+    for example when a worker dies under load, and cancels every task that needs
+    it) and too few results arrived, the model is sent again and the request's
+    tasks once more, within the same time limits.
+    """
     if client.asynchronous:
         raise ValueError(
             f"executor={client!r} is an asynchronous client; run_workers needs a blocking one."
         )
-    model_future = _scattered_model(client, model, timeout)
+    clock = None
+    for attempt in range(2):
+        model_future = _scattered_model(client, model, timeout)
+        if clock is None:  # the limits count from sending the first tasks
+            clock = _Clock(plan.deadline, timeout)
+        _send_and_collect(
+            client, model_future, method, coded, plan, order, chunk_size, clock, collection
+        )
+        lost = getattr(model_future, "status", "finished") != "finished"
+        if attempt or not lost or collection.has_minimum() or clock.ends(collection):
+            return
+
+
+def _send_and_collect(
+    client, model_future, method, coded, plan, order, chunk_size, clock, collection
+):
+    from distributed import Event
+
     stop = Event(f"sklearn-coded-stop-{uuid.uuid4().hex}", client=client)
     sent = _sent_workers(plan, order)
     keys = [f"sklearn-coded-{method}-{stop.name[-32:]}-{worker}" for worker in sent]
-    clock = _Clock(plan.deadline, timeout)
     futures = client.map(
         worker_task,
         [coded[worker] for worker in sent],

@@ -303,3 +303,27 @@ def test_dask_sees_an_inner_model_refit_in_place(dask_client):
     results, _ = run_workers(model, "predict", coded, executor=dask_client)
     assert holder_keys() != first
     np.testing.assert_allclose(results[..., 0], inner.predict(coded.reshape(15, 4)).reshape(5, 3))
+
+
+def test_a_model_lost_on_dask_mid_request_is_sent_again(dask_client, monkeypatch):
+    # The scheduler can forget the scattered model while a request runs (a worker
+    # dying under load): every task that needs it is cancelled. The request sends
+    # the model again and reruns, instead of failing with no result.
+    from sklearn_coded.execution import _backends
+
+    model, coded = MarkedLinear(), marked_coded(6, 3)
+    scattered = _backends._scattered_model
+    lost = []
+
+    def scatter_then_lose(client, model, timeout=None):
+        future = scattered(client, model, timeout)
+        if not lost:
+            client.cancel([future])  # forgotten before the tasks could read it
+            lost.append(future)
+        return future
+
+    monkeypatch.setattr(_backends, "_scattered_model", scatter_then_lose)
+    results, returned = run_workers(model, "decision_function", coded, executor=dask_client)
+    assert lost and lost[0].status == "cancelled"
+    assert returned.all()
+    assert_correct(results, returned, coded, model)
