@@ -264,7 +264,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
     # --------------------------------------------------------------------- fit
     def _fit(self, X, y, fit_params):
         self._check_estimator()
-        self._coding_config()
+        config = self._coding_config()  # resolves and cross-checks the coding parameters
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         estimator = clone(self.estimator)
@@ -282,7 +282,6 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             # own training step), so a grid over mu compares like with like.
             from ..nn import make_coded_net  # layer 5; imported only when used
 
-            config = self._coding_config()
             estimator = make_coded_net(
                 estimator,
                 n_coded=config.n_coded,

@@ -23,9 +23,9 @@ from ._coding import (
     coded_block,
     coded_forward,
 )
-from ._loss import CodedLoss, coded_smoothing_loss
+from ._loss import CODED_LOSSES, CodedLoss, coded_smoothing_loss
 from ._metrics import frechet_distance, inception_score
-from ._skorch import CODED_LOSSES, CodedSmoothingMixin, coded_net_class, make_coded_net
+from ._skorch import CodedSmoothingMixin, coded_net_class, make_coded_net
 
 __all__ = [
     "CODED_LOSSES",

@@ -95,6 +95,16 @@ def coded_terms(forward, module, x, y, coder, *, criterion, mu, coded_loss, bloc
     return CodedLoss(loss, loss_main, loss_coded, y_pred, y_coded, error)
 
 
+def check_loss_params(mu, coded_loss, joint_forward):
+    """Validate the loss settings shared by the functional loss and the skorch nets."""
+    if not isinstance(mu, numbers.Real) or isinstance(mu, bool) or not 0 <= mu <= 1:
+        raise ValueError(f"mu must be a number in [0, 1]; got {mu!r}.")
+    if coded_loss not in CODED_LOSSES:
+        raise ValueError(f"coded_loss must be one of {CODED_LOSSES}; got {coded_loss!r}.")
+    if not isinstance(joint_forward, bool):
+        raise ValueError(f"joint_forward must be True or False; got {joint_forward!r}.")
+
+
 def _frozen(points):
     """A hashable key for a point layout (family names or arrays)."""
     if isinstance(points, str):
@@ -223,16 +233,11 @@ def coded_smoothing_loss(
     >>> out.output.shape, out.coded_output.shape, bool(out.decoding_error > 0)
     (torch.Size([32, 3]), torch.Size([32, 3]), True)
     """
-    if not isinstance(mu, numbers.Real) or isinstance(mu, bool) or not 0 <= mu <= 1:
-        raise ValueError(f"mu must be a number in [0, 1]; got {mu!r}.")
-    if coded_loss not in CODED_LOSSES:
-        raise ValueError(f"coded_loss must be one of {CODED_LOSSES}; got {coded_loss!r}.")
+    check_loss_params(mu, coded_loss, joint_forward)
     if criterion is None and coded_loss == "task":
         raise ValueError("coded_loss='task' needs a criterion; got criterion=None.")
     if criterion is not None and not callable(criterion):
         raise ValueError(f"criterion must be callable or None; got {criterion!r}.")
-    if not isinstance(joint_forward, bool):
-        raise ValueError(f"joint_forward must be True or False; got {joint_forward!r}.")
     if not torch.is_tensor(x) or x.ndim == 0 or x.shape[0] < 2:
         raise ValueError(f"x must be a tensor with >= 2 rows; got {type(x).__name__} {x!r:.60}.")
     if block:

@@ -27,23 +27,18 @@ from torch import nn
 
 from ..operators import SCHEMES
 from ._coding import CodedSmoothing, check_smoothing
-from ._loss import CODED_LOSSES, coded_loss_terms, coded_paths, coded_terms
+from ._loss import check_loss_params, coded_loss_terms, coded_paths, coded_terms
 
 
 def _check_coded_params(mu, n_coded, coded_loss, scheme, smoothing, joint_forward, jitter=False):
-    if not isinstance(mu, numbers.Real) or isinstance(mu, bool) or not 0 <= mu <= 1:
-        raise ValueError(f"mu must be a number in [0, 1]; got {mu!r}.")
+    check_loss_params(mu, coded_loss, joint_forward)
     if n_coded is not None and (
         not isinstance(n_coded, numbers.Integral) or isinstance(n_coded, bool) or n_coded < 2
     ):
         raise ValueError(f"n_coded must be None or an integer >= 2; got {n_coded!r}.")
-    if coded_loss not in CODED_LOSSES:
-        raise ValueError(f"coded_loss must be one of {CODED_LOSSES}; got {coded_loss!r}.")
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}; got {scheme!r}.")
     check_smoothing(smoothing)
-    if not isinstance(joint_forward, bool):
-        raise ValueError(f"joint_forward must be True or False; got {joint_forward!r}.")
     if not isinstance(jitter, bool):
         raise ValueError(f"jitter must be True or False; got {jitter!r}.")
 
