@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _execution_models import ExplicitDelays
 
 from sklearn_coded import SplineDecoder, SplineEncoder
 from sklearn_coded.execution import (
@@ -85,7 +86,12 @@ def test_run_workers_lies_and_the_robust_decoder_finds_the_liars(executor, reque
     X = rng.normal(size=(5, K, 4))  # 5 batches
     encoder = SplineEncoder(N, points="uniform").fit(X[0])
     coded = np.stack([encoder.transform(x) for x in X], axis=1)  # (N, B, 4)
-    kwargs = {"stragglers": S, "random_state": 0}
+    # S workers that never return, the same ones on every executor: on a real one,
+    # who is late is otherwise a matter of timing, and so would be the survivor set
+    # the locator works on.
+    delays = np.zeros(N)
+    delays[np.random.default_rng(0).choice(N, S, replace=False)] = np.inf
+    kwargs = {"stragglers": ExplicitDelays(delays), "random_state": 0}
     pool = request.getfixturevalue(executor) if executor else None  # conftest's executors
     clean, returned = run_workers(net, "scores", coded, executor=pool, **kwargs)
     lied, returned_lied = run_workers(
