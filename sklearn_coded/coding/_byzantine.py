@@ -2,36 +2,34 @@
 
 A decoder with ``n_adversaries = A`` locates up to A corrupted rows among the
 results that arrived and decodes from the rest. The locators are in
-:mod:`sklearn_coded.operators._robust`; this module picks one per scheme and
-states how many results it needs (``n_returned`` is N - S with S stragglers):
+:mod:`sklearn_coded.operators._robust`; every scheme uses the code-span locator
+(:func:`~sklearn_coded.operators.locate_span`): the results of an affine f lie in
+the span of the encoder's operator from its r nodes (K data points, and P noise
+points with ``n_private > 0``) to the survivors' coded points, and a result off
+that span is a liar. It needs ``n_returned >= r + 2A`` results (``n_returned`` is
+N - S with S stragglers), the bound of a Reed-Solomon code of dimension r.
 
-=========  ========================================  ==========================
-scheme     locator                                   results needed
-=========  ========================================  ==========================
-spline     iterated standardized leave-one-out       A + 3
-           residuals of the interpolating spline
-berrut     rational error locator (ApproxIFER),      2K + 2A - 1
-           type (K - 1, K - 1)                       (N >= 2K + 2A + S - 1)
-lagrange   polynomial error locator (Berlekamp-      K + 2A
-           Welch over the reals), degree K - 1
-=========  ========================================  ==========================
-
-The spline locator's bound is what it needs to run; whether it finds the
-corrupted rows depends on their size against the spread of the clean residuals
-(see :func:`~sklearn_coded.operators.locate_loo` and the user guide).
+It was chosen in ``benchmarks/bench_adversarial.py`` over the leave-one-out
+spline locator (:func:`~sklearn_coded.operators.locate_loo`) and, for Berrut and
+Lagrange, ApproxIFER's rational locator
+(:func:`~sklearn_coded.operators.locate_rational`, N >= 2K + 2A + S - 1): it
+locates as well on plain codes and it is the only one of the three that still
+locates liars when the code is padded with noise rows.
 """
 
-from ..operators import locate_loo, locate_rational, rational_locator_bound
+import numpy as np
+
+from ..operators import coding_operator, locate_span, span_locator_bound
+from ._private import layout
 
 
-def adversary_bound(scheme, n_samples, n_adversaries):
-    """Fewest finite results a decoder of ``scheme`` needs to tolerate A adversaries.
+def adversary_bound(n_nodes, n_adversaries):
+    """Fewest finite results a decoder needs to tolerate A adversaries: ``r + 2A``.
 
     Parameters
     ----------
-    scheme : {"spline", "berrut", "lagrange"}
-    n_samples : int
-        K.
+    n_nodes : int
+        r: the K data points plus the P noise points of a private code.
     n_adversaries : int
         A.
 
@@ -39,39 +37,48 @@ def adversary_bound(scheme, n_samples, n_adversaries):
     -------
     needed : int
     formula : str
-        The bound as a formula in K and A, for error messages.
+        The bound as a formula, for error messages.
 
     Examples
     --------
     >>> from sklearn_coded.coding import adversary_bound
-    >>> adversary_bound("berrut", 16, 3)
-    (37, '2K + 2A - 1')
+    >>> adversary_bound(16, 3)
+    (22, 'K + P + 2A')
     """
-    K, A = int(n_samples), int(n_adversaries)
-    if scheme == "spline":
-        return A + 3, "A + 3"
-    if scheme == "berrut":
-        return rational_locator_bound(K - 1, K - 1, A), "2K + 2A - 1"
-    return rational_locator_bound(K - 1, 0, A), "K + 2A"
+    return span_locator_bound(n_nodes, n_adversaries), "K + P + 2A"
+
+
+def n_nodes(decoder):
+    """r = K + P, the nodes the decoder's encoder interpolates."""
+    alpha, nu, _ = layout(decoder, decoder.n_samples, decoder.coded_points_.size)
+    return alpha.size + nu.size
 
 
 def check_adversary_bound(decoder, n_returned):
     """Raise ValueError, naming the bound, if too few results arrived for the locator."""
-    needed, formula = adversary_bound(decoder.scheme, decoder.n_samples, decoder.n_adversaries)
+    r = n_nodes(decoder)
+    needed, formula = adversary_bound(r, decoder.n_adversaries)
     if n_returned < needed:
         raise ValueError(
-            f"{type(decoder).__name__} with n_adversaries={decoder.n_adversaries} and "
-            f"n_samples={decoder.n_samples} needs at least {formula} = {needed} finite "
-            f"results (N - S >= {formula}); only {n_returned} arrived."
+            f"{type(decoder).__name__} with n_adversaries={decoder.n_adversaries}, "
+            f"n_samples={decoder.n_samples} and n_private={decoder.n_private} "
+            f"(r = K + P = {r} nodes) needs at least {formula} = {needed} finite results "
+            f"(N - S >= {formula}); only {n_returned} arrived."
         )
+
+
+def code_basis(decoder, survivors):
+    """``M(nodes -> beta_F)``: the encoder's operator from its nodes to the survivors.
+
+    The nodes are the data and noise points, sorted; a smoothing-spline encoder's
+    rows lie in the span of the interpolating one's (both natural splines with
+    knots at the nodes), so the interpolating operator serves every lam.
+    """
+    alpha, nu, beta = layout(decoder, decoder.n_samples, decoder.coded_points_.size)
+    nodes = np.sort(np.concatenate([alpha, nu]))
+    return coding_operator(decoder.scheme, nodes, beta[survivors], **decoder._operator_params())[0]
 
 
 def locate_adversaries(decoder, survivors, Y_survivors):
     """Boolean mask over ``survivors`` of the rows located as corrupted."""
-    beta = decoder.coded_points_[survivors]
-    A, K = decoder.n_adversaries, decoder.n_samples
-    if decoder.scheme == "spline":
-        lam = decoder._smoothing()
-        return locate_loo(beta, Y_survivors, A, smoothing=0.0 if lam == "gcv" else lam)
-    den_degree = K - 1 if decoder.scheme == "berrut" else 0
-    return locate_rational(beta, Y_survivors, A, num_degree=K - 1, den_degree=den_degree)
+    return locate_span(code_basis(decoder, survivors), Y_survivors, decoder.n_adversaries)

@@ -52,8 +52,10 @@ class BerrutDecoder(BaseDecoder):
     points : str or (data, coded) pair, default="chebyshev"
         Point layout; must match the encoder's.
     n_adversaries : int, default=0
-        A corrupted results per call to locate (ApproxIFER's rational locator),
-        record in ``flagged_`` and leave out; needs 2K + 2A - 1 finite results.
+        A corrupted results per call to locate (code-span locator,
+        :func:`~sklearn_coded.operators.locate_span`), record in ``flagged_``
+        and leave out; needs K + P + 2A finite results (P noise rows of
+        ``n_private``). See :ref:`security`.
     n_private : int, default=0
         The encoder's ``n_private`` (the data points of the private layout).
 
@@ -133,8 +135,10 @@ class LagrangeDecoder(BaseDecoder):
     points : str or (data, coded) pair, default="chebyshev"
         Point layout; must match the encoder's.
     n_adversaries : int, default=0
-        A corrupted results per call to locate (polynomial error locator), record
-        in ``flagged_`` and leave out; needs K + 2A finite results.
+        A corrupted results per call to locate (code-span locator,
+        :func:`~sklearn_coded.operators.locate_span`), record in ``flagged_``
+        and leave out; needs K + P + 2A finite results (P noise rows of
+        ``n_private``). See :ref:`security`.
     n_private : int, default=0
         The encoder's ``n_private`` (the data points of the private layout).
 

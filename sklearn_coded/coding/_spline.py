@@ -129,9 +129,9 @@ class SplineDecoder(BaseDecoder):
         Point layout; must match the encoder's.
     n_adversaries : int, default=0
         A: up to A results per call may be arbitrary. They are located by
-        iterated standardized leave-one-out residuals of the spline
-        (:func:`~sklearn_coded.operators.locate_loo`), recorded in ``flagged_``
-        and left out. Needs at least A + 3 results; see :ref:`security`.
+        the code-span locator (:func:`~sklearn_coded.operators.locate_span`),
+        recorded in ``flagged_`` and left out. Needs at least K + P + 2A
+        results (P noise rows of ``n_private``); see :ref:`security`.
     n_private : int, default=0
         The encoder's ``n_private`` (the data points of the private layout).
 

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..coding import adversary_bound
 from ..execution import check_stragglers, run_workers
-from ..operators import POINT_FAMILIES, SCHEMES
+from ..operators import DEFAULT_PRIVATE_LAYOUT, POINT_FAMILIES, SCHEMES, n_noise_rows
 from ..operators._schemes import explicit_size
 from ._batching import batch_groups, decode_groups, encode_groups, make_coders
 from ._config import CodingConfig
@@ -216,13 +216,15 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
 
     def _check_adversaries(self, K, N):
         """Results per batch the locator needs; an error naming the bound if S leaves fewer."""
-        needed, formula = adversary_bound(self.scheme, K, self.n_adversaries)
+        P = n_noise_rows(DEFAULT_PRIVATE_LAYOUT, K, self.n_private) if self.n_private else 0
+        needed, formula = adversary_bound(K + P, self.n_adversaries)
         S = self.stragglers if isinstance(self.stragglers, Integral) else 0
         if needed > N - S:
             raise ValueError(
-                f"n_adversaries={self.n_adversaries} with scheme={self.scheme!r} needs "
-                f"N - S >= {formula} = {needed} results per batch (K=batch_size={K}); "
-                f"n_coded={N} and stragglers={self.stragglers!r} leave {N - S}."
+                f"n_adversaries={self.n_adversaries} needs N - S >= {formula} = {needed} "
+                f"results per batch (K=batch_size={K}, P={P} noise rows for "
+                f"n_private={self.n_private}); n_coded={N} and "
+                f"stragglers={self.stragglers!r} leave {N - S}."
             )
         return needed
 
@@ -561,8 +563,10 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     n_adversaries : int, default=0
         A: up to A workers per batch may return arbitrary results (Byzantine).
         Each batch's decoder locates and drops them (per batch, not one shared
-        decoding matrix per survivor set); needs N - S >= A + 3 (spline),
-        2K + 2A - 1 (Berrut) or K + 2A (Lagrange). See :ref:`security`.
+        decoding matrix per survivor set) with the code-span locator
+        (:func:`~sklearn_coded.operators.locate_span`); needs
+        N - S >= K + P + 2A, P the noise rows of ``n_private`` (0 without).
+        See :ref:`security`.
     n_private : int, default=0
         T: pad every batch with random rows (fresh per batch, from
         ``random_state``) so that T colluding workers learn little; the leakage

@@ -13,6 +13,8 @@ from sklearn_coded import (
     SplineEncoder,
 )
 from sklearn_coded.coding import adversary_bound
+from sklearn_coded.coding._byzantine import code_basis
+from sklearn_coded.operators import span_residuals
 
 
 def relu_net(Z, seed=0):
@@ -65,53 +67,70 @@ def test_no_adversaries_sets_no_state_in_transform():
 
 
 @pytest.mark.parametrize(
-    ("encoder_cls", "decoder_cls", "needed"),
+    ("encoder_cls", "decoder_cls"),
     [
-        (BerrutEncoder, BerrutDecoder, lambda K, A: 2 * K + 2 * A - 1),
-        (LagrangeEncoder, LagrangeDecoder, lambda K, A: K + 2 * A),
+        (SplineEncoder, SplineDecoder),
+        (BerrutEncoder, BerrutDecoder),
+        (LagrangeEncoder, LagrangeDecoder),
     ],
 )
-def test_rational_decoders_locate_exactly_at_their_bound(encoder_cls, decoder_cls, needed):
-    # A linear f keeps the results a Berrut rational (type (K-1, K-1)) or a
-    # polynomial (degree K-1): the locator is exact with N - S at the bound.
+@pytest.mark.parametrize("n_private", [0, 2])
+def test_decoders_locate_the_liars_of_an_affine_f(encoder_cls, decoder_cls, n_private):
+    # An affine f keeps the results in the span of the encoder's operator from its
+    # r = K + P nodes: the code-span locator is exact with r + 2A + 4 results,
+    # padding rows included.
     rng = np.random.default_rng(3)
     K, A, S = 5, 2, 3
-    N = needed(K, A) + S
+    P = 0 if n_private == 0 else K + 1  # the "alternate" layout's noise rows
+    N = K + P + 2 * A + 4 + S
     X = rng.normal(size=(K, 4))
-    Y = encoder_cls(N).fit_transform(X) @ rng.normal(size=(4, 3))
+    encoder = encoder_cls(N, n_private=n_private, noise_scale=0.5, random_state=0)
+    Y = encoder.fit_transform(X) @ rng.normal(size=(4, 3)) + 1.0
     clean = Y.copy()
     Y[rng.choice(N, S, replace=False)] = np.nan
     bad = rng.choice(np.flatnonzero(np.isfinite(Y[:, 0])), A, replace=False)
     Y = corrupt(Y, bad, rng)
-    decoder = decoder_cls(K, n_adversaries=A).fit(Y)
+    decoder = decoder_cls(K, n_adversaries=A, n_private=n_private).fit(Y)
     decoded = decoder.transform(Y)
     assert set(np.flatnonzero(decoder.flagged_)) == set(bad)
     told = np.ones(N, dtype=bool)
     told[bad] = False
-    expected = decoder_cls(K).fit(Y).transform(Y, returned=told)
+    expected = decoder_cls(K, n_private=n_private).fit(Y).transform(Y, returned=told)
     np.testing.assert_allclose(decoded, expected, rtol=0, atol=1e-12)
-    if decoder_cls is LagrangeDecoder:  # K + 2A - A >= K survivors: exact for a polynomial
+    if decoder_cls is LagrangeDecoder and n_private == 0:  # exact for a polynomial
         np.testing.assert_allclose(decoded, decoder_cls(K).fit(clean).transform(clean), atol=1e-8)
 
 
-@pytest.mark.parametrize(
-    ("decoder", "message"),
-    [
-        (BerrutDecoder(5, n_adversaries=2), r"2K \+ 2A - 1 = 13 finite results.*only 12"),
-        (LagrangeDecoder(5, n_adversaries=2), r"K \+ 2A = 9 finite results.*only 8"),
-        (SplineDecoder(5, n_adversaries=2), r"A \+ 3 = 5 finite results.*only 4"),
-    ],
-)
-def test_too_few_results_for_the_locator_names_the_bound(decoder, message):
-    n_returned = adversary_bound(decoder.scheme, 5, 2)[0] - 1
-    Y = np.ones((20, 2))
-    Y[n_returned:] = np.nan
-    decoder.fit(Y)
-    with pytest.raises(ValueError, match=message):
+@pytest.mark.parametrize("decoder_cls", [BerrutDecoder, LagrangeDecoder, SplineDecoder])
+@pytest.mark.parametrize(("n_private", "r"), [(0, 5), (1, 11)])
+def test_too_few_results_for_the_locator_names_the_bound(decoder_cls, n_private, r):
+    needed = adversary_bound(r, 2)[0]
+    assert needed == r + 4
+    Y = np.ones((40, 2))
+    Y[needed - 1 :] = np.nan
+    decoder = decoder_cls(5, n_adversaries=2, n_private=n_private).fit(Y)
+    message = rf"\(r = K \+ P = {r} nodes\) needs at least K \+ P \+ 2A = {needed} finite"
+    with pytest.raises(ValueError, match=message + rf".*only {needed - 1} arrived"):
         decoder.transform(Y)
+    Y[needed - 1] = 1.0  # at the bound it decodes
+    assert decoder.transform(Y).shape == (5, 2)
 
 
-def test_adversary_bound_is_approxifer_condition_for_berrut():
-    K, A, S = 16, 3, 4
-    needed, formula = adversary_bound("berrut", K, A)
-    assert needed + S == 2 * K + 2 * A + S - 1 and formula == "2K + 2A - 1"
+def test_the_locator_uses_the_spline_order_of_the_code():
+    # Quintic (order 3) codes: their rows lie in the span of quintic natural
+    # splines with knots at the data points, not in that of cubic ones.
+    rng = np.random.default_rng(4)
+    K, A, N = 6, 2, 30
+    X = rng.normal(size=(K, 3))
+    Y = SplineEncoder(N, order=3).fit_transform(X) @ rng.normal(size=(3, 2))
+    bad = np.array([4, 21])
+    Y = corrupt(Y, bad, rng)
+    decoder = SplineDecoder(K, order=3, n_adversaries=A).fit(Y)
+    decoder.transform(Y)
+    assert set(np.flatnonzero(decoder.flagged_)) == set(bad)
+    clean = SplineEncoder(N, order=3).fit_transform(X)
+    residual = {}
+    for order in (2, 3):
+        basis = code_basis(SplineDecoder(K, order=order).fit(clean), np.arange(N))
+        residual[order] = np.abs(span_residuals(basis, clean)).max()
+    assert residual[3] < 1e-9 * np.abs(clean).max() < residual[2]

@@ -107,16 +107,24 @@ def test_private_padding_and_adversaries_together_keep_the_predictions(digits):
 
 
 @pytest.mark.parametrize(
-    ("scheme", "message"),
+    ("scheme", "n_private", "n_coded", "message"),
     [
-        ("berrut", r"N - S >= 2K \+ 2A - 1 = 37 .* leave 36"),
-        ("lagrange", r"N - S >= K \+ 2A = 22 .* leave 20"),
+        ("berrut", 0, 24, r"N - S >= K \+ P \+ 2A = 22 results .*P=0 .* leave 20"),
+        ("lagrange", 0, 24, r"N - S >= K \+ P \+ 2A = 22 results .*P=0 .* leave 20"),
+        ("spline", 2, 40, r"N - S >= K \+ P \+ 2A = 39 results .*P=17 .* leave 36"),
     ],
 )
-def test_too_few_workers_for_stragglers_and_adversaries_names_the_bound(scheme, message):
-    n_coded = 40 if scheme == "berrut" else 24
+def test_too_few_workers_for_stragglers_and_adversaries_names_the_bound(
+    scheme, n_private, n_coded, message
+):
     reg = CodedRegressor(
-        Ridge(), scheme=scheme, batch_size=16, n_coded=n_coded, stragglers=4, n_adversaries=3
+        Ridge(),
+        scheme=scheme,
+        batch_size=16,
+        n_coded=n_coded,
+        stragglers=4,
+        n_adversaries=3,
+        n_private=n_private,
     )
     X = np.random.default_rng(0).normal(size=(40, 3))
     with pytest.raises(ValueError, match=message):
@@ -171,10 +179,10 @@ def test_stragglers_adversaries_and_colluders_at_once_on_dask_and_in_a_search(di
         search = GridSearchCV(
             CodedClassifier(clone(base), n_private=0, **kwargs), {"n_private": [0, 2]}, cv=2
         ).fit(X_train, y_train)
-    # Both settings decode (chance is 0.1); the padding costs accuracy, and the
-    # search sees it (the nets of the folds are fitted on 500 rows).
-    assert search.cv_results_["mean_test_score"].min() > 0.7
-    assert search.best_params_ == {"n_private": 0}
+    # Both settings decode as well as the fold nets classify (fitted on 500 rows:
+    # measured 0.883 and 0.885); with the liars located the padding costs nothing.
+    scores = search.cv_results_["mean_test_score"]
+    assert scores.min() > 0.85 and np.ptp(scores) < 0.02
     clf = search.best_estimator_.set_params(n_private=2)
     bare = clf.estimator_.predict(X)
     with (
@@ -184,17 +192,10 @@ def test_stragglers_adversaries_and_colluders_at_once_on_dask_and_in_a_search(di
         distributed.Client(cluster) as client,
     ):
         on_dask = clf.set_params(executor=client, timeout=30).predict(X)
-    # Measured 0.89 (in process 0.875): far above chance, but see the next test.
-    assert (on_dask == bare).mean() >= 0.85
+    # In process 0.997 (0.89 with the leave-one-out locator, which the padding defeated)
+    assert (on_dask == bare).mean() >= 0.99
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known limitation: with noise padding (n_private > 0) the coded results "
-    "alternate between data and noise rows along the code, so the leave-one-out "
-    "locator cannot tell 3 gross liars from the padding's roughness (agreement 0.89 "
-    "with or without n_adversaries=3, against 1.00 without padding).",
-)
 def test_liars_are_located_under_noise_padding(digits):
     base, X, _ = digits
     kwargs = {"batch_size": 16, "n_coded": 80, "stragglers": 4, "random_state": 0}

@@ -1,4 +1,4 @@
-"""Byzantine locators: leave-one-out spline residuals and the rational error locator."""
+"""Byzantine locators: leave-one-out spline residuals, the rational and the code-span locator."""
 
 import numpy as np
 import pytest
@@ -7,10 +7,14 @@ from scipy.interpolate import CubicSpline, make_smoothing_spline
 
 from sklearn_coded.operators import (
     LOO_THRESHOLD,
+    coding_operator,
     locate_loo,
     locate_rational,
+    locate_span,
     make_points,
     rational_locator_bound,
+    span_locator_bound,
+    span_residuals,
     spline_loo_residuals,
 )
 
@@ -131,3 +135,112 @@ def test_locate_rational_refuses_below_its_bound():
 def test_rational_bound_is_approxifer_condition():
     K, A, S = 16, 3, 4
     assert rational_locator_bound(K - 1, K - 1, A) + S == 2 * K + 2 * A + S - 1
+
+
+# --- the code-span locator (eq. S) ---------------------------------------------------
+
+
+def affine_results(scheme, K, n, rng, n_outputs=3):
+    """Coded rows of K random rows through an affine f: exactly in the span of the code."""
+    nodes, t = np.sort(rng.uniform(-0.9, 0.9, K)), np.linspace(-1, 1, n)
+    M = coding_operator(scheme, nodes, t)[0]
+    X = rng.normal(size=(K, 4))
+    W, b = rng.normal(size=(4, n_outputs)), rng.normal(size=n_outputs)
+    return M, (M @ X) @ W + b  # f(x) = x W + b on the coded rows
+
+
+def test_span_residuals_equal_refitting_without_each_row():
+    rng = np.random.default_rng(0)
+    M, Y = affine_results("spline", 6, 20, rng)
+    Y = Y + 0.1 * rng.normal(size=Y.shape)
+    loo = span_residuals(M, Y)
+    for i in range(20):
+        rest = np.delete(np.arange(20), i)
+        coef = np.linalg.lstsq(M[rest], Y[rest], rcond=None)[0]
+        np.testing.assert_allclose(loo[i], Y[i] - M[i] @ coef, rtol=1e-9, atol=1e-12)
+    hat = M @ np.linalg.pinv(M)  # standardized: e_i / sqrt(1 - H_ii)
+    expected = (Y - hat @ Y) / np.sqrt(1 - np.diag(hat))[:, None]
+    np.testing.assert_allclose(span_residuals(M, Y, standardized=True), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("scheme", ["spline", "berrut", "lagrange"])
+def test_affine_results_have_no_span_residual(scheme):
+    M, Y = affine_results(scheme, 5, 17, np.random.default_rng(1))
+    assert np.abs(span_residuals(M, Y)).max() < 1e-9 * np.abs(Y).max()
+
+
+def test_a_row_no_other_row_checks_has_zero_residual():
+    M = np.vstack([np.eye(3), [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]]])
+    M = np.hstack([M, [[0], [0], [0], [0], [0]]])
+    M = np.vstack([M, [0, 0, 0, 1]])  # row 5 alone carries the last node: leverage 1
+    Y = np.random.default_rng(2).normal(size=(6, 2))
+    assert np.all(span_residuals(M, Y)[5] == 0)
+
+
+def test_swap_rss_equals_refitting_every_swap():
+    from sklearn_coded.operators._robust import _swap_rss
+
+    rng = np.random.default_rng(3)
+    M, Y = affine_results("berrut", 5, 16, rng)
+    Y = Y + 0.3 * rng.normal(size=Y.shape)
+    flagged = np.zeros(16, dtype=bool)
+    flagged[[2, 9]] = True
+    rss, swap = _swap_rss(M, Y, flagged)
+
+    def kept_rss(keep):
+        coef = np.linalg.lstsq(M[keep], Y[keep], rcond=None)[0]
+        return ((Y[keep] - M[keep] @ coef) ** 2).sum()
+
+    assert rss == pytest.approx(kept_rss(~flagged), rel=1e-10)
+    for a, i in enumerate(np.flatnonzero(flagged)):
+        for b, j in enumerate(np.flatnonzero(~flagged)):
+            keep = ~flagged
+            keep[i], keep[j] = True, False
+            assert swap[a, b] == pytest.approx(kept_rss(keep), rel=1e-9)
+
+
+@pytest.mark.parametrize("scheme", ["spline", "berrut", "lagrange"])
+@pytest.mark.parametrize("method", ["lts", "trim"])
+def test_locate_span_finds_every_liar_of_an_affine_f(scheme, method):
+    # r = K nodes, n = r + 2A + 4 rows: exact in every seeded case (the bare IRLS
+    # fit is not: two adjacent liars can share its weight, see the next test)
+    K, A = 5, 2
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        M, Y = affine_results(scheme, K, K + 2 * A + 4, rng)
+        bad = rng.choice(len(Y), A, replace=False)
+        Y[bad] += 10 * Y.std() * rng.standard_normal((A, Y.shape[1]))
+        assert set(np.flatnonzero(locate_span(M, Y, A, method=method))) == set(bad), seed
+
+
+def test_lts_at_the_bound_beats_the_robust_fit_it_starts_from():
+    # n = r + 2A: the least trimmed squares search repairs the IRLS start
+    found = {"lts": 0, "irls": 0}
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        M, Y = affine_results("spline", 5, 9, rng)
+        bad = rng.choice(9, 2, replace=False)
+        Y[bad] += 10 * Y.std() * rng.standard_normal((2, Y.shape[1]))
+        for method in found:
+            found[method] += set(np.flatnonzero(locate_span(M, Y, 2, method=method))) == set(bad)
+    assert found["lts"] > found["irls"] + 5
+
+
+def test_locate_span_flags_nothing_on_clean_rows_and_small_errors():
+    rng = np.random.default_rng(4)
+    M, Y = affine_results("spline", 6, 40, rng)
+    Y = Y + 0.01 * rng.normal(size=Y.shape)  # clean rows: residuals of one size
+    assert not locate_span(M, Y, 3).any()
+    Y[7] += 0.02  # an error the size of the clean residuals passes
+    assert not locate_span(M, Y, 3).any()
+    Y[7] += 1.0  # one 100 times that does not
+    assert np.flatnonzero(locate_span(M, Y, 3)).tolist() == [7]
+
+
+def test_locate_span_names_its_bound_and_methods():
+    M = coding_operator("spline", np.linspace(-0.5, 0.5, 5), np.linspace(-1, 1, 8))[0]
+    with pytest.raises(ValueError, match=r"r=5 nodes needs at least r \+ 2A = 9 rows; got 8"):
+        locate_span(M, np.ones((8, 2)), 2)
+    with pytest.raises(ValueError, match="method must be one of"):
+        locate_span(M, np.ones((8, 2)), 1, method="huber")
+    assert span_locator_bound(16, 3) == 22
