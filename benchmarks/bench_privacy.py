@@ -21,6 +21,9 @@ noise-padded Lagrange, every layout and a grid of sigma:
   stragglers), and RelAcc.
 
 The target (issue 11): ``r2_attack <= 0.25`` for every row while ``agree >= 0.9``.
+``--model linear`` replaces the MLP by a logistic regression (its logits are an
+affine f, for which the noise-padded Lagrange code decodes exactly at any sigma:
+the setting LCC was built for) and adds sigma 300 and 1000 (``privacy_linear.*``).
 
 Run ``python benchmarks/bench_privacy.py`` (about 6 minutes) or ``--quick``.
 Writes ``benchmarks/results/privacy.json`` and ``privacy.png``; ``--split train``
@@ -112,7 +115,7 @@ def run_cell(f, X, mu, sd, code, layout, gap, sigma, config, rng):
     }
 
 
-def plot(rows, path):
+def plot(rows, sigmas, path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,7 +138,7 @@ def plot(rows, path):
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("argmax agreement with the model")
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"Leakage vs accuracy, T={T} colluders, K={K}, N={N}; sigma grid {SIGMAS}")
+    fig.suptitle(f"Leakage vs accuracy, T={T} colluders, K={K}, N={N}; sigma grid {sigmas}")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -147,6 +150,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument(
+        "--model",
+        choices=("mlp", "linear"),
+        default="mlp",
+        help="the network of bench_accuracy.py, or a logistic regression (an affine f)",
+    )
+    parser.add_argument(
         "--split",
         choices=("test", "train"),
         default="test",
@@ -156,14 +165,22 @@ def main(argv=None):
     config = dict(QUICK if args.quick else FULL)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    f, X_test, _, X_train, _, info = mlp_model(config, args.seed)
+    f, X_test, _, X_train, y_train, info = mlp_model(config, args.seed)
+    sigmas = SIGMAS
+    if args.model == "linear":
+        from sklearn.linear_model import LogisticRegression
+
+        linear = LogisticRegression(max_iter=5000).fit(X_train, y_train)
+        f = linear.decision_function  # affine logits
+        info = {"model": "LogisticRegression", "n_train": len(X_train)}
+        sigmas = (*SIGMAS, 300.0, 1000.0)
     mu, sd = X_train.mean(axis=0), np.maximum(X_train.std(axis=0), 1e-3)
     X = ((X_test if args.split == "test" else X_train) - mu) / sd
     rng = np.random.default_rng(args.seed + 1)
     rows = []
     for code in CODES:
         for layout, gap in LAYOUTS:
-            for sigma in SIGMAS:
+            for sigma in sigmas:
                 row = run_cell(f, X, mu, sd, code, layout, gap, sigma, config, rng)
                 rows.append(row)
                 print(
@@ -179,14 +196,19 @@ def main(argv=None):
         "best_agreement_with_attack_r2_le_0.25": best,
     }
     print("target:", targets)
-    suffix = ("_quick" if args.quick else "") + ("_train" if args.split == "train" else "")
+    suffix = (
+        ("_quick" if args.quick else "")
+        + ("_linear" if args.model == "linear" else "")
+        + ("_train" if args.split == "train" else "")
+    )
     payload = {
         "config": {
             "K": K,
             "T": T,
             "N": N,
             **config,
-            "sigmas": SIGMAS,
+            "sigmas": sigmas,
+            "model": args.model,
             "seed": args.seed,
             "split": args.split,
         },
@@ -197,7 +219,7 @@ def main(argv=None):
         "seconds": time.perf_counter() - t_start,
     }
     (args.out_dir / f"privacy{suffix}.json").write_text(json.dumps(payload, indent=1))
-    plot(rows, args.out_dir / f"privacy{suffix}.png")
+    plot(rows, sigmas, args.out_dir / f"privacy{suffix}.png")
 
 
 if __name__ == "__main__":

@@ -121,16 +121,19 @@ fig.tight_layout()
 #
 # All three at once
 # -----------------
-# The estimator takes the three parameters together; bad combinations name the
-# bound they break.
+# The estimator takes the three parameters together: here 2 stragglers, the
+# liar (located by its distance from the span of the padded code) and the two
+# colluders' padding. Bad combinations name the bound they break: a padded code
+# has K + P nodes (P = K + 1 noise rows), and A liars need K + P + 2A results.
 clf = CodedClassifier(
     MLPClassifier((32,), max_iter=100 if smoke else 300, random_state=0),
     batch_size=K,
     n_coded=N,
     stragglers=2,
     n_adversaries=1,
+    adversaries=GrossErrors(1, scale=30.0),
     n_private=2,
-    noise_scale=0.01,
+    noise_scale=0.05,
     random_state=0,
 )
 with warnings.catch_warnings():
@@ -138,7 +141,7 @@ with warnings.catch_warnings():
     clf.fit(X[:1200], y[:1200])
 print("agreement with the model:", (clf.predict(X_test) == clf.estimator_.predict(X_test)).mean())
 try:
-    CodedClassifier(mlp, scheme="berrut", batch_size=16, n_coded=40, n_adversaries=3,
+    CodedClassifier(mlp, batch_size=16, n_coded=40, n_adversaries=3, n_private=2,
                     stragglers=4).fit(X[:100], y[:100])  # fmt: skip
 except ValueError as error:
     print(error)
