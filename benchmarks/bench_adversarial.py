@@ -488,29 +488,12 @@ def main(argv=None):
                     f"evasive={row['evasive_size_median']}",
                     flush=True,
                 )
-    # the shipped default, SPAN_THRESHOLD, on the target cell
-    shipped = run_cell(
-        f,
-        X_test,
-        "spline",
-        GrossErrors(3, scale=10.0),
-        3,
-        {"decoder": None},
-        config,
-        rng,
-        locators=("decoder",),
-    )[0]
-    shipped_private = run_cell(
-        f,
-        X_test,
-        "spline_private",
-        GrossErrors(3, scale=10.0),
-        3,
-        {"decoder": None},
-        config,
-        rng,
-        locators=("decoder",),
-    )[0]
+    # the shipped decoder (SPAN_THRESHOLD) on the target cell, plain and padded
+    shipped, shipped_private = (
+        run_cell(f, X_test, code, GrossErrors(3, scale=10.0), 3, {"decoder": None}, config,
+                 rng, locators=("decoder",))[0]
+        for code in ("spline", "spline_private")
+    )  # fmt: skip
     print("shipped:", shipped, shipped_private, flush=True)
     real = real_path(f, X_test, config, rng)
     print("real path:", real, flush=True)
