@@ -22,7 +22,7 @@ Protocol:
    two winners (``gan[_fashion]_tuning.json``, written as soon as it is done).
 2. Final (seeds 0, 1, ...; ``--steps``): baseline and the three variants, FID against
    the *test* features over the steps; the paired difference to the baseline at
-   the last step, and the ratio of means, with a 95% t-interval over seeds.
+   the last step, and the per-seed FID ratio, each with a 95% t-interval over seeds.
    Wall-clock per generator step (n_critic = 5 critic steps included; one torch
    thread; evaluation not timed).
 3. Cost (``--cost-only --settings gan.json``): the variants run one after the
@@ -108,6 +108,7 @@ def cost(X_train, chosen, *, steps, repeats):
             times[variant].append(per_step)
     medians = {variant: float(np.median(t)) for variant, t in times.items()}
     return {
+        "chosen": chosen,
         "steps": steps,
         "repeats": repeats,
         "s_per_step": times,

@@ -3,8 +3,8 @@ WGAN-GP with coded-smoothing, scored by FID
 ===========================================
 
 A WGAN-GP (Gulrajani et al. 2017) with a small DCGAN-style generator and critic
-learns the 8x8 digits; a second one is trained
-the same way with coded-smoothing on its generator: the generator loss
+learns the 8x8 digits; a second one is trained the same way with coded-smoothing
+on its generator: the generator loss
 ``-C(G(z)).mean()`` becomes ``(1 - mu) (-C(G(z))) + mu (-C(D G(E z)))``, one call
 of :func:`sklearn_coded.nn.coded_smoothing_loss` with a label-free criterion.
 
@@ -14,8 +14,8 @@ distance of its penultimate features (:func:`sklearn_coded.nn.frechet_distance`,
 FID) and the Inception Score of its logits
 (:func:`sklearn_coded.nn.inception_score`). mu = 0.6 and N/K = 2 are the
 generator settings chosen in ``benchmarks/bench_gan.py``, which measures the
-comparison over seeds, with the critic coded too: there coded-smoothing did not
-lower the FID of this WGAN-GP (see the user guide).
+comparison over seeds, with the critic coded too: there no coded variant lowered
+the FID of this WGAN-GP by more than the seeds vary (see the user guide).
 """
 
 import os
