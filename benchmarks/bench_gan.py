@@ -1,39 +1,41 @@
 """Does coded-smoothing improve a WGAN-GP? FID and IS from a classifier trained here.
 
 The coded-smoothing papers report better Inception Score and FID for a WGAN. This
-benchmark trains a WGAN-GP (MLP generator and critic, ``benchmarks/_gan.py``) on the
-digits (8x8, the CPU-sized data set) with coded-smoothing on the critic (consistency
-loss beside the gradient penalty), on the generator (the generator loss with its
-output decoded) and on both, each against the plain WGAN-GP at the same generator
-steps and seeds.
+benchmark trains a WGAN-GP (small DCGAN-style generator and critic,
+``benchmarks/_gan.py``) on the digits (8x8, the CPU-sized data set) and on
+Fashion-MNIST (28x28) with coded-smoothing on the critic (consistency loss beside
+the gradient penalty), on the generator (the generator loss with its output
+decoded) and on both, each against the plain WGAN-GP at the same generator steps
+and seeds.
 
-Evaluation (offline; no pretrained Inception weights here): an MLP classifier
-trained on the real training split (97-98% test accuracy); FID of its penultimate
-features and IS of its logits, 1000 samples from a fixed noise batch. The metric
-is checked on itself first: FID(real test, real train) and FID(uniform noise, real
-train), and the baseline's FID curve must fall as it trains.
+Evaluation (offline; no pretrained Inception weights here): a small CNN classifier
+trained on the real training split; FID of its penultimate features and IS of its
+logits, 1000 samples from a fixed noise batch. The metric is checked on itself
+first: FID(real test, real train) and FID(uniform noise, real train), and the
+baseline's FID curve must fall as it trains.
 
 Protocol:
 
 1. Tuning (seeds 100, 101; ``--tune-steps`` generator steps): mu and N/K of each
    coded variant on a grid, scored by FID against the *training* features (mean
    of the last two checkpoints); the best of each is kept, and "both" combines the
-   two winners.
-2. Final (seeds 0, 1, 2; ``--steps``): baseline and the three variants, FID against
+   two winners (``gan[_fashion]_tuning.json``, written as soon as it is done).
+2. Final (seeds 0, 1, ...; ``--steps``): baseline and the three variants, FID against
    the *test* features over the steps; the paired difference to the baseline at
-   the last step, and the ratio of means, with a 95% t-interval over seeds.
+   the last step, and the per-seed FID ratio, each with a 95% t-interval over seeds.
    Wall-clock per generator step (n_critic = 5 critic steps included; one torch
    thread; evaluation not timed).
 3. Cost (``--cost-only --settings gan.json``): the variants run one after the
    other change with the machine's load, so the cost ratios are measured apart,
-   100 steps per variant, 5 interleaved repeats, median (``gan_cost.json``).
+   ``--cost-steps`` steps per variant, ``--cost-repeats`` interleaved repeats,
+   median (``gan[_fashion]_cost.json``).
 
-Run ``python benchmarks/bench_gan.py --seeds 5`` (about 15 minutes on 2 busy
-cores) or ``--quick`` (a smoke run of half a minute). Writes
+Run ``python benchmarks/bench_gan.py --seeds 5`` (digits; about 35 minutes on 2
+busy cores) or ``--quick`` (a smoke run of a minute). Writes
 ``benchmarks/results/gan.json`` and ``gan.png`` (``gan_quick.*`` with ``--quick``).
 Fashion-MNIST (the first 10000 training images, 70/30 split) with the settings
-chosen on the digits and fewer steps: ``--data fashion --steps 600 --seeds 3
---settings benchmarks/results/gan.json`` (``gan_fashion.*``, about 15 minutes).
+chosen on the digits and fewer steps: ``--data fashion --steps 500 --seeds 3
+--settings benchmarks/results/gan_tuning.json`` (``gan_fashion.*``, about 45 minutes).
 """
 
 import argparse
@@ -106,6 +108,7 @@ def cost(X_train, chosen, *, steps, repeats):
             times[variant].append(per_step)
     medians = {variant: float(np.median(t)) for variant, t in times.items()}
     return {
+        "chosen": chosen,
         "steps": steps,
         "repeats": repeats,
         "s_per_step": times,
@@ -151,6 +154,8 @@ def main():
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--tune-steps", type=int, default=800)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--cost-steps", type=int, default=100)
+    parser.add_argument("--cost-repeats", type=int, default=5)
     parser.add_argument(
         "--settings",
         type=Path,
@@ -166,7 +171,7 @@ def main():
     if args.cost_only:
         X_train = _gan.load(args.data, n_train=10000)[0]
         chosen = json.loads(args.settings.read_text())["chosen"]
-        result = cost(X_train, chosen, steps=100, repeats=5)
+        result = cost(X_train, chosen, steps=args.cost_steps, repeats=args.cost_repeats)
         stem = "gan" if args.data == "digits" else f"gan_{args.data}"
         (RESULTS / f"{stem}_cost.json").write_text(json.dumps(result, indent=1))
         print(result["ratio_to_baseline"])
@@ -175,6 +180,8 @@ def main():
         args.steps, args.tune_steps, args.seeds = 100, 50, 2
         GRID["critic"], GRID["generator"] = GRID["critic"][:1], GRID["generator"][:1]
     eval_every = max(args.steps // 10, 1)
+    stem = "gan_quick" if args.quick else ("gan" if args.data == "digits" else f"gan_{args.data}")
+    RESULTS.mkdir(exist_ok=True)
     start = time.perf_counter()
 
     def log(message):
@@ -196,6 +203,11 @@ def main():
             X_train, evaluator, steps=args.tune_steps, seeds=(100, 101),
             eval_every=max(args.tune_steps // 4, 1), log=log,
         )  # fmt: skip
+        (RESULTS / f"{stem}_tuning.json").write_text(
+            json.dumps(
+                {"tune_steps": args.tune_steps, "tuning": tuning, "chosen": chosen}, indent=1
+            )
+        )
     else:
         tuning, chosen = str(args.settings), json.loads(args.settings.read_text())["chosen"]
     log(f"chosen {chosen}")
@@ -247,8 +259,6 @@ def main():
         "torch": torch.__version__,
         "wall_seconds": time.perf_counter() - start,
     }
-    RESULTS.mkdir(exist_ok=True)
-    stem = "gan_quick" if args.quick else ("gan" if args.data == "digits" else f"gan_{args.data}")
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=1))
     plot(results, grids, side, RESULTS / f"{stem}.png")
     for variant, entry in final.items():
