@@ -137,6 +137,7 @@ def plot(results, grids, side, path):
     costs = [results["final"][v]["s_per_step_median"] * 1e3 for v in variants]
     ax.bar(variants, costs)
     ax.set_ylabel("ms per generator step (5 critic steps)")
+    ax.set_title("inside the runs (load-dependent;\nratios: *_cost.json)", fontsize=9)
     axes[0, 3].axis("off")
     for ax, variant in zip(axes[1], variants, strict=True):
         grid = grids[variant].reshape(8, 8, side, side).permute(0, 2, 1, 3)
