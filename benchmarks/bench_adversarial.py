@@ -78,6 +78,7 @@ from sklearn_coded.operators import (
     span_candidate_scores,
 )
 from sklearn_coded.operators._robust import (
+    _column_space,
     _roughness_matrix,
     candidate_scores,
 )
@@ -166,9 +167,7 @@ def quadratic_form(locator, decoder, F, bad):
     if locator == "loo":
         K_matrix = _roughness_matrix(decoder.coded_points_[F])  # y' K y, eq. (L0)
         return K_matrix[np.ix_(bad, bad)]
-    B = code_basis(decoder, F)
-    U, s, _ = np.linalg.svd(B, full_matrices=False)
-    U = U[:, s > s[0] * 1e-12]
+    U = _column_space(code_basis(decoder, F))[0]
     projector = np.eye(len(F)) - U @ U.T  # I - H, eq. (S)
     return projector[np.ix_(bad, bad)]
 

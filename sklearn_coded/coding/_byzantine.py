@@ -72,11 +72,14 @@ def code_basis(decoder, survivors):
 
     The nodes are the data and noise points, sorted; a smoothing-spline encoder's
     rows lie in the span of the interpolating one's (both natural splines with
-    knots at the nodes), so the interpolating operator serves every lam.
+    knots at the nodes), so the interpolating operator serves every lam. Its rows
+    at the survivors are rows of the operator to all N coded points, which is
+    built once and cached.
     """
     alpha, nu, beta = layout(decoder, decoder.n_samples, decoder.coded_points_.size)
     nodes = np.sort(np.concatenate([alpha, nu]))
-    return coding_operator(decoder.scheme, nodes, beta[survivors], **decoder._operator_params())[0]
+    M = coding_operator(decoder.scheme, nodes, beta, **decoder._operator_params())[0]
+    return M[survivors]
 
 
 def locate_adversaries(decoder, survivors, Y_survivors):

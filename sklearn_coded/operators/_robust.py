@@ -194,8 +194,7 @@ def span_residuals(basis, values, *, standardized=False):
     """
     B = np.asarray(basis, dtype=np.float64)
     Y = np.asarray(values, dtype=np.float64).reshape(B.shape[0], -1)
-    U, s, _ = np.linalg.svd(B, full_matrices=False)
-    U = U[:, s > s[0] * B.shape[0] * np.finfo(float).eps] if s.size and s[0] > 0 else U[:, :0]
+    U = _column_space(B)[0]
     residual = Y - U @ (U.T @ Y)  # (I - H) y, eq. (S)
     slack = 1.0 - (U**2).sum(axis=1)  # 1 - H_ii
     checked = slack > 1e-10
@@ -203,6 +202,13 @@ def span_residuals(basis, values, *, standardized=False):
     power = 0.5 if standardized else 1.0
     out[checked] = residual[checked] / slack[checked, None] ** power
     return out
+
+
+def _column_space(B):
+    """Thin SVD ``U, s, Vt`` of B without its numerically zero singular values."""
+    U, s, Vt = np.linalg.svd(B, full_matrices=False)
+    rank = s > (s[0] if s.size else 0.0) * B.shape[0] * np.finfo(float).eps
+    return U[:, rank], s[rank], Vt[rank]
 
 
 def span_locator_bound(n_nodes, n_adversaries):
@@ -417,9 +423,7 @@ def span_candidate_scores(basis, values, candidates):
     standardized = span_residuals(B[keep], Y[keep], standardized=True)
     scale = np.median(np.abs(standardized), axis=0) / 0.6745
     floor = 1e-12 * (np.abs(Y).max(axis=0) + 1e-300)
-    U, s, Vt = np.linalg.svd(B[keep], full_matrices=False)
-    rank = s > s[0] * B.shape[0] * np.finfo(float).eps
-    U, s, Vt = U[:, rank], s[rank], Vt[rank]
+    U, s, Vt = _column_space(B[keep])
     error = Y[rows] - B[rows] @ (Vt.T @ ((U.T @ Y[keep]) / s[:, None]))
     # externally studentized: a new row's prediction error has variance
     # sigma^2 (1 + b (B_keep' B_keep)^+ b'), sigma estimated from the kept rows
