@@ -14,7 +14,7 @@ from sklearn_coded import (
 )
 from sklearn_coded.coding import adversary_bound
 from sklearn_coded.coding._byzantine import code_basis
-from sklearn_coded.operators import span_residuals
+from sklearn_coded.operators import locate_span, span_residuals
 
 
 def relu_net(Z, seed=0):
@@ -134,3 +134,21 @@ def test_the_locator_uses_the_spline_order_of_the_code():
         basis = code_basis(SplineDecoder(K, order=order).fit(clean), np.arange(N))
         residual[order] = np.abs(span_residuals(basis, clean)).max()
     assert residual[3] < 1e-9 * np.abs(clean).max() < residual[2]
+
+
+def test_decoders_choose_candidates_by_least_trimmed_squares():
+    # At the bound N - S = K + 2A the robust fit alone misses liars that the
+    # least-trimmed-squares search finds; the decoder's flags are the latter's.
+    differ = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        K, A = 5, 2
+        X = rng.normal(size=(K, 3))
+        Y = SplineEncoder(K + 2 * A).fit_transform(X) @ rng.normal(size=(3, 2))
+        Y = corrupt(Y, rng.choice(len(Y), A, replace=False), rng)
+        decoder = SplineDecoder(K, n_adversaries=A).fit(Y)
+        decoder.transform(Y)
+        basis = code_basis(decoder, np.arange(len(Y)))
+        np.testing.assert_array_equal(decoder.flagged_, locate_span(basis, Y, A, method="lts"))
+        differ += (locate_span(basis, Y, A, method="irls") != decoder.flagged_).any()
+    assert differ > 0
