@@ -322,7 +322,7 @@ def threshold_study(f, X, config, rng):
                 },
                 "tuned_threshold": float(np.quantile(scores, 0.999)),
                 "false_flag_rate_at_SPAN_THRESHOLD": float((scores > SPAN_THRESHOLD).mean())
-                if loc == "span"
+                if loc in SPAN_METHODS
                 else None,
             }
             print("threshold", code, loc, study[f"{code}/{loc}"]["quantiles"], flush=True)
