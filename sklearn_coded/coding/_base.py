@@ -269,7 +269,9 @@ class BaseDecoder(_BaseCoder):
         Y = validate_data(
             self, Y, dtype=FLOAT_DTYPES, ensure_all_finite=False, ensure_min_samples=2
         )
-        self.data_points_, _, self.coded_points_ = layout(self, self.n_samples, Y.shape[0])
+        self.data_points_, self.noise_points_, self.coded_points_ = layout(
+            self, self.n_samples, Y.shape[0]
+        )
         return self
 
     def transform(self, Y, returned=None):

@@ -20,7 +20,6 @@ locates liars when the code is padded with noise rows.
 import numpy as np
 
 from ..operators import coding_operator, locate_span, span_locator_bound
-from ._private import layout
 
 
 def adversary_bound(n_nodes, n_adversaries):
@@ -49,9 +48,8 @@ def adversary_bound(n_nodes, n_adversaries):
 
 
 def n_nodes(decoder):
-    """r = K + P, the nodes the decoder's encoder interpolates."""
-    alpha, nu, _ = layout(decoder, decoder.n_samples, decoder.coded_points_.size)
-    return alpha.size + nu.size
+    """r = K + P, the nodes the fitted decoder's encoder interpolates."""
+    return decoder.data_points_.size + decoder.noise_points_.size
 
 
 def check_adversary_bound(decoder, n_returned):
@@ -76,9 +74,10 @@ def code_basis(decoder, survivors):
     at the survivors are rows of the operator to all N coded points, which is
     built once and cached.
     """
-    alpha, nu, beta = layout(decoder, decoder.n_samples, decoder.coded_points_.size)
-    nodes = np.sort(np.concatenate([alpha, nu]))
-    M = coding_operator(decoder.scheme, nodes, beta, **decoder._operator_params())[0]
+    nodes = np.sort(np.concatenate([decoder.data_points_, decoder.noise_points_]))
+    M = coding_operator(decoder.scheme, nodes, decoder.coded_points_, **decoder._operator_params())[
+        0
+    ]
     return M[survivors]
 
 

@@ -62,6 +62,8 @@ class BerrutDecoder(BaseDecoder):
     Attributes
     ----------
     data_points_ : ndarray of shape (n_samples,)
+    noise_points_ : ndarray of shape (P,)
+        The encoder's noise points (empty when ``n_private=0``).
     coded_points_ : ndarray of shape (N,)
     n_features_in_ : int
     flagged_ : ndarray of bool of shape (N,)
@@ -145,6 +147,8 @@ class LagrangeDecoder(BaseDecoder):
     Attributes
     ----------
     data_points_ : ndarray of shape (n_samples,)
+    noise_points_ : ndarray of shape (P,)
+        The encoder's noise points (empty when ``n_private=0``).
     coded_points_ : ndarray of shape (N,)
     n_features_in_ : int
     flagged_ : ndarray of bool of shape (N,)

@@ -139,6 +139,8 @@ class SplineDecoder(BaseDecoder):
     ----------
     data_points_ : ndarray of shape (n_samples,)
         alpha.
+    noise_points_ : ndarray of shape (P,)
+        The encoder's noise points (empty when ``n_private=0``).
     coded_points_ : ndarray of shape (N,)
         beta, N being the number of rows seen in ``fit``.
     n_features_in_ : int
