@@ -1,0 +1,531 @@
+"""Exact real-field codes for linear and polynomial work (method.md 8, "exact real-field codes").
+
+A batch of K data rows and P secret padding rows W = [X; Z] is coded into N worker
+shares; a worker applies f to its share; any ``threshold`` workers' results
+determine f(X) exactly up to rounding, whatever the padding's scale. Three
+constructions, side by side:
+
+``"vandermonde"``
+    The baseline (real-field Lagrange / LCC, Yu et al.'s polynomial codes): the
+    polynomial u(z) with u(alpha_j) = W_j in the monomial basis, evaluated at N
+    equispaced points of [-1, 1]. Its recovery matrices are real Vandermonde
+    matrices, whose condition number grows exponentially in N.
+``"chebyshev"``
+    Fahim and Cadambe's numerically stable polynomial code: the same polynomial
+    code in the Chebyshev basis T_0..T_{m-1}, evaluated on the N-point Chebyshev grid
+    (first kind). Every m x m submatrix of that Chebyshev-Vandermonde matrix has a
+    condition number O(N^(2 (N - m))) (polynomial in N for a fixed number of
+    stragglers N - m).
+``"rotation"``
+    Ramamoorthy and Tang's rotation-matrix embedding: pairs of rows are complex
+    numbers c = W_{2j} + i W_{2j+1}, coded as u(w) = sum_k c_k w^k at the N-th roots of
+    unity w_n = exp(2 pi i n / N); a worker receives (Re u(w_n), Im u(w_n)), i.e.
+    sum_k R(k theta_n) [W_{2k}; W_{2k+1}] with R the 2 x 2 rotation by theta_n =
+    2 pi n / N: two real rows, no complex arithmetic anywhere. Recovery matrices are
+    complex Vandermonde matrices on the unit circle (worst-case condition number
+    O(N^(S + 5.5)) in their analysis). Linear f only (f(Re u) is not Re f(u)
+    otherwise).
+
+Privacy (T colluders): the real codes interpolate the data at alpha_1..alpha_K and
+the T padding rows at T more points (LCC), alpha chosen halfway between coded
+points so that no worker ever holds a data row; any T workers' noise block is an
+invertible T x T matrix, so their view is the data plus a full-rank Gaussian.
+The rotation code puts T complex padding coefficients (2T real rows) at the
+powers w^0..w^(T-1): any T workers' noise block is a T x T complex Vandermonde
+matrix, invertible. Decoding of a polynomial f of degree d (real codes) fits the
+degree d (m - 1) polynomial f(u(z)) through the survivors (m = K + T unknown rows):
+the recovery threshold is d (m - 1) + 1 workers; the rotation code needs
+ceil(K / 2) + T workers (each holds two rows).
+"""
+
+import functools
+import itertools
+import math
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+
+EXACT_CODES = ("vandermonde", "chebyshev", "rotation")
+
+
+def _check_int(name, value, low):
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}; got {name}={value!r}.")
+    return int(value)
+
+
+def _basis(code, z, size):
+    """(len(z), size) matrix of the code's basis functions at the points z."""
+    if code == "chebyshev":
+        return np.polynomial.chebyshev.chebvander(z, size - 1)
+    return np.vander(z, size, increasing=True)
+
+
+def _coded_points(code, n_coded):
+    if code == "chebyshev":  # the N-point Chebyshev grid of the first kind (method.md 2)
+        return -np.cos((2 * np.arange(1, n_coded + 1) - 1) * np.pi / (2 * n_coded))
+    if code == "vandermonde":
+        return np.linspace(-1.0, 1.0, n_coded)
+    return np.exp(2j * np.pi * np.arange(n_coded) / n_coded)  # rotation: roots of unity
+
+
+def _interpolation_points(beta, size):
+    """``size`` points spread among the midpoints of the sorted coded points beta
+    (and half a gap beyond each end): never a coded point, so no worker holds a
+    data or padding row itself."""
+    gaps = np.diff(beta)
+    candidates = np.concatenate(
+        [[beta[0] - gaps[0] / 2], (beta[:-1] + beta[1:]) / 2, [beta[-1] + gaps[-1] / 2]]
+    )
+    if size > candidates.size:
+        raise ValueError(
+            f"n_coded={beta.size} is too small for {size} data and padding rows: "
+            f"the code needs n_coded >= {size - 1}."
+        )
+    if size == candidates.size:
+        return candidates
+    # interior midpoints first: spread over the N - 1 midpoints when they suffice
+    inner = candidates[1:-1]
+    if size <= inner.size:
+        return inner[np.round(np.linspace(0, inner.size - 1, size)).astype(int)]
+    return candidates[np.round(np.linspace(0, candidates.size - 1, size)).astype(int)]
+
+
+@dataclass(frozen=True)
+class ExactCode:
+    """An exact real-field code: K data rows, T-private padding, N workers.
+
+    Build it with :func:`exact_code`. Worker n holds rows
+    ``encoder[n * share:(n + 1) * share]`` applied to ``[X; Z]`` (K data rows,
+    then P padding rows).
+
+    Attributes
+    ----------
+    code : {"vandermonde", "chebyshev", "rotation"}
+    n_samples : int
+        K.
+    n_private : int
+        T.
+    n_coded : int
+        N, the number of workers.
+    degree : int
+        d, the degree of the polynomial f the decoder inverts.
+    """
+
+    code: str
+    n_samples: int
+    n_private: int
+    n_coded: int
+    degree: int = 1
+
+    @property
+    def share(self):
+        """Real rows per worker: 2 for the rotation code, 1 otherwise."""
+        return 2 if self.code == "rotation" else 1
+
+    @property
+    def n_unknowns(self):
+        """m: coefficients of u (complex ones for the rotation code)."""
+        if self.code == "rotation":
+            return math.ceil(self.n_samples / 2) + self.n_private
+        return self.n_samples + self.n_private
+
+    @property
+    def n_padding(self):
+        """P: real padding rows (T for the real codes, 2T for the rotation code)."""
+        return self.share * self.n_private
+
+    @property
+    def n_data_rows(self):
+        """Data rows the encoder takes: K, made even for the rotation code (a zero row)."""
+        return self.share * math.ceil(self.n_samples / self.share)
+
+    @property
+    def threshold(self):
+        """Recovery threshold: the fewest workers whose results determine f(X)."""
+        return self.degree * (self.n_unknowns - 1) + 1
+
+    @functools.cached_property
+    def coded_points(self):
+        """beta: real points of the real codes, roots of unity of the rotation code."""
+        return _coded_points(self.code, self.n_coded)
+
+    @functools.cached_property
+    def data_points(self):
+        """alpha of the real codes: K data points then T padding points (None: rotation)."""
+        if self.code == "rotation":
+            return None
+        return _interpolation_points(self.coded_points, self.n_unknowns)
+
+    @functools.cached_property
+    def encoder(self):
+        """(N * share, n_data_rows + P) real matrix: ``shares = encoder @ [X; Z]``."""
+        if self.code == "rotation":
+            return _readonly(self._rotation_system(np.arange(self.n_coded)) @ self._columns())
+        m = self.n_unknowns
+        # u(z) = B(z) c with B(alpha) c = W (the interpolation conditions), so the
+        # shares are B(beta) B(alpha)^-1 W; alpha holds data first, then padding.
+        E = np.linalg.solve(_basis(self.code, self.data_points, m).T, _basis(
+            self.code, self.coded_points, m
+        ).T).T
+        return _readonly(E)
+
+    def _columns(self):
+        """Rotation code: (2m, K' + 2T) permutation from [X; Z] to the real parts of c.
+
+        Coefficient k < T holds padding rows (2k, 2k + 1), coefficient T + j data
+        rows (2j, 2j + 1) (real and imaginary part)."""
+        m, T, Kp = self.n_unknowns, self.n_private, self.n_data_rows
+        P = np.zeros((2 * m, Kp + 2 * T))
+        P[2 * T + np.arange(Kp), np.arange(Kp)] = 1.0
+        P[np.arange(2 * T), Kp + np.arange(2 * T)] = 1.0
+        return P
+
+    def _rotation_system(self, workers):
+        """Real embedding of the complex Vandermonde V[n, k] = w_n^k: each entry a
+        2 x 2 rotation block R(k theta_n) = [[cos, -sin], [sin, cos]]."""
+        m = self.n_unknowns
+        theta = 2 * np.pi * np.asarray(workers)[:, None] / self.n_coded * np.arange(m)
+        G = np.empty((2 * theta.shape[0], 2 * m))
+        G[0::2, 0::2], G[0::2, 1::2] = np.cos(theta), -np.sin(theta)
+        G[1::2, 0::2], G[1::2, 1::2] = np.sin(theta), np.cos(theta)
+        return G
+
+    def system(self, workers):
+        """(M_F, R): results of workers F lie in the column space of M_F, and
+        f(X) = R @ pinv(M_F) @ Y_F."""
+        workers = np.asarray(workers, dtype=np.intp)
+        if self.code == "rotation":
+            # the data coefficients' real parts, in the order of the data rows
+            R = np.eye(2 * self.n_unknowns)[2 * self.n_private : 2 * self.n_private + self.n_samples]
+            return self._rotation_system(workers), R
+        size = self.threshold  # f(u(z)) has degree d (m - 1)
+        M = _basis(self.code, self.coded_points[workers], size)
+        R = _basis(self.code, self.data_points[: self.n_samples], size)
+        return M, R
+
+    def check_survivors(self, workers):
+        """Raise a ValueError naming the threshold if too few workers returned."""
+        n = len(workers)
+        if n < self.threshold:
+            raise ValueError(
+                f"Only {n} of n_coded={self.n_coded} workers returned; the {self.code!r} "
+                f"code with K={self.n_samples}, n_private={self.n_private}, "
+                f"degree={self.degree} needs at least its recovery threshold "
+                f"{self.threshold}."
+            )
+
+    def decoder(self, workers):
+        """(K, len(workers) * share) matrix D_F: f(X) = D_F @ (results of workers F).
+
+        Least squares (the pseudo-inverse) when more than the threshold returned."""
+        workers = tuple(int(w) for w in workers)
+        self.check_survivors(workers)
+        return _decoder(self, workers)
+
+    def condition(self, workers):
+        """2-norm condition number of the system M_F solved by the decoder."""
+        return float(np.linalg.cond(self.system(workers)[0]))
+
+    def noise_block(self, workers):
+        """The colluders' (|F| * share, P) padding block of the encoder."""
+        rows = _rows(workers, self.share)
+        return self.encoder[rows][:, self.n_data_rows :]
+
+
+@functools.lru_cache(maxsize=256)
+def _decoder(code, workers):
+    M, R = code.system(np.asarray(workers))
+    return _readonly(R @ np.linalg.pinv(M))
+
+
+def _readonly(A):
+    A = np.ascontiguousarray(A)
+    A.flags.writeable = False
+    return A
+
+
+def _rows(workers, share):
+    workers = np.asarray(workers, dtype=np.intp)
+    return (workers[:, None] * share + np.arange(share)).ravel()
+
+
+def exact_code(code, n_samples, n_coded, *, n_private=0, degree=1):
+    """Build an exact real-field code (see the module's notes for the constructions).
+
+    Parameters
+    ----------
+    code : {"vandermonde", "chebyshev", "rotation"}
+        The construction: the monomial baseline, Fahim and Cadambe's Chebyshev
+        code, or Ramamoorthy and Tang's rotation-matrix embedding.
+    n_samples : int
+        K >= 1 data rows.
+    n_coded : int
+        N workers; N >= the recovery threshold.
+    n_private : int, default=0
+        T >= 0: any T workers pooling their shares see the data plus a full-rank
+        Gaussian padding.
+    degree : int, default=1
+        d, the degree of the polynomial f the workers apply (1: linear f). The
+        rotation code supports d = 1 only.
+
+    Returns
+    -------
+    ExactCode
+
+    Raises
+    ------
+    ValueError
+        For an unknown code, or N below the recovery threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.operators import exact_code
+    >>> code = exact_code("chebyshev", 3, 6, n_private=1)
+    >>> code.threshold, code.encoder.shape
+    (4, (6, 4))
+    >>> X, Z = np.arange(6.0).reshape(3, 2), 1e4 * np.ones((1, 2))
+    >>> shares = code.encoder @ np.vstack([X, Z])
+    >>> (code.decoder([0, 2, 3, 5]) @ shares[[0, 2, 3, 5]]).round(6)
+    array([[0., 1.],
+           [2., 3.],
+           [4., 5.]])
+    """
+    if code not in EXACT_CODES:
+        raise ValueError(f"code must be one of {EXACT_CODES}; got code={code!r}.")
+    n_samples = _check_int("n_samples", n_samples, 1)
+    n_coded = _check_int("n_coded", n_coded, 1)
+    n_private = _check_int("n_private", n_private, 0)
+    degree = _check_int("degree", degree, 1)
+    if code == "rotation" and degree != 1:
+        raise ValueError(
+            f"code='rotation' codes linear work only (f of degree 1); got degree={degree}."
+        )
+    result = ExactCode(code, n_samples, n_private, n_coded, degree)
+    if n_coded < result.threshold:
+        raise ValueError(
+            f"n_coded={n_coded} is below the recovery threshold {result.threshold} of the "
+            f"{code!r} code with n_samples={n_samples}, n_private={n_private}, "
+            f"degree={degree}."
+        )
+    return result
+
+
+def worst_condition(code, n_survivors=None, *, max_sets=2000, random_state=None):
+    """Worst condition number of the decoding system over survivor sets.
+
+    Parameters
+    ----------
+    code : ExactCode
+    n_survivors : int, optional
+        |F|; by default the recovery threshold (the worst case: every straggler
+        the code tolerates is absent).
+    max_sets : int, default=2000
+        Every |F|-subset is checked when there are at most this many; otherwise
+        ``max_sets`` random subsets (the maximum is then a lower bound).
+    random_state : int or None, default=None
+        Seeds the sampled subsets.
+
+    Returns
+    -------
+    worst : float
+    exhaustive : bool
+        Whether every subset was checked.
+
+    Examples
+    --------
+    >>> from sklearn_coded.operators import exact_code, worst_condition
+    >>> cheb = worst_condition(exact_code("chebyshev", 6, 10))[0]
+    >>> mono = worst_condition(exact_code("vandermonde", 6, 10))[0]
+    >>> bool(cheb < mono)
+    True
+    """
+    N = code.n_coded
+    size = code.threshold if n_survivors is None else int(n_survivors)
+    code.check_survivors(range(size))
+    if math.comb(N, size) <= max_sets:
+        sets, exhaustive = itertools.combinations(range(N), size), True
+    else:
+        rng = np.random.default_rng(random_state)
+        sets = (np.sort(rng.choice(N, size, replace=False)) for _ in range(max_sets))
+        exhaustive = False
+    return max(code.condition(F) for F in sets), exhaustive
+
+
+def locate_liars(code, workers, results, n_adversaries, *, rtol=None):
+    """Locate up to A lying workers among the survivors exactly, by their syndrome.
+
+    Honest results Y_F lie in the column space of the code's system M_F; with
+    H the left null space of M_F, the syndrome H Y_F = H E depends on the lies E
+    alone. The liars are the set R of at most A workers whose columns of H span
+    the syndrome. It is unique when |F| >= threshold + 2A: two such sets would
+    leave an error pattern on at most 2A workers in the column space, that is a
+    codeword vanishing on threshold workers, which is zero.
+
+    Parameters
+    ----------
+    code : ExactCode
+    workers : array-like of int
+        The survivors F, sorted.
+    results : ndarray of shape (len(workers) * share, n_outputs)
+        Their results.
+    n_adversaries : int
+        A.
+    rtol : float, optional
+        A syndrome (or a candidate's residual) below ``rtol * ||Y_F||`` is
+        rounding. Default: ``100 * eps * cond(M_F) * sqrt(rows)`` in the results'
+        dtype. Lies smaller than that are not located; they move the decoded
+        rows by at most ``||D_F|| * rtol * ||Y_F||``.
+
+    Returns
+    -------
+    liars : ndarray of bool of shape (len(workers),)
+
+    Raises
+    ------
+    ValueError
+        If |F| < threshold + 2A (the bound), or no set of A workers explains the
+        syndrome (more liars than declared): the batch cannot be certified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.operators import exact_code, locate_liars
+    >>> code = exact_code("chebyshev", 3, 7)
+    >>> Y = code.encoder @ np.arange(6.0).reshape(3, 2)
+    >>> Y[4] += 0.5  # worker 4 lies
+    >>> np.flatnonzero(locate_liars(code, np.arange(7), Y, 1))
+    array([4])
+    """
+    workers = np.asarray(workers, dtype=np.intp)
+    A = _check_int("n_adversaries", n_adversaries, 0)
+    liars = np.zeros(workers.size, dtype=bool)
+    if A == 0:
+        return liars
+    needed = code.threshold + 2 * A
+    if workers.size < needed:
+        raise ValueError(
+            f"n_adversaries={A} needs at least threshold + 2A = {needed} results to locate "
+            f"the liars exactly; {workers.size} workers returned."
+        )
+    M = code.system(workers)[0]
+    U, s, _ = np.linalg.svd(M, full_matrices=True)
+    rank = int((s > s[0] * 1e-13).sum())
+    H = U[:, rank:].T  # left null space: H @ M = 0
+    Y = np.asarray(results, dtype=np.float64)
+    Y = Y.reshape(Y.shape[0], -1)
+    norm = np.linalg.norm(Y)
+    if rtol is None:
+        eps = np.finfo(np.asarray(results).dtype).eps
+        rtol = 100 * eps * (s[0] / s[rank - 1]) * math.sqrt(M.shape[0])
+    syndrome = H @ Y
+    gram = syndrome @ syndrome.T  # method: residuals from the small Gram matrix
+    total = np.trace(gram)
+    if math.sqrt(max(total, 0.0)) <= rtol * norm:
+        return liars  # consistent with the code: nobody lied detectably
+    share = code.share
+    best, best_residual = None, np.inf
+    for size in range(1, A + 1):
+        for R in itertools.combinations(range(workers.size), size):
+            Q, _ = np.linalg.qr(H[:, _rows(R, share)])
+            residual = total - np.trace(Q.T @ gram @ Q)  # energy off span(H[:, R])
+            if residual < best_residual:
+                best, best_residual = R, residual
+        if math.sqrt(max(best_residual, 0.0)) <= rtol * norm:
+            break
+    if math.sqrt(max(best_residual, 0.0)) > rtol * norm:
+        raise ValueError(
+            f"The results of {workers.size} workers are inconsistent with the code beyond "
+            f"any {A} liars (n_adversaries={A}): more workers lied than declared, or the "
+            "precision is lost; the batch cannot be decoded with certainty."
+        )
+    liars[list(best)] = True
+    return liars
+
+
+def exact_encode(code, X, noise_scale=0.0, *, rng=None):
+    """Shares of the batch X under ``code``, padded with fresh secret noise.
+
+    Parameters
+    ----------
+    code : ExactCode
+    X : ndarray of shape (K, ...)
+        The K data rows (any trailing shape: they are coded row-wise).
+    noise_scale : float, default=0.0
+        sigma of the padding entries (N(0, sigma^2)); 0 pads with zeros.
+    rng : numpy.random.Generator, optional
+        Source of the padding; by default
+        :func:`~sklearn_coded.operators._secret.private_generator` (a fresh
+        OS-seeded generator: no public seed replays it).
+
+    Returns
+    -------
+    shares : ndarray of shape (N * share, ...)
+        Worker n's share is ``shares[n * share:(n + 1) * share]``; the dtype of X.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.operators import exact_code, exact_encode
+    >>> exact_encode(exact_code("rotation", 2, 3), np.array([[1.0], [0.0]])).round(3).ravel()
+    array([ 1.   ,  0.   ,  1.   ,  0.   ,  1.   , -0.   ])
+    """
+    from ._secret import private_generator
+
+    X = np.asarray(X)
+    if X.shape[0] != code.n_samples:
+        raise ValueError(
+            f"X has {X.shape[0]} rows; the code was built for n_samples={code.n_samples}."
+        )
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+    flat = X.reshape(X.shape[0], -1).astype(dtype, copy=False)
+    extra = code.n_data_rows - code.n_samples + code.n_padding
+    if extra:
+        pad = np.zeros((extra, flat.shape[1]), dtype=dtype)
+        if code.n_padding and noise_scale:
+            rng = private_generator() if rng is None else rng
+            noise = rng.standard_normal((code.n_padding, flat.shape[1]))
+            pad[extra - code.n_padding :] = noise_scale * noise
+        flat = np.vstack([flat, pad])
+    E = code.encoder.astype(dtype, copy=False)
+    return (E @ flat).reshape((-1, *X.shape[1:]))
+
+
+def exact_decode(code, workers, results):
+    """f(X) from the results of the workers F (the pseudo-inverse of the code).
+
+    Parameters
+    ----------
+    code : ExactCode
+    workers : array-like of int
+        F, the workers whose results arrived (at least the threshold).
+    results : ndarray of shape (len(workers) * share, ...)
+        Their results, in the order of ``workers``.
+
+    Returns
+    -------
+    decoded : ndarray of shape (K, ...)
+        In the dtype of ``results``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.operators import exact_code, exact_decode, exact_encode
+    >>> code = exact_code("vandermonde", 2, 4, degree=2)
+    >>> X = np.array([[1.0, 2.0], [3.0, -1.0]])
+    >>> Y = exact_encode(code, X) ** 2  # f(x) = x^2, degree 2: threshold 3
+    >>> exact_decode(code, [0, 1, 3], Y[[0, 1, 3]]).round(9)
+    array([[1., 4.],
+           [9., 1.]])
+    """
+    results = np.asarray(results)
+    D = code.decoder(workers)
+    flat = results.reshape(results.shape[0], -1)
+    if D.shape[1] != flat.shape[0]:
+        raise ValueError(
+            f"results has {flat.shape[0]} rows; {len(workers)} workers of "
+            f"{code.share} row(s) each make {D.shape[1]}."
+        )
+    return (D.astype(flat.dtype, copy=False) @ flat).reshape((-1, *results.shape[1:]))
