@@ -2,6 +2,7 @@
 
 from ._base import BaseDecoder, BaseEncoder
 from ._byzantine import adversary_bound
+from ._exact import ExactDecoder, ExactEncoder
 from ._rational import BerrutDecoder, BerrutEncoder, LagrangeDecoder, LagrangeEncoder
 from ._spline import SplineDecoder, SplineEncoder
 
@@ -18,6 +19,8 @@ __all__ = [
     "BaseEncoder",
     "BerrutDecoder",
     "BerrutEncoder",
+    "ExactDecoder",
+    "ExactEncoder",
     "LagrangeDecoder",
     "LagrangeEncoder",
     "SplineDecoder",

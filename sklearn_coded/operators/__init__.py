@@ -4,6 +4,15 @@ Every coder of the package is a matrix ``M(t -> s)`` built here once, cached by
 its points (and smoothing), and applied as one matrix product.
 """
 
+from ._exact import (
+    EXACT_CODES,
+    ExactCode,
+    exact_code,
+    exact_decode,
+    exact_encode,
+    locate_liars,
+    worst_condition,
+)
 from ._flush import flush_tiny
 from ._points import POINT_FAMILIES, make_points
 from ._privacy import (
@@ -33,6 +42,13 @@ from ._schemes import SCHEMES, coding_operator, coding_points
 from ._spline import spline_gcv, spline_operator
 
 __all__ = [
+    "EXACT_CODES",
+    "ExactCode",
+    "exact_code",
+    "exact_decode",
+    "exact_encode",
+    "locate_liars",
+    "worst_condition",
     "DEFAULT_PRIVATE_LAYOUT",
     "LOO_THRESHOLD",
     "POINT_FAMILIES",
