@@ -28,7 +28,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..coding import adversary_bound
 from ..execution import check_stragglers, run_workers
-from ..operators import DEFAULT_PRIVATE_LAYOUT, POINT_FAMILIES, SCHEMES, n_noise_rows
+from ..operators import (
+    DEFAULT_PRIVATE_LAYOUT,
+    EXACT_CODES,
+    POINT_FAMILIES,
+    SCHEMES,
+    n_noise_rows,
+)
 from ..operators._schemes import explicit_size
 from ._batching import batch_groups, decode_groups, encode_groups, make_coders
 from ._config import CodingConfig
@@ -100,12 +106,12 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": "no_validation",  # checked in fit: needs fit and predict
-        "scheme": [StrOptions(set(SCHEMES))],
+        "scheme": [StrOptions({*SCHEMES, "layerwise"})],
         "n_coded": [Interval(Integral, 2, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "smoothing": _SMOOTHING,
         "order": [Interval(Integral, 1, None, closed="left")],
-        "points": [StrOptions({"auto", *POINT_FAMILIES}), tuple, list],
+        "points": [StrOptions({"auto", *POINT_FAMILIES, *EXACT_CODES}), tuple, list],
         "stragglers": "no_validation",  # checked by execution.check_stragglers
         "executor": "no_validation",  # any concurrent.futures.Executor or dask Client
         "randomized": ["boolean"],
@@ -266,6 +272,10 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
     # --------------------------------------------------------------------- fit
     def _fit(self, X, y, fit_params):
         self._check_estimator()
+        if self.scheme == "layerwise":  # exact layer-wise inference (nn/_layerwise.py)
+            from ..nn._layerwise import fit_layerwise
+
+            return fit_layerwise(self, X, y, fit_params)
         config = self._coding_config()  # resolves and cross-checks the coding parameters
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -333,6 +343,10 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         ``randomized`` the rows are permuted before encoding and un-permuted after
         decoding (method.md 6), and ``n_draws`` decoded outputs are averaged.
         """
+        if self.scheme == "layerwise":  # exact layer-wise inference (nn/_layerwise.py)
+            from ..nn._layerwise import layerwise_response
+
+            return layerwise_response(self, X)
         check_is_fitted(self)
         self._validate_params()  # coding parameters may have been set after fit
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
@@ -400,6 +414,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         relative error; either above its threshold gives a UserWarning naming
         the estimator and both numbers.
         """
+        if self.scheme == "layerwise":
+            return  # exact for any network it accepts: nothing to probe
         # The plain linear code: padding noise and located liars are not the model's doing.
         config = dataclasses.replace(self._coding_config(), n_private=0, n_adversaries=0)
         K, N = config.batch_size, config.n_coded

@@ -1,0 +1,188 @@
+"""Layer-wise private inference: exact agreement, liars, refusals, executors, costs."""
+
+import copy
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from skorch import NeuralNetClassifier
+from torch import nn
+
+from sklearn_coded.estimators import CodedClassifier
+from sklearn_coded.execution import BaseAdversaries, GrossErrors
+from sklearn_coded.nn._layerwise import Costs, layerwise_forward, plan_layers, resolve_code
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16).astype(np.float32), y
+
+
+def _net(module, seed=0):
+    torch.manual_seed(seed)
+    return NeuralNetClassifier(
+        module,
+        criterion=nn.CrossEntropyLoss,
+        max_epochs=8,
+        lr=0.1,
+        train_split=None,
+        verbose=0,
+    )
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def _cnn():
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        nn.Conv2d(1, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(6, 8, 3),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
+
+
+def _plain_logits(clf, X):
+    module = copy.deepcopy(clf.estimator_.module_)
+    with torch.no_grad():  # the plain network in float64: the exact reference
+        return module.double()(torch.from_numpy(X.astype(np.float64))).numpy()
+
+
+@pytest.fixture(scope="module")
+def fitted_mlp(digits):
+    X, y = digits
+    clf = CodedClassifier(
+        _net(_mlp()),
+        scheme="layerwise",
+        batch_size=8,
+        n_private=2,
+        stragglers=2,
+        n_adversaries=1,
+        adversaries=GrossErrors(1),
+        noise_scale=1e3,
+        random_state=0,
+    )
+    return clf.fit(X, y)
+
+
+@pytest.mark.parametrize("code", ["rotation", "chebyshev", "vandermonde"])
+def test_mlp_agreement_is_one_at_t2_s2_a1(digits, fitted_mlp, code):
+    # The issue's test: T=2 colluders, S=2 stragglers, A=1 liar (gross errors on a
+    # random worker), padding 1e3 x each layer's spread. Oracle: the plain network.
+    X, _ = digits
+    clf = fitted_mlp.set_params(points=code)
+    plain = clf.estimator_.predict(X)
+    assert (clf.predict(X) == plain).mean() == 1.0
+    # Exact up to rounding: cond (< 1e5) x eps x 1e3 padding, relative to logits O(10).
+    np.testing.assert_allclose(clf.decision_function(X), _plain_logits(clf, X), atol=1e-5)
+
+
+def test_cnn_agreement_and_executor(digits):
+    X, y = digits
+    clf = CodedClassifier(
+        _net(_cnn()),
+        scheme="layerwise",
+        batch_size=6,
+        n_private=2,
+        stragglers=2,
+        n_adversaries=1,
+        adversaries=GrossErrors(1),
+        noise_scale=1e3,
+        random_state=0,
+    ).fit(X, y)
+    plain = clf.estimator_.predict(X)
+    assert (clf.predict(X) == plain).mean() == 1.0
+    with ThreadPoolExecutor(4) as pool:  # one real task per worker and layer
+        clf.set_params(executor=pool, timeout=60)
+        assert (clf.predict(X[:300]) == plain[:300]).all()
+
+
+class _FixedLiar(BaseAdversaries):
+    """The liar sits at a chosen worker and adds a chosen error (a chooser's attack)."""
+
+    def __init__(self, n_adversaries=1, *, worker=0, scale=1.0):
+        self.n_adversaries = n_adversaries
+        self.worker = worker
+        self.scale = scale
+
+    def _draw_liars(self, n_workers, rng):
+        return np.arange(self.worker, self.worker + self.n_adversaries) % n_workers
+
+    def _lie(self, rows, spread, workers, rng):
+        return rows + self.scale * (1.0 + spread)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e6])
+def test_liar_at_every_position_located(digits, fitted_mlp, scale):
+    # Every worker position, lies from tiny to huge: zero silent failures.
+    X, _ = digits
+    clf = fitted_mlp.set_params(points="auto", stragglers=0)
+    plain = clf.estimator_.predict(X[:64])
+    N = resolve_code("auto", 8, None, 2, 1, 0)[0].n_coded
+    for worker in range(N):
+        clf.set_params(adversaries=_FixedLiar(1, worker=worker, scale=scale))
+        assert (clf.predict(X[:64]) == plain).all()
+
+
+def test_more_liars_than_declared_refused(digits, fitted_mlp):
+    X, _ = digits
+    clf = fitted_mlp.set_params(stragglers=0, n_coded=12, adversaries=_FixedLiar(2, scale=1.0))
+    with pytest.raises(ValueError, match="more workers lied than declared"):
+        clf.predict(X[:16])
+    fitted_mlp.set_params(n_coded=None, stragglers=2, adversaries=GrossErrors(1))
+
+
+def test_unsupported_layers_refused(digits):
+    X, y = digits
+    for module, name in [
+        (nn.Sequential(nn.Linear(64, 16), nn.BatchNorm1d(16), nn.Linear(16, 10)), "BatchNorm1d"),
+        (nn.Sequential(nn.Linear(64, 16), nn.Softmax(dim=1)), "Softmax"),
+    ]:
+        net = _net(module).set_params(max_epochs=1)
+        with pytest.raises(TypeError, match=f"layer 1, {name}"):
+            CodedClassifier(net, scheme="layerwise").fit(X, y)
+
+
+def test_too_few_workers_refused(digits):
+    X, y = digits
+    net = _net(_mlp()).set_params(max_epochs=1)
+    clf = CodedClassifier(net, scheme="layerwise", batch_size=8, n_coded=5, n_private=2)
+    with pytest.raises(ValueError, match="needs N - S >= threshold"):
+        clf.fit(X, y)
+
+
+def test_master_flops_below_ten_percent_for_512_wide():
+    # Random weights suffice for the cost count; agreement with the plain net too.
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 512), nn.Tanh())
+    X = np.random.default_rng(0).normal(size=(256, 512))
+    steps = plan_layers(net, X)
+    code, _ = resolve_code("auto", 8, None, 2, 1, 2)
+    costs = Costs()
+    with warnings.catch_warnings():
+        out = layerwise_forward(
+            steps,
+            X,
+            code,
+            noise_scale=1e3,
+            n_adversaries=1,
+            stragglers=2,
+            random_state=0,
+            costs=costs,
+        )
+    with torch.no_grad():
+        plain = net.double()(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(out, plain, atol=1e-7)
+    assert costs.rounds == 2
+    assert costs.master_flops < 0.10 * costs.worker_flops
