@@ -222,6 +222,8 @@ class Costs:
         Numbers sent to and received from workers.
     rounds : int
         Master-worker round trips (one per affine layer).
+    layers : list of dict
+        Per affine layer: its index, width (inputs, outputs), master and worker FLOPs.
     """
 
     master_flops: int = 0
@@ -230,6 +232,7 @@ class Costs:
     sent: int = 0
     received: int = 0
     rounds: int = 0
+    layers: list = field(default_factory=list)
 
 
 def resolve_code(points, batch_size, n_coded, n_private, n_adversaries, stragglers):
@@ -362,8 +365,13 @@ def layerwise_forward(
             out += step.bias
         h = out.reshape(G * K, *step.out_shape)
         if costs is not None:
-            costs.master_flops += flops + 2 * E.size * G * d_in + G * P * d_in + out.size
-            costs.worker_flops += 2 * step.macs * N * share * G
+            master = flops + 2 * E.size * G * d_in + G * P * d_in + out.size
+            worker = 2 * step.macs * N * share * G
+            costs.layers.append(
+                {"index": index, "width": (d_in, d_out), "master": master, "worker": worker}
+            )
+            costs.master_flops += master
+            costs.worker_flops += worker
             costs.plain_flops += 2 * step.macs * n
             costs.sent += N * G * share * d_in
             costs.received += N * G * share * d_out

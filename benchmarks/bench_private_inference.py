@@ -1,0 +1,313 @@
+"""Layer-wise private inference: agreement, collusion leakage and cost, MLP and CNN.
+
+``CodedClassifier(net, scheme="layerwise")`` (:mod:`sklearn_coded.nn._layerwise`)
+on ``load_digits`` (Fashion-MNIST with ``--data fashion`` where its files are
+installed): an MLP 64-512-512-10 (ReLU) and a small CNN (two 3x3 convolutions with
+average pooling, then a linear layer), trained plainly with skorch. Batches of K = 8
+rows, S = 2 stragglers, A = 1 liar (gross errors on a random worker, located and
+dropped), T in {1, 2, 4} colluders, padding sigma = noise_scale x each layer
+input's spread, noise_scale in {1e2, 1e3, 1e4}, rotation embedding (the default)
+and the Chebyshev code.
+
+- ``agree``: argmax agreement of the coded predictions with the plain network on
+  the test rows; ``logit_err``: the largest |decoded - plain float64| logit.
+- ``r2_worst``: the attack of the security work on what workers actually see:
+  every layer's coded input. For each affine layer, the LMMSE predictor with the
+  true covariance (the layer input's covariance, estimated on the training rows'
+  activations) of any data row from the pooled shares of every T-set of workers;
+  the worst over layers, T-sets and rows. ``r2_worst_r10``: the same after 10
+  repeated queries of the same rows (R views act like one with sigma^2 / R).
+  The LMMSE with the true covariance is the best linear attack: an upper bound on
+  what a fitted (empirical) linear attack reaches.
+- ``master_flops / worker_flops``: the master's encode, padding, decode, liar
+  location, biases and nonlinearities against all N workers' layer work, for the
+  whole network and for its >= 512-wide layers; ``t_coded / t_plain``: wall time in
+  process against the plain float64 forward pass (same run, side by side; the
+  machine is shared, so absolute times drift).
+
+Targets (issue 20): T=2, S=2, A=1: agree >= 0.999 with r2_worst <= 0.05; master
+FLOPs <= 10% of the workers' for >= 512-wide layers.
+
+Run ``python benchmarks/bench_private_inference.py`` (a few minutes) or ``--quick``.
+Writes ``benchmarks/results/private_inference.json`` and ``private_inference.png``.
+"""
+
+import argparse
+import copy
+import itertools
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from skorch import NeuralNetClassifier
+from torch import nn
+
+from sklearn_coded.estimators import CodedClassifier
+from sklearn_coded.execution import GrossErrors
+from sklearn_coded.nn._layerwise import Costs, layerwise_forward, resolve_code
+
+torch.set_num_threads(1)
+RESULTS = Path(__file__).resolve().parent / "results"
+K, S, A = 8, 2, 1
+FULL = {
+    "T": (1, 2, 4),
+    "scales": (1e2, 1e3, 1e4),
+    "codes": ("rotation", "chebyshev"),
+    "epochs": 20,
+    "max_sets": 3000,
+}
+QUICK = {"T": (2,), "scales": (1e3,), "codes": ("rotation",), "epochs": 3, "max_sets": 200}
+
+
+def models(side, channels=1):
+    mlp = nn.Sequential(
+        nn.Linear(side * side * channels, 512),
+        nn.ReLU(),
+        nn.Linear(512, 512),
+        nn.ReLU(),
+        nn.Linear(512, 10),
+    )
+    final = 32 * (side // 4) ** 2
+    cnn = nn.Sequential(
+        nn.Unflatten(1, (channels, side, side)),
+        nn.Conv2d(channels, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(final, 10),
+    )
+    return {"mlp": mlp, "cnn": cnn}
+
+
+def load(data):
+    if data == "fashion":
+        from sklearn_coded.datasets import load_fashion_mnist
+
+        X, y = load_fashion_mnist("train", n_samples=6000)
+        X = X.reshape(len(X), -1).astype(np.float32) / 255.0
+        return [*train_test_split(X, y, test_size=2000, random_state=0), 28]
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    return [*train_test_split(X, y, test_size=0.4, random_state=0), 8]
+
+
+def layer_inputs(steps, X):
+    """The input of every affine step on rows X (plain, float64), by step index."""
+    h = np.asarray(X, dtype=np.float64)
+    inputs = {}
+    for i, step in enumerate(steps):
+        if step.kind == "affine":
+            inputs[i] = h.reshape(len(h), -1)
+            with torch.no_grad():
+                h = step.layer(torch.from_numpy(h)).numpy()
+        elif step.kind == "elementwise":
+            with torch.no_grad():
+                h = step.layer(torch.from_numpy(h)).numpy()
+        else:
+            h = h.reshape(len(h), *step.out_shape)
+    return inputs
+
+
+def lmmse_r2(code, cov_eigs, sigma, T, max_sets, seed=0):
+    """Worst LMMSE R^2 of a data row from T workers' shares (true covariance).
+
+    Features decouple in the eigenbasis of the row covariance; in a direction of
+    variance lam the colluders see v = A x + B z, x ~ N(0, lam I_K),
+    z ~ N(0, sigma^2 I_P), and the best linear predictor explains
+    lam^2 a_j' (lam A A' + sigma^2 B B')^-1 a_j of row j's variance."""
+    E = code.encoder
+    Kd = code.n_samples
+    lam = np.clip(cov_eigs, 0, None)
+    total = lam.sum()
+    N, share = code.n_coded, code.share
+    sets = list(itertools.combinations(range(N), T))
+    if len(sets) > max_sets:
+        rng = np.random.default_rng(seed)
+        windows = [tuple((np.arange(T) + i) % N) for i in range(N)]
+        sets = windows + [tuple(np.sort(rng.choice(N, T, replace=False))) for _ in range(max_sets)]
+    worst = 0.0
+    for F in sets:
+        rows = (np.asarray(F)[:, None] * share + np.arange(share)).ravel()
+        Ad, Bn = E[rows, :Kd], E[rows, code.n_data_rows :]
+        AA, BB = Ad @ Ad.T, Bn @ Bn.T
+        M = lam[:, None, None] * AA + sigma**2 * BB  # (d, r, r)
+        sol = np.linalg.solve(M, np.broadcast_to(Ad, (lam.size, *Ad.shape)))  # M^-1 A
+        expl = (lam**2)[:, None] * np.einsum("rj,drj->dj", Ad, sol)  # (d, K)
+        worst = max(worst, float(expl.sum(axis=0).max() / total))
+    return worst
+
+
+def run(config, data, seed=0):
+    X_train, X_test, y_train, y_test, side = load(data)
+    rows = []
+    for model_name, module in models(side).items():
+        torch.manual_seed(seed)
+        net = NeuralNetClassifier(
+            copy.deepcopy(module),
+            criterion=nn.CrossEntropyLoss,
+            max_epochs=config["epochs"],
+            lr=0.05,
+            batch_size=64,
+            optimizer=torch.optim.Adam,
+            train_split=None,
+            verbose=0,
+        )
+        base = CodedClassifier(net, scheme="layerwise", batch_size=K, random_state=seed)
+        base.fit(X_train, y_train)
+        plain_acc = float((base.estimator_.predict(X_test) == y_test).mean())
+        steps = base._layerwise_steps
+        ref_module = copy.deepcopy(base.estimator_.module_).double()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            plain = ref_module(torch.from_numpy(X_test.astype(np.float64))).numpy()
+        t_plain = time.perf_counter() - t0
+        plain_pred = plain.argmax(axis=1)
+        inputs = layer_inputs(steps, X_train)
+        eigs = {i: np.linalg.eigvalsh(np.cov(h, rowvar=False)) for i, h in inputs.items()}
+        print(f"{data} {model_name}: plain accuracy {plain_acc:.4f}", flush=True)
+        for code_name, T, scale in itertools.product(
+            config["codes"], config["T"], config["scales"]
+        ):
+            clf = base.set_params(
+                points=code_name,
+                n_private=T,
+                stragglers=S,
+                n_adversaries=A,
+                adversaries=GrossErrors(A),
+                noise_scale=scale,
+            )
+            code, _ = resolve_code(code_name, K, None, T, A, S)
+            costs = Costs()
+            t0 = time.perf_counter()
+            out = layerwise_forward(
+                steps,
+                X_test,
+                code,
+                noise_scale=scale,
+                n_adversaries=A,
+                stragglers=S,
+                adversaries=GrossErrors(A),
+                random_state=seed,
+                costs=costs,
+            )
+            t_coded = time.perf_counter() - t0
+            pred_est = clf.predict(X_test)  # the estimator path, another draw
+            r2 = {
+                R: max(
+                    lmmse_r2(
+                        code, eigs[i], scale * steps[i].spread / np.sqrt(R), T, config["max_sets"]
+                    )
+                    for i in eigs
+                )
+                for R in (1, 10)
+            }
+            wide = [c for c in costs.layers if min(c["width"]) >= 512]
+            row = {
+                "data": data,
+                "model": model_name,
+                "code": code_name,
+                "T": T,
+                "S": S,
+                "A": A,
+                "K": K,
+                "N": code.n_coded,
+                "noise_scale": scale,
+                "agree": float((out.argmax(axis=1) == plain_pred).mean()),
+                "agree_estimator": float((pred_est == plain_pred).mean()),
+                "logit_err": float(np.abs(out - plain).max()),
+                "accuracy": float((out.argmax(axis=1) == y_test).mean()),
+                "plain_accuracy": plain_acc,
+                "r2_worst": r2[1],
+                "r2_worst_r10": r2[10],
+                "master_flops": costs.master_flops,
+                "worker_flops": costs.worker_flops,
+                "plain_flops": costs.plain_flops,
+                "master_over_workers": costs.master_flops / costs.worker_flops,
+                "master_over_workers_512": (
+                    sum(c["master"] for c in wide) / sum(c["worker"] for c in wide)
+                    if wide
+                    else None
+                ),
+                "sent_per_row": costs.sent / len(X_test),
+                "received_per_row": costs.received / len(X_test),
+                "rounds": costs.rounds,
+                "t_coded": t_coded,
+                "t_plain": t_plain,
+                "layers": costs.layers,
+            }
+            rows.append(row)
+            print(
+                f"  {code_name:9s} T={T} sigma={scale:.0e} N={code.n_coded}: agree "
+                f"{row['agree']:.4f} (est {row['agree_estimator']:.4f}) logit_err "
+                f"{row['logit_err']:.1e} R2 {row['r2_worst']:.2e} (R=10 "
+                f"{row['r2_worst_r10']:.2e}) master/workers {row['master_over_workers']:.3f}"
+                + (f" (512-wide {row['master_over_workers_512']:.3f})" if wide else "")
+                + f" time x{t_coded / t_plain:.0f}",
+                flush=True,
+            )
+    return rows
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for (model, code, T), marker in zip(
+        sorted({(r["model"], r["code"], r["T"]) for r in rows}), itertools.cycle("osd^v<>")
+    ):
+        sub = [r for r in rows if (r["model"], r["code"], r["T"]) == (model, code, T)]
+        ax1.loglog(
+            [r["noise_scale"] for r in sub],
+            [max(r["r2_worst"], 1e-12) for r in sub],
+            marker + "-",
+            label=f"{model} {code} T={T}",
+        )
+        ax2.loglog(
+            [r["noise_scale"] for r in sub],
+            [max(r["logit_err"], 1e-16) for r in sub],
+            marker + "-",
+            label=f"{model} {code} T={T}",
+        )
+    ax1.axhline(0.05, color="k", ls=":", label="target R^2 0.05")
+    ax1.set(xlabel="noise_scale (x layer spread)", ylabel="worst LMMSE R^2 (T-set, row, layer)")
+    ax2.set(xlabel="noise_scale (x layer spread)", ylabel="max |decoded - plain| logit")
+    ax1.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--data", choices=("digits", "fashion"), default="digits")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    config = QUICK if args.quick else FULL
+    rows = run(config, args.data)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    stem = "private_inference" + ("" if args.data == "digits" else f"_{args.data}")
+    stem += "_quick" if args.quick else ""
+    payload = {
+        "config": config,
+        "rows": rows,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+    (args.out_dir / f"{stem}.json").write_text(json.dumps(payload, indent=1))
+    plot(rows, args.out_dir / f"{stem}.png")
+
+
+if __name__ == "__main__":
+    main()
