@@ -14,6 +14,7 @@ from ._adversaries import (
     TargetedShift,
     check_adversaries,
 )
+from ._matmul import coded_matmul
 from ._run import InsufficientResultsError, run_workers
 from ._stragglers import (
     BaseStragglers,
@@ -38,5 +39,6 @@ __all__ = [
     "TargetedShift",
     "check_adversaries",
     "check_stragglers",
+    "coded_matmul",
     "run_workers",
 ]

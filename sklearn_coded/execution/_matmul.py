@@ -1,0 +1,161 @@
+"""Coded matrix multiplication A @ B and A @ x with stragglers, liars and privacy.
+
+A polynomial code over the reals (Yu, Maddah-Ali and Avestimehr's polynomial code
+with B sent whole, on the stable constructions of
+:mod:`sklearn_coded.operators._exact`): the rows of A are cut into K blocks
+A_1..A_K, each block is one row of an exact code (with T secret padding blocks),
+worker n multiplies its coded block(s) by B, and any ``threshold`` workers' products
+give A_1 B..A_K B exactly up to rounding, since X -> X B is linear.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+
+from ..operators._exact import EXACT_CODES, exact_code, locate_liars
+from ..operators._secret import private_generator
+from ._run import run_workers
+
+
+class MatmulWorker:
+    """A worker of :func:`coded_matmul`: holds B, multiplies coded blocks of A by it.
+
+    Parameters
+    ----------
+    B : ndarray of shape (k, p)
+    block_rows : int
+        Rows of one coded block (``share`` blocks are concatenated in a row).
+    """
+
+    def __init__(self, B, block_rows):
+        self.B = B
+        self.block_rows = block_rows
+
+    def apply(self, rows):
+        """(n, blocks * block_rows * k) coded blocks -> (n, blocks * block_rows * p)."""
+        rows = np.asarray(rows, dtype=self.B.dtype)
+        blocks = rows.reshape(-1, self.block_rows, self.B.shape[0])
+        return (blocks @ self.B).reshape(rows.shape[0], -1)
+
+
+def coded_matmul(
+    A,
+    B,
+    n_workers,
+    *,
+    n_blocks=None,
+    code="rotation",
+    n_private=0,
+    noise_scale=1e3,
+    stragglers=0,
+    n_adversaries=0,
+    executor=None,
+    timeout=None,
+    adversaries=None,
+    random_state=None,
+):
+    """``A @ B`` (or ``A @ x``) computed by N coded workers, exact up to rounding.
+
+    Parameters
+    ----------
+    A : array-like of shape (m, k)
+    B : array-like of shape (k, p) or (k,)
+    n_workers : int
+        N.
+    n_blocks : int, optional
+        K, the number of row blocks of A (each worker multiplies ``m / K`` rows,
+        two blocks for the rotation code). By default the largest K the code
+        allows with N, S, A and T: the least work per worker.
+    code : {"rotation", "chebyshev", "vandermonde"}, default="rotation"
+        The exact code (:func:`~sklearn_coded.operators.exact_code`).
+    n_private : int, default=0
+        T: any T colluding workers see A's blocks plus full-rank Gaussian padding
+        (B is sent in the clear).
+    noise_scale : float, default=1e3
+        Padding standard deviation in units of A's entries' standard deviation.
+    stragglers, executor, timeout, adversaries, random_state
+        As in :func:`~sklearn_coded.execution.run_workers`; stragglers an int S
+        or a straggler model.
+    n_adversaries : int, default=0
+        A liars to locate exactly (:func:`~sklearn_coded.operators.locate_liars`).
+
+    Returns
+    -------
+    C : ndarray of shape (m, p) or (m,)
+        float64.
+
+    Raises
+    ------
+    ValueError
+        If N cannot hold the code (N - S < threshold + 2A) or a parameter is invalid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.execution import coded_matmul
+    >>> rng = np.random.default_rng(0)
+    >>> A, x = rng.normal(size=(40, 30)), rng.normal(size=30)
+    >>> y = coded_matmul(A, x, n_workers=10, stragglers=2, n_private=1, random_state=0)
+    >>> bool(np.allclose(y, A @ x))
+    True
+    """
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    vector = B.ndim == 1
+    if vector:
+        B = B[:, None]
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
+        raise ValueError(f"A @ B needs A (m, k) and B (k, p) or (k,); got {A.shape} @ {B.shape}.")
+    if code not in EXACT_CODES:
+        raise ValueError(f"code must be one of {EXACT_CODES}; got code={code!r}.")
+    if not isinstance(noise_scale, Real) or noise_scale < 0:
+        raise ValueError(f"noise_scale must be a number >= 0; got noise_scale={noise_scale!r}.")
+    S = stragglers if isinstance(stragglers, Integral) else 0
+    T, Ad = int(n_private), int(n_adversaries)
+    m = A.shape[0]
+    budget = int(n_workers) - S - 2 * Ad - T  # coefficients the survivors can solve for
+    if n_blocks is None:
+        n_blocks = min(m, 2 * budget if code == "rotation" else budget)
+    if not isinstance(n_blocks, Integral) or n_blocks < 1:
+        raise ValueError(
+            f"n_workers={n_workers} with stragglers={stragglers!r}, n_private={T} and "
+            f"n_adversaries={Ad} leaves no room for a block of A (n_blocks={n_blocks!r})."
+        )
+    coder = exact_code(code, int(n_blocks), int(n_workers), n_private=T)
+    needed = coder.threshold + 2 * Ad
+    if n_workers - S < needed:
+        raise ValueError(
+            f"n_workers={n_workers} with stragglers={stragglers!r} leaves {n_workers - S} "
+            f"results; the {code!r} code of n_blocks={n_blocks} row blocks, n_private={T} "
+            f"and n_adversaries={Ad} needs threshold + 2A = {needed}."
+        )
+    K, N, share = coder.n_samples, coder.n_coded, coder.share
+    r = -(-m // K)
+    blocks = np.zeros((coder.n_data_rows + coder.n_padding, r * A.shape[1]))
+    padded = np.zeros((K * r, A.shape[1]))
+    padded[:m] = A
+    blocks[:K] = padded.reshape(K, -1)
+    if coder.n_padding:  # secret padding blocks (eq. P): fresh, from the OS's source
+        sigma = noise_scale * (A.std() or 1.0)
+        blocks[coder.n_data_rows :] = sigma * private_generator().standard_normal(
+            (coder.n_padding, blocks.shape[1])
+        )
+    shares = (coder.encoder @ blocks).reshape(N, 1, -1)  # worker n: its share block(s)
+    results, returned = run_workers(
+        MatmulWorker(B, r),
+        "apply",
+        shares,
+        executor=executor,
+        stragglers=stragglers,
+        min_results=needed,
+        random_state=random_state,
+        timeout=timeout,
+        adversaries=adversaries,
+    )
+    workers = np.flatnonzero(returned[:, 0])
+    Y = results[workers, 0].reshape(workers.size * share, -1)
+    if Ad:
+        liars = locate_liars(coder, workers, Y, Ad)
+        workers, Y = workers[~liars], Y[np.repeat(~liars, share)]
+    C = (coder.decoder(workers) @ Y).reshape(K * r, B.shape[1])[:m]
+    return C[:, 0] if vector else C
