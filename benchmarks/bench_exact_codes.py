@@ -14,7 +14,10 @@ stragglers (N = threshold + S workers):
   float64 / float32 (encode, workers and decode in that precision), max |error| /
   max |f(X)|, worst over the worst-conditioned survivor set and 20 random ones, 5
   seeds, with the padding at sigma = 1e2, 1e4, 1e6 x the data's spread (the analog
-  privacy-accuracy trade-off: error ~ cond x eps x sigma / spread).
+  privacy-accuracy trade-off: error ~ cond x eps x sigma / spread);
+- ``r2``: the worst LMMSE R^2 of a data row from any T workers' shares at each
+  sigma (:func:`~sklearn_coded.operators.exact_leakage`; 500 sampled T-sets plus
+  every window of T adjacent workers where there are more).
 
 Run ``python benchmarks/bench_exact_codes.py`` (about a minute) or ``--quick``.
 Writes ``benchmarks/results/exact_codes.json`` and ``exact_codes.png``.
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn_coded.operators import EXACT_CODES, exact_code, worst_condition
+from sklearn_coded.operators import EXACT_CODES, exact_code, exact_leakage, worst_condition
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIGMAS = (1e2, 1e4, 1e6)
@@ -101,6 +104,7 @@ def run(config):
                 "exhaustive": exhaustive,
             }
             for sigma in SIGMAS:
+                row[f"r2_sigma{sigma:.0e}"] = exact_leakage(code, sigma, max_sets=500)
                 for dtype, tag in ((np.float64, "err64"), (np.float32, "err32")):
                     row[f"{tag}_sigma{sigma:.0e}"] = decode_errors(
                         code, sets, sigma, dtype, config["seeds"]

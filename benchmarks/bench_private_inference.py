@@ -51,6 +51,7 @@ from torch import nn
 from sklearn_coded.estimators import CodedClassifier
 from sklearn_coded.execution import GrossErrors
 from sklearn_coded.nn._layerwise import Costs, layerwise_forward, resolve_code
+from sklearn_coded.operators import exact_leakage
 
 torch.set_num_threads(1)
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -117,35 +118,6 @@ def layer_inputs(steps, X):
     return inputs
 
 
-def lmmse_r2(code, cov_eigs, sigma, T, max_sets, seed=0):
-    """Worst LMMSE R^2 of a data row from T workers' shares (true covariance).
-
-    Features decouple in the eigenbasis of the row covariance; in a direction of
-    variance lam the colluders see v = A x + B z, x ~ N(0, lam I_K),
-    z ~ N(0, sigma^2 I_P), and the best linear predictor explains
-    lam^2 a_j' (lam A A' + sigma^2 B B')^-1 a_j of row j's variance."""
-    E = code.encoder
-    Kd = code.n_samples
-    lam = np.clip(cov_eigs, 0, None)
-    total = lam.sum()
-    N, share = code.n_coded, code.share
-    sets = list(itertools.combinations(range(N), T))
-    if len(sets) > max_sets:
-        rng = np.random.default_rng(seed)
-        windows = [tuple((np.arange(T) + i) % N) for i in range(N)]
-        sets = windows + [tuple(np.sort(rng.choice(N, T, replace=False))) for _ in range(max_sets)]
-    worst = 0.0
-    for F in sets:
-        rows = (np.asarray(F)[:, None] * share + np.arange(share)).ravel()
-        Ad, Bn = E[rows, :Kd], E[rows, code.n_data_rows :]
-        AA, BB = Ad @ Ad.T, Bn @ Bn.T
-        M = lam[:, None, None] * AA + sigma**2 * BB  # (d, r, r)
-        sol = np.linalg.solve(M, np.broadcast_to(Ad, (lam.size, *Ad.shape)))  # M^-1 A
-        expl = (lam**2)[:, None] * np.einsum("rj,drj->dj", Ad, sol)  # (d, K)
-        worst = max(worst, float(expl.sum(axis=0).max() / total))
-    return worst
-
-
 def run(config, data, seed=0):
     X_train, X_test, y_train, y_test, side = load(data)
     rows = []
@@ -203,8 +175,12 @@ def run(config, data, seed=0):
             pred_est = clf.predict(X_test)  # the estimator path, another draw
             r2 = {
                 R: max(
-                    lmmse_r2(
-                        code, eigs[i], scale * steps[i].spread / np.sqrt(R), T, config["max_sets"]
+                    exact_leakage(
+                        code,
+                        scale * steps[i].spread,
+                        cov_eigs=eigs[i],
+                        n_views=R,
+                        max_sets=config["max_sets"],
                     )
                     for i in eigs
                 )

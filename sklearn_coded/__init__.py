@@ -14,6 +14,8 @@ __version__ = "0.1.0.dev0"
 _LAZY = {
     "BerrutDecoder": "coding",
     "BerrutEncoder": "coding",
+    "ExactDecoder": "coding",
+    "ExactEncoder": "coding",
     "LagrangeDecoder": "coding",
     "LagrangeEncoder": "coding",
     "SplineDecoder": "coding",

@@ -11,6 +11,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_coded import (
     BerrutDecoder,
     BerrutEncoder,
+    ExactDecoder,
+    ExactEncoder,
     LagrangeDecoder,
     LagrangeEncoder,
     SplineDecoder,
@@ -59,6 +61,9 @@ ESTIMATORS = [
     SplineDecoder(n_samples=4, smoothing=1e-3, points="chebyshev2"),
     BerrutDecoder(n_samples=4),
     LagrangeDecoder(n_samples=4),
+    ExactEncoder(n_coded=200),  # N >= the checks' batch sizes (the recovery threshold)
+    ExactEncoder(n_coded=200, code="rotation"),
+    ExactDecoder(n_samples=4),
     CodedClassifier(LogisticRegression()),
     CodedClassifier(
         LogisticRegression(),

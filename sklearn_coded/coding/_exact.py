@@ -188,7 +188,9 @@ class ExactDecoder(_ExactCoder):
         -------
         self : object
         """
-        Y = validate_data(self, Y, dtype=FLOAT_DTYPES, ensure_all_finite=False)
+        Y = validate_data(
+            self, Y, dtype=FLOAT_DTYPES, ensure_all_finite=False, ensure_min_samples=2
+        )
         share = 2 if self.code == "rotation" else 1
         if Y.shape[0] % share:
             raise ValueError(f"code='rotation' returns 2 rows per worker; Y has {Y.shape[0]} rows.")

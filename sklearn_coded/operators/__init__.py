@@ -10,6 +10,7 @@ from ._exact import (
     exact_code,
     exact_decode,
     exact_encode,
+    exact_leakage,
     locate_liars,
     worst_condition,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "exact_code",
     "exact_decode",
     "exact_encode",
+    "exact_leakage",
     "locate_liars",
     "worst_condition",
     "DEFAULT_PRIVATE_LAYOUT",

@@ -6,14 +6,14 @@ determine f(X) exactly up to rounding, whatever the padding's scale. Three
 constructions, side by side:
 
 ``"vandermonde"``
-    The baseline (real-field Lagrange / LCC, Yu et al.'s polynomial codes): the
-    polynomial u(z) with u(alpha_j) = W_j in the monomial basis, evaluated at N
-    equispaced points of [-1, 1]. Its recovery matrices are real Vandermonde
-    matrices, whose condition number grows exponentially in N.
+    The baseline (Yu et al.'s polynomial code, real-field LCC): the rows are the
+    coefficients of u(z) in the monomial basis, evaluated at N equispaced points of
+    [-1, 1]. Its recovery matrices are real Vandermonde matrices, whose condition
+    number grows exponentially in N.
 ``"chebyshev"``
-    Fahim and Cadambe's numerically stable polynomial code: the same polynomial
-    code in the Chebyshev basis T_0..T_{m-1}, evaluated on the N-point Chebyshev grid
-    (first kind). Every m x m submatrix of that Chebyshev-Vandermonde matrix has a
+    Fahim and Cadambe's numerically stable polynomial code: the same code in the
+    Chebyshev basis T_0..T_{m-1}, evaluated on the N-point Chebyshev grid (first
+    kind). Every m x m submatrix of that Chebyshev-Vandermonde matrix has a
     condition number O(N^(2 (N - m))) (polynomial in N for a fixed number of
     stragglers N - m).
 ``"rotation"``
@@ -26,16 +26,19 @@ constructions, side by side:
     O(N^(S + 5.5)) in their analysis). Linear f only (f(Re u) is not Re f(u)
     otherwise).
 
-Privacy (T colluders): the real codes interpolate the data at alpha_1..alpha_K and
-the T padding rows at T more points (LCC), alpha chosen halfway between coded
-points so that no worker ever holds a data row; any T workers' noise block is an
-invertible T x T matrix, so their view is the data plus a full-rank Gaussian.
-The rotation code puts T complex padding coefficients (2T real rows) at the
-powers w^0..w^(T-1): any T workers' noise block is a T x T complex Vandermonde
-matrix, invertible. Decoding of a polynomial f of degree d (real codes) fits the
-degree d (m - 1) polynomial f(u(z)) through the survivors (m = K + T unknown rows):
-the recovery threshold is d (m - 1) + 1 workers; the rotation code needs
-ceil(K / 2) + T workers (each holds two rows).
+Linear f (degree 1, coefficient form): the T padding rows are the coefficients of
+the lowest T basis functions and the K data rows the next K (Shamir-style), so any
+T workers' padding block is a T x T Vandermonde (monomial, Chebyshev or complex
+unit-circle) matrix on distinct points: invertible, and their view is the data plus
+a full-rank Gaussian. The decoder solves for the coefficients from any ``threshold
+= K + T`` workers (``ceil(K / 2) + T`` for the rotation code, whose workers hold two
+rows each) and reads off the data coefficients.
+
+Polynomial f of degree d > 1 (real codes, evaluation form, LCC): u interpolates the
+data at alpha_1..alpha_K and the padding at T more points spread among them (alpha
+halfway between coded points, so no worker holds a row itself); the decoder fits
+the degree d (m - 1) polynomial f(u(z)) through d (m - 1) + 1 survivors
+(m = K + T) and evaluates it at the data points.
 """
 
 import functools
@@ -153,10 +156,19 @@ class ExactCode:
 
     @functools.cached_property
     def data_points(self):
-        """alpha of the real codes: K data points then T padding points (None: rotation)."""
-        if self.code == "rotation":
+        """alpha of the evaluation form (degree > 1): K data points (None otherwise)."""
+        if self.degree == 1:
             return None
-        return _interpolation_points(self.coded_points, self.n_unknowns)
+        return self._alpha()[0]
+
+    def _alpha(self):
+        """Evaluation form: (data points, padding points), the padding spread among
+        the data (a padding point near every worker keeps its noise coefficient up)."""
+        alpha = _interpolation_points(self.coded_points, self.n_unknowns)
+        m, T = self.n_unknowns, self.n_private
+        noise = np.floor((np.arange(T) + 0.5) * m / T).astype(int) if T else np.zeros(0, int)
+        data = np.setdiff1d(np.arange(m), noise)
+        return alpha[data], alpha[noise]
 
     @functools.cached_property
     def encoder(self):
@@ -164,10 +176,16 @@ class ExactCode:
         if self.code == "rotation":
             return _readonly(self._rotation_system(np.arange(self.n_coded)) @ self._columns())
         m = self.n_unknowns
-        # u(z) = B(z) c with B(alpha) c = W (the interpolation conditions), so the
-        # shares are B(beta) B(alpha)^-1 W; alpha holds data first, then padding.
+        if self.degree == 1:
+            # Coefficient form: u(z) = sum_t Z_t B_t(z) + sum_j X_j B_{T+j}(z), the
+            # padding on the lowest basis functions (any T workers' padding block is a
+            # T x T Chebyshev- or monomial-Vandermonde matrix: invertible).
+            B = _basis(self.code, self.coded_points, m)
+            return _readonly(np.hstack([B[:, self.n_private :], B[:, : self.n_private]]))
+        # Evaluation form (LCC): u(alpha_j) = W_j, so shares = B(beta) B(alpha)^-1 W.
+        alpha = np.concatenate(self._alpha())
         E = np.linalg.solve(
-            _basis(self.code, self.data_points, m).T, _basis(self.code, self.coded_points, m).T
+            _basis(self.code, alpha, m).T, _basis(self.code, self.coded_points, m).T
         ).T
         return _readonly(E)
 
@@ -204,8 +222,9 @@ class ExactCode:
             return self._rotation_system(workers), R
         size = self.threshold  # f(u(z)) has degree d (m - 1)
         M = _basis(self.code, self.coded_points[workers], size)
-        R = _basis(self.code, self.data_points[: self.n_samples], size)
-        return M, R
+        if self.degree == 1:  # the data are the coefficients T..T+K-1
+            return M, np.eye(size)[self.n_private : self.n_private + self.n_samples]
+        return M, _basis(self.code, self.data_points, size)
 
     def check_survivors(self, workers):
         """Raise a ValueError naming the threshold if too few workers returned."""
@@ -535,3 +554,67 @@ def exact_decode(code, workers, results):
             f"{code.share} row(s) each make {D.shape[1]}."
         )
     return (D.astype(flat.dtype, copy=False) @ flat).reshape((-1, *results.shape[1:]))
+
+
+def exact_leakage(code, noise_scale, *, cov_eigs=None, n_views=1, max_sets=3000, random_state=0):
+    """Worst LMMSE R^2 of any data row from any T workers' shares (true covariance).
+
+    The attack of method.md 8 on what the workers see: data rows i.i.d. with a
+    feature covariance of eigenvalues ``cov_eigs``, padding N(0, sigma^2). Features
+    decouple in the covariance's eigenbasis; in a direction of variance lam the
+    colluders F see v = A x + B z (A, B: their rows of the encoder's data and
+    padding columns, x ~ N(0, lam I_K), z ~ N(0, sigma^2 I_P)), and the best linear
+    predictor of row j explains lam^2 a_j' (lam A A' + sigma^2 B B')^-1 a_j of its
+    variance. R^2 of row j: explained over total variance, summed over directions.
+
+    Parameters
+    ----------
+    code : ExactCode
+    noise_scale : float
+        sigma, in the units of the data.
+    cov_eigs : array-like, optional
+        Eigenvalues of the rows' feature covariance; default one feature of
+        variance 1 (R^2 does not depend on the scale of the covariance and sigma
+        together).
+    n_views : int, default=1
+        R independent codings of the same rows (repeated queries) act like one
+        with sigma^2 / R.
+    max_sets : int, default=3000
+        All T-subsets when there are at most this many; else every window of T
+        consecutive workers and ``max_sets`` random subsets (a lower bound).
+    random_state : int, default=0
+        Seeds the sampled subsets.
+
+    Returns
+    -------
+    r2 : float
+        The worst over T-subsets and data rows (0 when T = 0 is not asked: with
+        ``n_private=0`` a single worker's R^2 is returned).
+
+    Examples
+    --------
+    >>> from sklearn_coded.operators import exact_code, exact_leakage
+    >>> code = exact_code("rotation", 8, 10, n_private=2)
+    >>> exact_leakage(code, 1e3) < 1e-4
+    True
+    """
+    lam = np.clip(np.atleast_1d(np.asarray([1.0] if cov_eigs is None else cov_eigs)), 0, None)
+    total = lam.sum()
+    sigma2 = noise_scale**2 / n_views
+    T, N, share, K = max(code.n_private, 1), code.n_coded, code.share, code.n_samples
+    if math.comb(N, T) <= max_sets:
+        sets = list(itertools.combinations(range(N), T))
+    else:
+        rng = np.random.default_rng(random_state)
+        sets = [tuple((np.arange(T) + i) % N) for i in range(N)]
+        sets += [tuple(np.sort(rng.choice(N, T, replace=False))) for _ in range(max_sets)]
+    E = code.encoder
+    worst = 0.0
+    for F in sets:
+        rows = _rows(F, share)
+        Ad, Bn = E[rows, :K], E[rows, code.n_data_rows :]
+        M = lam[:, None, None] * (Ad @ Ad.T) + sigma2 * (Bn @ Bn.T)  # (d, r, r)
+        inv_A = np.linalg.pinv(M, hermitian=True) @ Ad  # M^+ A, (d, r, K)
+        expl = (lam**2)[:, None] * np.einsum("rj,drj->dj", Ad, inv_A)
+        worst = max(worst, float(expl.sum(axis=0).max() / total))
+    return worst

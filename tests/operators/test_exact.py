@@ -11,6 +11,7 @@ from sklearn_coded.operators import (
     exact_code,
     exact_decode,
     exact_encode,
+    exact_leakage,
     locate_liars,
     worst_condition,
 )
@@ -83,6 +84,21 @@ def test_every_t_set_sees_full_rank_padding(name):
         assert s.size == T * code.share and s.min() > 1e-6
     if code.data_points is not None:
         assert np.abs(code.data_points[:, None] - code.coded_points).min() > 1e-3
+
+
+@pytest.mark.parametrize("name", EXACT_CODES)
+def test_lmmse_leakage_small_and_falls_as_sigma_squared(name):
+    # The best linear attack of any T=2 workers (closed form, true covariance) on
+    # any data row: R^2 small at sigma = 1e3 and ~ 1 / sigma^2 (100x per 10x sigma).
+    thr = exact_code(name, 8, 10**6, n_private=2).threshold
+    code = exact_code(name, 8, thr + 3, n_private=2)
+    r3, r4 = exact_leakage(code, 1e3), exact_leakage(code, 1e4)
+    assert r3 < 0.01
+    assert 80 < r3 / r4 < 120
+    # repeated queries: R views act like sigma^2 / R
+    assert exact_leakage(code, 1e4, n_views=100) == pytest.approx(r3, rel=1e-6)
+    # no padding: one worker sees a combination of the rows (R^2 > 0.05)
+    assert exact_leakage(exact_code(name, 8, thr + 3), 1e3) > 0.05
 
 
 def test_noise_is_secret_and_fresh():
