@@ -186,3 +186,35 @@ def test_master_flops_below_ten_percent_for_512_wide():
     np.testing.assert_allclose(out, plain, atol=1e-7)
     assert costs.rounds == 2
     assert costs.master_flops < 0.10 * costs.worker_flops
+
+
+def test_dask_cluster_exact():
+    # A real dask LocalCluster (in-process workers): the same exact decode.
+    from distributed import Client, LocalCluster
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    X = np.random.default_rng(0).normal(size=(64, 64))
+    steps = plan_layers(net, X)
+    code, _ = resolve_code("auto", 8, None, 2, 1, 2)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        out = layerwise_forward(
+            steps,
+            X,
+            code,
+            noise_scale=1e3,
+            n_adversaries=1,
+            stragglers=2,
+            adversaries=GrossErrors(1),
+            executor=client,
+            timeout=30,
+            random_state=0,
+        )
+    with torch.no_grad():
+        plain = copy.deepcopy(net).double()(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(out, plain, atol=1e-8)
