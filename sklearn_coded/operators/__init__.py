@@ -11,6 +11,7 @@ from ._exact import (
     exact_decode,
     exact_encode,
     exact_leakage,
+    exact_noise_scale,
     locate_liars,
     worst_condition,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "exact_decode",
     "exact_encode",
     "exact_leakage",
+    "exact_noise_scale",
     "locate_liars",
     "worst_condition",
     "DEFAULT_PRIVATE_LAYOUT",

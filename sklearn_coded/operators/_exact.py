@@ -618,3 +618,56 @@ def exact_leakage(code, noise_scale, *, cov_eigs=None, n_views=1, max_sets=3000,
         expl = (lam**2)[:, None] * np.einsum("rj,drj->dj", Ad, inv_A)
         worst = max(worst, float(expl.sum(axis=0).max() / total))
     return worst
+
+
+def exact_noise_scale(code, target_r2, *, cov_eigs=None, n_views=1, max_sets=3000):
+    """The smallest padding sigma whose worst LMMSE R^2 is at most ``target_r2``.
+
+    Bisection on log sigma of :func:`exact_leakage` (decreasing in sigma), to 1%.
+    The price of the answer is precision: the decode error grows like
+    condition number x machine epsilon x sigma / data spread
+    (``benchmarks/bench_exact_codes.py``).
+
+    Parameters
+    ----------
+    code : ExactCode
+        With ``n_private >= 1``.
+    target_r2 : float
+        In (0, 1).
+    cov_eigs : array-like, optional
+        Eigenvalues of the rows' feature covariance (as :func:`exact_leakage`).
+    n_views : int, default=1
+        Repeated codings of the same rows the budget must cover.
+    max_sets : int, default=3000
+
+    Returns
+    -------
+    sigma : float
+
+    Examples
+    --------
+    >>> from sklearn_coded.operators import exact_code, exact_leakage, exact_noise_scale
+    >>> code = exact_code("rotation", 8, 10, n_private=2)
+    >>> sigma = exact_noise_scale(code, 0.01)
+    >>> bool(exact_leakage(code, sigma) <= 0.01 < exact_leakage(code, 0.9 * sigma))
+    True
+    """
+    if code.n_private < 1:
+        raise ValueError(f"Padding needs n_private >= 1; the code has n_private={code.n_private}.")
+    if not 0 < target_r2 < 1:
+        raise ValueError(f"target_r2 must be in (0, 1); got target_r2={target_r2!r}.")
+
+    def leak(log_sigma):
+        return exact_leakage(
+            code, 10.0**log_sigma, cov_eigs=cov_eigs, n_views=n_views, max_sets=max_sets
+        )
+
+    low, high = -6.0, 12.0
+    if leak(high) > target_r2:
+        raise ValueError(
+            f"No padding up to sigma=1e12 brings the leakage under target_r2={target_r2}."
+        )
+    while high - low > 0.004:  # 1% in sigma
+        mid = (low + high) / 2
+        low, high = (low, mid) if leak(mid) <= target_r2 else (mid, high)
+    return 10.0**high

@@ -12,6 +12,7 @@ from sklearn_coded.operators import (
     exact_decode,
     exact_encode,
     exact_leakage,
+    exact_noise_scale,
     locate_liars,
     worst_condition,
 )
@@ -99,6 +100,25 @@ def test_lmmse_leakage_small_and_falls_as_sigma_squared(name):
     assert exact_leakage(code, 1e4, n_views=100) == pytest.approx(r3, rel=1e-6)
     # no padding: one worker sees a combination of the rows (R^2 > 0.05)
     assert exact_leakage(exact_code(name, 8, thr + 3), 1e3) > 0.05
+
+
+def test_leakage_and_noise_scale_closed_form():
+    # T = 1, monomial code: worker z sees Z_0 + sum_j X_j z^(1+j); with unit-variance
+    # rows the best linear predictor of row j explains z^(2(1+j)) / (sum_k z^(2(1+k))
+    # + sigma^2) of its variance; the worst over the 7 equispaced workers and rows.
+    K = 4
+    code = exact_code("vandermonde", K, 7, n_private=1)
+    a = np.linspace(-1, 1, 7)[:, None] ** (1 + np.arange(K))
+
+    def oracle(sigma):
+        return float((a**2 / ((a**2).sum(axis=1, keepdims=True) + sigma**2)).max())
+
+    for sigma in (0.5, 3.0, 30.0):
+        assert exact_leakage(code, sigma) == pytest.approx(oracle(sigma), rel=1e-9)
+    sigma = exact_noise_scale(code, 0.01)
+    assert oracle(sigma) <= 0.01 < oracle(0.98 * sigma)
+    with pytest.raises(ValueError, match="n_private >= 1"):
+        exact_noise_scale(exact_code("vandermonde", K, 7), 0.01)
 
 
 def test_noise_is_secret_and_fresh():
