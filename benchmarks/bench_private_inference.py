@@ -61,7 +61,7 @@ FULL = {
     "scales": (1e2, 1e3, 1e4),
     "codes": ("rotation", "chebyshev"),
     "epochs": 20,
-    "max_sets": 3000,
+    "max_sets": 1000,
 }
 QUICK = {"T": (2,), "scales": (1e3,), "codes": ("rotation",), "epochs": 3, "max_sets": 200}
 

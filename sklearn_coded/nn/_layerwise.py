@@ -1,7 +1,7 @@
 """Layer-wise private, straggler- and Byzantine-resilient network inference (method.md 8).
 
-A network that is a stack of affine layers (Linear, Conv1d, Conv2d, AvgPool) and
-elementwise nonlinearities is run as
+A network that is a stack of affine layers (Linear, Conv1d, Conv2d), elementwise
+nonlinearities and average poolings is run as
 
     for each layer:  h --encode + fresh secret padding--> N shares
                        --workers: the layer's linear part W (no bias)--> N results
@@ -33,7 +33,12 @@ from ..operators._exact import EXACT_CODES, exact_code, locate_liars
 from ..operators._secret import private_generator
 
 #: Layers whose output the workers compute (linear maps; a bias is the master's).
-AFFINE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool1d, nn.AvgPool2d)
+AFFINE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+#: Linear layers without weights the master applies itself: coding an average
+#: pooling would cost the master more than computing it (encoding is (K + P) / K
+#: FLOPs per input entry per worker row, pooling about one), and it has no weights
+#: to keep from anyone.
+POOLING_LAYERS = (nn.AvgPool1d, nn.AvgPool2d)
 #: Elementwise layers the master applies.
 ELEMENTWISE_LAYERS = (
     nn.ReLU,
@@ -76,7 +81,7 @@ class AffineWorker:
     Parameters
     ----------
     layer : torch.nn.Module
-        A Linear, Conv1d, Conv2d, AvgPool1d or AvgPool2d layer; kept in float64.
+        A Linear, Conv1d or Conv2d layer; kept in float64.
     in_shape : tuple of int
         Shape of one input row (without the batch axis).
     share : int, default=1
@@ -92,9 +97,7 @@ class AffineWorker:
         layer = self.layer
         if isinstance(layer, nn.Linear):
             return nn.functional.linear(x, layer.weight)
-        if isinstance(layer, nn.Conv1d | nn.Conv2d):
-            return layer._conv_forward(x, layer.weight, None)
-        return layer(x)  # average pooling: linear, no parameters
+        return layer._conv_forward(x, layer.weight, None)  # Conv1d, Conv2d
 
     def apply(self, rows):
         """The linear part on coded rows: (n, share * prod(in_shape)) -> (n, share * out)."""
@@ -118,10 +121,7 @@ def _macs(layer, in_shape, out_shape):
     out = math.prod(out_shape)
     if isinstance(layer, nn.Linear):
         return layer.in_features * layer.out_features
-    if isinstance(layer, nn.Conv1d | nn.Conv2d):
-        return out * (layer.in_channels // layer.groups) * math.prod(layer.kernel_size)
-    k = layer.kernel_size
-    return out * (math.prod(k) if isinstance(k, tuple) else k ** (len(in_shape) - 1))
+    return out * (layer.in_channels // layer.groups) * math.prod(layer.kernel_size)
 
 
 @dataclass
@@ -173,11 +173,12 @@ def plan_layers(module, X_probe):
     >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     >>> [s.kind for s in plan_layers(net, np.ones((2, 4)))]
     ['affine', 'elementwise', 'affine']
-    >>> plan_layers(nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8)), np.ones((2, 4)))
+    >>> bn = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8))
+    >>> plan_layers(bn, np.ones((2, 4)))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    TypeError: scheme='layerwise' runs stacks of affine layers (Linear, Conv1d, Conv2d, AvgPool1d, AvgPool2d) and elementwise nonlinearities; layer 1, BatchNorm1d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True), is neither.
-    """  # noqa: E501
+    TypeError: scheme='layerwise' runs stacks of ... layer 1, BatchNorm1d(8, ...), is none of them.
+    """
     module = getattr(module, "module_", module)  # a skorch net: its fitted module
     layers = _leaf_layers(module)
     steps = []
@@ -185,15 +186,15 @@ def plan_layers(module, X_probe):
     for i, layer in enumerate(layers):
         if isinstance(layer, AFFINE_LAYERS):
             kind = "affine"
-        elif isinstance(layer, ELEMENTWISE_LAYERS):
-            kind = "elementwise"
+        elif isinstance(layer, ELEMENTWISE_LAYERS + POOLING_LAYERS):
+            kind = "elementwise"  # the master's (elementwise or weightless pooling)
         elif isinstance(layer, RESHAPE_LAYERS):
             kind = "reshape"
         else:
-            names = ", ".join(t.__name__ for t in AFFINE_LAYERS)
+            names = ", ".join(t.__name__ for t in AFFINE_LAYERS + POOLING_LAYERS)
             raise TypeError(
-                f"scheme='layerwise' runs stacks of affine layers ({names}) and elementwise "
-                f"nonlinearities; layer {i}, {layer!r}, is neither."
+                f"scheme='layerwise' runs stacks of {names} layers, reshapes and elementwise "
+                f"nonlinearities; layer {i}, {layer!r}, is none of them."
             )
         with torch.no_grad():
             y = copy.deepcopy(layer).double().eval()(x)
@@ -319,11 +320,12 @@ def layerwise_forward(
             h = h.reshape(G * K, *step.out_shape)
             continue
         if step.kind == "elementwise":
+            work = h.size  # one operation per input entry (pooling: one add each)
             with torch.no_grad():
                 h = step.layer(torch.from_numpy(h)).numpy()
             if costs is not None:
-                costs.master_flops += h.size
-                costs.plain_flops += n * math.prod(step.out_shape)
+                costs.master_flops += work
+                costs.plain_flops += work * n // (G * K)
             continue
         d_in, d_out = math.prod(step.in_shape), math.prod(step.out_shape)
         data = np.zeros((G, Kp + P, d_in))
