@@ -136,7 +136,7 @@ def run(config, data, seed=0):
             copy.deepcopy(module),
             criterion=nn.CrossEntropyLoss,
             max_epochs=config["epochs"],
-            lr=0.05,
+            lr=3e-3,
             batch_size=64,
             optimizer=torch.optim.Adam,
             train_split=None,
@@ -253,7 +253,7 @@ def run_dask(data, epochs, n_requests=5, seed=0):
     X_train, X_test, y_train, _, side = load(data)
     torch.manual_seed(seed)
     net = NeuralNetClassifier(
-        models(side)["mlp"], criterion=nn.CrossEntropyLoss, max_epochs=epochs, lr=0.05,
+        models(side)["mlp"], criterion=nn.CrossEntropyLoss, max_epochs=epochs, lr=3e-3,
         batch_size=64, optimizer=torch.optim.Adam, train_split=None, verbose=0,
     )  # fmt: skip
     common = {"batch_size": K, "stragglers": S, "n_private": 2, "random_state": seed}
@@ -320,7 +320,7 @@ def run_liars(data, epochs, seed=0):
     X_train, X_test, y_train, _, side = load(data)
     torch.manual_seed(seed)
     net = NeuralNetClassifier(
-        models(side)["mlp"], criterion=nn.CrossEntropyLoss, max_epochs=epochs, lr=0.05,
+        models(side)["mlp"], criterion=nn.CrossEntropyLoss, max_epochs=epochs, lr=3e-3,
         batch_size=64, optimizer=torch.optim.Adam, train_split=None, verbose=0,
     )  # fmt: skip
     clf = CodedClassifier(net, scheme="layerwise", batch_size=K, random_state=seed)

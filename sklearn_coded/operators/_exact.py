@@ -600,6 +600,10 @@ def exact_leakage(code, noise_scale, *, cov_eigs=None, n_views=1, max_sets=3000,
     """
     lam = np.clip(np.atleast_1d(np.asarray([1.0] if cov_eigs is None else cov_eigs)), 0, None)
     total = lam.sum()
+    if not np.isfinite(total):
+        raise ValueError("cov_eigs must be finite.")
+    if total == 0:
+        return 0.0  # rows that never vary: nothing to learn about them
     sigma2 = noise_scale**2 / n_views
     T, N, share, K = max(code.n_private, 1), code.n_coded, code.share, code.n_samples
     if math.comb(N, T) <= max_sets:
@@ -616,7 +620,10 @@ def exact_leakage(code, noise_scale, *, cov_eigs=None, n_views=1, max_sets=3000,
         M = lam[:, None, None] * (Ad @ Ad.T) + sigma2 * (Bn @ Bn.T)  # (d, r, r)
         inv_A = np.linalg.pinv(M, hermitian=True) @ Ad  # M^+ A, (d, r, K)
         expl = (lam**2)[:, None] * np.einsum("rj,drj->dj", Ad, inv_A)
-        worst = max(worst, float(expl.sum(axis=0).max() / total))
+        r2 = float(expl.sum(axis=0).max() / total)
+        if not np.isfinite(r2):  # never let max() skip a NaN
+            raise FloatingPointError(f"The leakage of workers {F} is not finite ({r2}).")
+        worst = max(worst, r2)
     return worst
 
 
