@@ -500,9 +500,11 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         (``decision_function`` or ``predict_proba``, or a skorch net): a
         Pipeline, an MLPClassifier, a skorch ``NeuralNetClassifier``. Inputs
         must be numeric: coded rows are linear combinations of rows.
-    scheme : {"spline", "berrut", "lagrange"}, default="spline"
+    scheme : {"spline", "berrut", "lagrange", "layerwise"}, default="spline"
         The code: LeTCC smoothing splines, BACC (Berrut rational interpolation)
-        or real-field Lagrange (LCC), method.md 3-4.
+        or real-field Lagrange (LCC), method.md 3-4; ``"layerwise"``: a skorch
+        net's Linear/Conv layers on coded workers, decoded exactly layer by layer
+        (``points`` names the exact code, see :ref:`security`).
     n_coded : int or None, default=None
         N >= 2, the number of coded rows (workers) per batch; None means
         ``4 * batch_size``. ``scheme="lagrange"`` needs ``n_coded >= batch_size``.
@@ -779,8 +781,8 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     ----------
     estimator : estimator object
         A regressor with ``fit`` and ``predict`` on numeric inputs.
-    scheme : {"spline", "berrut", "lagrange"}, default="spline"
-        The code (method.md 3-4).
+    scheme : {"spline", "berrut", "lagrange", "layerwise"}, default="spline"
+        The code (method.md 3-4); ``"layerwise"``: see :class:`CodedClassifier`.
     n_coded : int or None, default=None
         N >= 2 coded rows per batch; None means ``4 * batch_size``.
     batch_size : int, default=16
