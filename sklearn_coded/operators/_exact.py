@@ -250,7 +250,7 @@ class ExactCode:
         return float(np.linalg.cond(self.system(workers)[0]))
 
     def noise_block(self, workers):
-        """The colluders' (|F| * share, P) padding block of the encoder."""
+        """The colluders' (``|F|`` * share, P) padding block of the encoder."""
         rows = _rows(workers, self.share)
         return self.encoder[rows][:, self.n_data_rows :]
 
@@ -341,10 +341,10 @@ def worst_condition(code, n_survivors=None, *, max_sets=2000, random_state=None)
     ----------
     code : ExactCode
     n_survivors : int, optional
-        |F|; by default the recovery threshold (the worst case: every straggler
+        The number of survivors; by default the recovery threshold (the worst case: every straggler
         the code tolerates is absent).
     max_sets : int, default=2000
-        Every |F|-subset is checked when there are at most this many; otherwise
+        Every subset of that size is checked when there are at most this many; otherwise
         ``max_sets`` random subsets (the maximum is then a lower bound).
     random_state : int or None, default=None
         Seeds the sampled subsets.
@@ -381,7 +381,7 @@ def locate_liars(code, workers, results, n_adversaries, *, rtol=None):
     Honest results Y_F lie in the column space of the code's system M_F; with
     H the left null space of M_F, the syndrome H Y_F = H E depends on the lies E
     alone. The liars are the set R of at most A workers whose columns of H span
-    the syndrome. It is unique when |F| >= threshold + 2A: two such sets would
+    the syndrome. It is unique when ``|F| >= threshold + 2A``: two such sets would
     leave an error pattern on at most 2A workers in the column space, that is a
     codeword vanishing on threshold workers, which is zero.
 
@@ -407,7 +407,7 @@ def locate_liars(code, workers, results, n_adversaries, *, rtol=None):
     Raises
     ------
     ValueError
-        If |F| < threshold + 2A (the bound), or no set of A workers explains the
+        If ``|F| < threshold + 2A`` (the bound), or no set of A workers explains the
         syndrome (more liars than declared): the batch cannot be certified.
 
     Examples
