@@ -96,7 +96,7 @@ def main():
     rows = []
     with (
         distributed.LocalCluster(
-            n_workers=4, threads_per_worker=2 * K, processes=False, dashboard_address=None,
+            n_workers=4, threads_per_worker=2 * K, processes=False, dashboard_address="127.0.0.1:0",
             silence_logs=logging.CRITICAL,
         ) as cluster,
         distributed.Client(cluster) as client,

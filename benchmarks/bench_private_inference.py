@@ -268,7 +268,7 @@ def run_dask(data, epochs, n_requests=5, seed=0):
     rows = []
     with (
         distributed.LocalCluster(
-            n_workers=4, threads_per_worker=4, processes=False, dashboard_address=None,
+            n_workers=4, threads_per_worker=4, processes=False, dashboard_address="127.0.0.1:0",
             silence_logs=logging.CRITICAL,
         ) as cluster,
         distributed.Client(cluster) as client,

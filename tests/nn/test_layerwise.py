@@ -199,7 +199,7 @@ def test_dask_cluster_exact():
     code, _ = resolve_code("auto", 8, None, 2, 1, 2)
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=2, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=2, processes=False, dashboard_address="127.0.0.1:0"
         ) as cluster,
         Client(cluster) as client,
     ):
