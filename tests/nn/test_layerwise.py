@@ -218,3 +218,30 @@ def test_dask_cluster_exact():
     with torch.no_grad():
         plain = copy.deepcopy(net).double()(torch.from_numpy(X)).numpy()
     np.testing.assert_allclose(out, plain, atol=1e-8)
+
+
+def test_regressor_layerwise_and_logits_required(digits):
+    from skorch import NeuralNetRegressor
+
+    from sklearn_coded.estimators import CodedRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)).astype(np.float32)
+    y = (X @ rng.normal(size=5)).astype(np.float32)[:, None]
+    torch.manual_seed(0)
+    net = NeuralNetRegressor(
+        nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1)),
+        max_epochs=2, train_split=None, verbose=0,
+    )  # fmt: skip
+    reg = CodedRegressor(
+        net, scheme="layerwise", batch_size=4, n_private=1, stragglers=1, noise_scale=100.0
+    ).fit(X, y)
+    np.testing.assert_allclose(reg.predict(X).ravel(), reg.estimator_.predict(X).ravel(), atol=1e-5)
+    # a classifier trained on log-probabilities (skorch's default NLLLoss) is refused
+    Xd, yd = digits
+    nll = NeuralNetClassifier(
+        nn.Sequential(nn.Linear(64, 10), nn.LogSigmoid()), max_epochs=1, train_split=None,
+        verbose=0,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="must be logits"):
+        CodedClassifier(nll, scheme="layerwise").fit(Xd, yd)
