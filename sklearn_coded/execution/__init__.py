@@ -14,7 +14,7 @@ from ._adversaries import (
     TargetedShift,
     check_adversaries,
 )
-from ._matmul import coded_matmul
+from ._matmul import coded_matmul, matdot_matmul
 from ._run import InsufficientResultsError, run_workers
 from ._stragglers import (
     BaseStragglers,
@@ -40,5 +40,6 @@ __all__ = [
     "check_adversaries",
     "check_stragglers",
     "coded_matmul",
+    "matdot_matmul",
     "run_workers",
 ]

@@ -159,3 +159,144 @@ def coded_matmul(
         workers, Y = workers[~liars], Y[np.repeat(~liars, share)]
     C = (coder.decoder(workers) @ Y).reshape(K * r, B.shape[1])[:m]
     return C[:, 0] if vector else C
+
+
+class MatDotWorker:
+    """A worker of :func:`matdot_matmul`: multiplies its coded A block by its coded B block."""
+
+    def __init__(self, shape_a, shape_b):
+        self.shape_a = tuple(shape_a)
+        self.shape_b = tuple(shape_b)
+
+    def apply(self, rows):
+        """(n, size_a + size_b) concatenated coded blocks -> (n, m * p) products."""
+        rows = np.asarray(rows, dtype=np.float64)
+        size_a = int(np.prod(self.shape_a))
+        a = rows[:, :size_a].reshape(-1, *self.shape_a)
+        b = rows[:, size_a:].reshape(-1, *self.shape_b)
+        return (a @ b).reshape(rows.shape[0], -1)
+
+
+def matdot_matmul(
+    A,
+    B,
+    n_workers,
+    *,
+    n_splits=None,
+    code="chebyshev",
+    stragglers=0,
+    n_adversaries=0,
+    executor=None,
+    timeout=None,
+    adversaries=None,
+    random_state=None,
+):
+    """``A @ B`` by a MatDot code: the inner dimension is split, each worker holds
+    1 / p of A's columns and of B's rows, and any 2p - 1 workers suffice.
+
+    MatDot (Dutta et al.) codes A(x) = sum_i A_i x^i and B(x) = sum_i B_i x^(p-1-i)
+    (the column blocks of A, the row blocks of B); AB is the coefficient of x^(p-1)
+    of the degree 2p - 2 product A(x) B(x), interpolated from 2p - 1 evaluations.
+    ``code="chebyshev"`` is Fahim and Cadambe's orthoMatDot: A(x) = sum_i a_i A_i
+    T_i(x) and B(x) = sum_i a_i B_i T_i(x) with a_0 = 1/sqrt(2), a_i = 1 otherwise,
+    on the Chebyshev grid; by the orthogonality of the T_i under 1/sqrt(1 - x^2),
+    AB = 2 c_0, twice the T_0 coefficient of A(x) B(x) (T_i T_j = (T_{i+j} +
+    T_{|i-j|}) / 2 contributes to T_0 only when i = j).
+
+    Parameters
+    ----------
+    A : array-like of shape (m, k)
+    B : array-like of shape (k, n) or (k,)
+    n_workers : int
+        N.
+    n_splits : int, optional
+        p; by default the largest with 2p - 1 + 2A <= N - S (and p <= k).
+    code : {"chebyshev", "vandermonde"}, default="chebyshev"
+        orthoMatDot on the Chebyshev grid, or MatDot in the monomial basis on
+        equispaced points (the baseline).
+    stragglers, executor, timeout, adversaries, random_state, n_adversaries
+        As in :func:`coded_matmul`. No privacy padding (B is split too).
+
+    Returns
+    -------
+    C : ndarray of shape (m, n) or (m,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.execution import matdot_matmul
+    >>> rng = np.random.default_rng(0)
+    >>> A, B = rng.normal(size=(6, 40)), rng.normal(size=(40, 5))
+    >>> C = matdot_matmul(A, B, n_workers=9, stragglers=2, random_state=0)  # p = 4
+    >>> bool(np.allclose(C, A @ B))
+    True
+    """
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    vector = B.ndim == 1
+    if vector:
+        B = B[:, None]
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
+        raise ValueError(f"A @ B needs A (m, k) and B (k, n) or (k,); got {A.shape} @ {B.shape}.")
+    if code not in ("chebyshev", "vandermonde"):
+        raise ValueError(f"code must be 'chebyshev' or 'vandermonde'; got code={code!r}.")
+    S = stragglers if isinstance(stragglers, Integral) else 0
+    Ad = int(n_adversaries)
+    k = A.shape[1]
+    if n_splits is None:
+        n_splits = min(k, (int(n_workers) - S - 2 * Ad + 1) // 2)
+    if not isinstance(n_splits, Integral) or n_splits < 1:
+        raise ValueError(
+            f"n_workers={n_workers} with stragglers={stragglers!r} and n_adversaries={Ad} "
+            f"leaves no room for a MatDot split (n_splits={n_splits!r})."
+        )
+    p = int(n_splits)
+    # the product A(x) B(x) has degree 2p - 2: an exact code of p unknowns and degree 2
+    coder = exact_code(code, p, int(n_workers), degree=2)
+    needed = coder.threshold + 2 * Ad
+    if n_workers - S < needed:
+        raise ValueError(
+            f"n_workers={n_workers} with stragglers={stragglers!r} leaves {n_workers - S} "
+            f"results; MatDot with n_splits={p} and n_adversaries={Ad} needs 2p - 1 + 2A "
+            f"= {needed}."
+        )
+    w = -(-k // p)
+    Ap = np.zeros((A.shape[0], p * w))
+    Ap[:, :k] = A
+    Bp = np.zeros((p * w, B.shape[1]))
+    Bp[:k] = B
+    A_blocks = Ap.reshape(A.shape[0], p, w).transpose(1, 0, 2)  # (p, m, w)
+    B_blocks = Bp.reshape(p, w, B.shape[1])  # (p, w, n)
+    z = coder.coded_points
+    if code == "chebyshev":
+        scale = np.ones(p)
+        scale[0] = 1 / np.sqrt(2)
+        basis = np.polynomial.chebyshev.chebvander(z, p - 1) * scale  # (N, p)
+        basis_a, basis_b = basis, basis
+    else:
+        basis_a = np.vander(z, p, increasing=True)
+        basis_b = basis_a[:, ::-1]  # x^(p-1-i)
+    coded_a = np.einsum("ni,imw->nmw", basis_a, A_blocks).reshape(len(z), -1)
+    coded_b = np.einsum("ni,iwc->nwc", basis_b, B_blocks).reshape(len(z), -1)
+    shares = np.hstack([coded_a, coded_b])[:, None, :]
+    results, returned = run_workers(
+        MatDotWorker((A.shape[0], w), (w, B.shape[1])),
+        "apply",
+        shares,
+        executor=executor,
+        stragglers=stragglers,
+        min_results=needed,
+        random_state=random_state,
+        timeout=timeout,
+        adversaries=adversaries,
+    )
+    workers = np.flatnonzero(returned[:, 0])
+    Y = results[workers, 0]
+    if Ad:
+        liars = locate_liars(coder, workers, Y, Ad)
+        workers, Y = workers[~liars], Y[~liars]
+    M = coder.system(workers)[0]  # the degree 2p - 2 basis at the survivors
+    coefficients = np.linalg.pinv(M)
+    readout = 2 * coefficients[0] if code == "chebyshev" else coefficients[p - 1]
+    C = (readout @ Y).reshape(A.shape[0], B.shape[1])
+    return C[:, 0] if vector else C
