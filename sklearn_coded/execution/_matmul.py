@@ -201,7 +201,7 @@ def matdot_matmul(
     T_i(x) and B(x) = sum_i a_i B_i T_i(x) with a_0 = 1/sqrt(2), a_i = 1 otherwise,
     on the Chebyshev grid; by the orthogonality of the T_i under 1/sqrt(1 - x^2),
     AB = 2 c_0, twice the T_0 coefficient of A(x) B(x) (T_i T_j = (T_{i+j} +
-    T_{|i-j|}) / 2 contributes to T_0 only when i = j).
+    T_(abs(i - j))) / 2 contributes to T_0 only when i = j).
 
     Parameters
     ----------
