@@ -48,18 +48,9 @@ FLOAT_DTYPES = (np.float64, np.float32)
 #: The N of ``n_coded=None``, as a multiple of the batch size K.
 DEFAULT_REDUNDANCY = 4
 
-#: The point family of ``points="auto"`` for each scheme. Measured in
-#: ``benchmarks/bench_accuracy.py`` (the fair race: MLP and LeNet-5 logits, a tanh
-#: and a ReLU network, K in {8, 16, 32}, N up to 8K, S in {0, 10% N}; settings
-#: chosen on tune batches, scored on other rows): at N >= 4K the spline code on
-#: ``"interior"`` points (data points inside the coded hull) had the least
-#: geometric-mean MSE relative to the best Berrut placement (tune: exp(-2.63) against
-#: exp(-2.17) for uniform); scored, its ratio to the best Berrut was a median 0.15
-#: (S = 0) and 0.10 (S = 10% N), worst 0.38 and 0.46, against 0.09 / 0.19, worst
-#: 0.27 / 0.99 for uniform points, which win at S = 0 only because their two end
-#: data points are coded points. Berrut keeps uniform points (best over all N; at
-#: N >= 4K interior is 1.1x better). Polynomial (Lagrange) interpolation is unstable
-#: on uniform points (errors of 1e17 at K = 16, N = 64) and needs Chebyshev points.
+#: The point family of ``points="auto"`` for each scheme, measured in
+#: ``benchmarks/bench_accuracy.py``: figures in docs/benchmarks.rst, "Defaults and
+#: the measurements behind them".
 AUTO_POINTS = {"spline": "interior", "berrut": "uniform", "lagrange": "chebyshev"}
 
 #: ``predict`` streams its input through encode -> workers -> decode in chunks
