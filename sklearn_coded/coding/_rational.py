@@ -9,7 +9,8 @@ class BerrutEncoder(BaseEncoder):
     Parameters
     ----------
     n_coded : int
-        N >= 2, the number of coded rows (workers).
+        N >= 2, the number of coded rows (workers); ``transform`` needs N >= K,
+        the rows of its batch.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout. ``"bacc"`` is the placement of the public BACC code:
         alpha_j = cos((2j + 1) pi / 2K) and beta_n = cos(n pi / N).
@@ -48,7 +49,8 @@ class BerrutDecoder(BaseDecoder):
     Parameters
     ----------
     n_samples : int
-        K >= 2, the number of decoded rows.
+        K >= 2, the number of decoded rows; ``transform`` needs K <= N, the
+        workers it was fitted to.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout; must match the encoder's.
     n_adversaries : int, default=0
@@ -95,7 +97,8 @@ class LagrangeEncoder(BaseEncoder):
     Parameters
     ----------
     n_coded : int
-        N >= 2, the number of coded rows (workers).
+        N >= 2, the number of coded rows (workers); ``transform`` needs N >= K,
+        the rows of its batch.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout.
     n_private : int, default=0
@@ -133,7 +136,8 @@ class LagrangeDecoder(BaseDecoder):
     Parameters
     ----------
     n_samples : int
-        K >= 2, the number of decoded rows.
+        K >= 2, the number of decoded rows; ``transform`` needs K <= N, the
+        workers it was fitted to.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout; must match the encoder's.
     n_adversaries : int, default=0

@@ -20,7 +20,8 @@ class SplineEncoder(BaseEncoder):
     Parameters
     ----------
     n_coded : int
-        N >= 2, the number of coded rows (workers).
+        N >= 2, the number of coded rows (workers); ``transform`` needs N >= K,
+        the rows of its batch.
     smoothing : float or "gcv", default=0.0
         lam_enc >= 0 on the scale of method.md (SciPy's lam is K * lam), or
         ``"gcv"`` to choose one lam per batch, shared by every column, by
@@ -117,7 +118,8 @@ class SplineDecoder(BaseDecoder):
     Parameters
     ----------
     n_samples : int
-        K >= 2, the number of decoded rows.
+        K >= 2, the number of decoded rows; ``transform`` needs K <= N, the
+        workers it was fitted to.
     smoothing : float or "gcv", default=0.0
         lam_dec >= 0 (method.md scale). Noiseless workers want it near 0; noisy
         ones larger. ``"gcv"`` chooses one lam per call from the survivors'

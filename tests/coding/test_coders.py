@@ -203,7 +203,7 @@ def test_float32_copy_is_made_once_per_cached_operator():
 
 
 def test_encoder_codes_every_batch_size_of_a_stream():
-    encoder = SplineEncoder(10).fit(RNG.standard_normal((6, 3)))
+    encoder = SplineEncoder(20).fit(RNG.standard_normal((6, 3)))  # N >= every K below
     for K in (2, 3, 6, 17):
         X = RNG.standard_normal((K, 3))
         coded = encoder.transform(X)
