@@ -51,6 +51,19 @@ autodoc_default_options = {
         ]
     ),
 }
+# MathJax offline: Debian's libjs-mathjax (``apt-get install libjs-mathjax``, MathJax
+# 2.7) when it is installed, else Sphinx's CDN default (raw ``\(f(x)\)`` offline).
+# SKLEARN_CODED_MATHJAX overrides either (a URL or a path to MathJax.js).
+LOCAL_MATHJAX = "/usr/share/javascript/mathjax/MathJax.js"
+_mathjax = os.environ.get("SKLEARN_CODED_MATHJAX") or (
+    LOCAL_MATHJAX if os.path.isfile(LOCAL_MATHJAX) else None
+)
+if _mathjax:
+    if os.path.isfile(_mathjax):
+        _mathjax = "file://" + os.path.abspath(_mathjax)
+    if _mathjax.endswith("MathJax.js"):  # MathJax 2 loads its TeX setup by name
+        _mathjax += "?config=TeX-AMS-MML_HTMLorMML"
+    mathjax_path = _mathjax
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 # intersphinx needs the network: it stays off so the build works offline.

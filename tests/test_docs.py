@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
+LOCAL_MATHJAX = "/usr/share/javascript/mathjax/MathJax.js"  # Debian's libjs-mathjax
 
 
 # The build runs ``python -m sphinx``: what it needs is the module, not a
@@ -31,7 +32,11 @@ def test_docs_build_without_warnings_outside_the_source_tree(tmp_path):
         capture_output=True, text=True, env=env, timeout=900, check=False, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-5000:]
-    api = tmp_path / "html" / "gen_modules" / "sklearn_coded.estimators.CodedClassifier.html"
+    api = tmp_path / "html" / "gen_modules" / "sklearn_coded.CodedClassifier.html"
     assert "predict_proba" in api.read_text()
     assert (tmp_path / "html" / "auto_examples" / "plot_encode_decode.html").is_file()
+    method = (tmp_path / "html" / "method.html").read_text()
+    assert r"\tag{2.2}" in method  # the equations are numbered
+    if Path(LOCAL_MATHJAX).is_file() and "SKLEARN_CODED_MATHJAX" not in os.environ:
+        assert f'src="file://{LOCAL_MATHJAX}?config=' in method  # offline MathJax
     assert sorted(path.name for path in (ROOT / "docs").iterdir()) == before

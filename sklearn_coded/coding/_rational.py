@@ -39,6 +39,19 @@ class BerrutEncoder(BaseEncoder):
 
     scheme = "berrut"
 
+    # Declared here (not only in BaseEncoder) so that a misspelled argument's
+    # TypeError names this class.
+    def __init__(
+        self, n_coded, *, points="chebyshev", n_private=0, noise_scale=1.0, random_state=None
+    ):
+        super().__init__(
+            n_coded,
+            points=points,
+            n_private=n_private,
+            noise_scale=noise_scale,
+            random_state=random_state,
+        )
+
 
 class BerrutDecoder(BaseDecoder):
     """Decode with Berrut's rational interpolant through the survivors (BACC).
@@ -87,6 +100,11 @@ class BerrutDecoder(BaseDecoder):
 
     scheme = "berrut"
 
+    # Declared here (not only in BaseDecoder) so that a misspelled argument's
+    # TypeError names this class.
+    def __init__(self, n_samples, *, points="chebyshev", n_adversaries=0, n_private=0):
+        super().__init__(n_samples, points=points, n_adversaries=n_adversaries, n_private=n_private)
+
 
 class LagrangeEncoder(BaseEncoder):
     """Encode with the polynomial through the K rows (real-field LCC).
@@ -125,6 +143,19 @@ class LagrangeEncoder(BaseEncoder):
     """
 
     scheme = "lagrange"
+
+    # Declared here (not only in BaseEncoder) so that a misspelled argument's
+    # TypeError names this class.
+    def __init__(
+        self, n_coded, *, points="chebyshev", n_private=0, noise_scale=1.0, random_state=None
+    ):
+        super().__init__(
+            n_coded,
+            points=points,
+            n_private=n_private,
+            noise_scale=noise_scale,
+            random_state=random_state,
+        )
 
 
 class LagrangeDecoder(BaseDecoder):
@@ -171,6 +202,11 @@ class LagrangeDecoder(BaseDecoder):
     """
 
     scheme = "lagrange"
+
+    # Declared here (not only in BaseDecoder) so that a misspelled argument's
+    # TypeError names this class.
+    def __init__(self, n_samples, *, points="chebyshev", n_adversaries=0, n_private=0):
+        super().__init__(n_samples, points=points, n_adversaries=n_adversaries, n_private=n_private)
 
     def _needed_survivors(self):
         return self.n_samples

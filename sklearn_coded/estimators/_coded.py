@@ -621,6 +621,53 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     array([1., 1.])
     """
 
+    def __init__(
+        self,
+        estimator,
+        *,
+        scheme="spline",
+        n_coded=None,
+        batch_size=16,
+        smoothing=0.0,
+        order=2,
+        points="auto",
+        stragglers=0,
+        executor=None,
+        randomized=False,
+        n_draws=1,
+        mu=0.0,
+        coded_loss="consistency",
+        timeout=None,
+        random_state=None,
+        n_adversaries=0,
+        n_private=0,
+        noise_scale=1.0,
+        adversaries=None,
+    ):
+        # The parameters of _BaseCoded, declared again so that scikit-learn reads them
+        # here and a misspelled argument's TypeError names this class, not the private base.
+        super().__init__(
+            estimator,
+            scheme=scheme,
+            n_coded=n_coded,
+            batch_size=batch_size,
+            smoothing=smoothing,
+            order=order,
+            points=points,
+            stragglers=stragglers,
+            executor=executor,
+            randomized=randomized,
+            n_draws=n_draws,
+            mu=mu,
+            coded_loss=coded_loss,
+            timeout=timeout,
+            random_state=random_state,
+            n_adversaries=n_adversaries,
+            n_private=n_private,
+            noise_scale=noise_scale,
+            adversaries=adversaries,
+        )
+
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
         """Fit the inner estimator on ``(X, y)``.
@@ -829,6 +876,53 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     >>> bool(reg.score(X, y) > 0.99)
     True
     """
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        scheme="spline",
+        n_coded=None,
+        batch_size=16,
+        smoothing=0.0,
+        order=2,
+        points="auto",
+        stragglers=0,
+        executor=None,
+        randomized=False,
+        n_draws=1,
+        mu=0.0,
+        coded_loss="consistency",
+        timeout=None,
+        random_state=None,
+        n_adversaries=0,
+        n_private=0,
+        noise_scale=1.0,
+        adversaries=None,
+    ):
+        # The parameters of _BaseCoded, declared again so that scikit-learn reads them
+        # here and a misspelled argument's TypeError names this class, not the private base.
+        super().__init__(
+            estimator,
+            scheme=scheme,
+            n_coded=n_coded,
+            batch_size=batch_size,
+            smoothing=smoothing,
+            order=order,
+            points=points,
+            stragglers=stragglers,
+            executor=executor,
+            randomized=randomized,
+            n_draws=n_draws,
+            mu=mu,
+            coded_loss=coded_loss,
+            timeout=timeout,
+            random_state=random_state,
+            n_adversaries=n_adversaries,
+            n_private=n_private,
+            noise_scale=noise_scale,
+            adversaries=adversaries,
+        )
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
