@@ -85,3 +85,25 @@ html_theme_options = {"navigation_with_keys": False, "show_prev_next": False}
 html_static_path = []
 templates_path = ["_templates"]  # class pages without the inherited-methods table
 exclude_patterns = ["_build"]
+
+
+def _public_alias(app, env, node, contnode):
+    """Resolve ``sklearn_coded.<subpackage>.<Name>`` to the documented ``sklearn_coded.<Name>``.
+
+    The API pages document every public name where users import it, the package
+    itself; docstrings and pages that cite the subpackage path keep their links.
+    """
+    target = node.get("reftarget", "")
+    parts = target.split(".")
+    if node.get("refdomain") != "py" or len(parts) < 3 or parts[0] != "sklearn_coded":
+        return None
+    if parts[2] not in sklearn_coded.__all__:
+        return None
+    alias = ".".join(["sklearn_coded", *parts[2:]])
+    return env.get_domain("py").resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], alias, node, contnode
+    )
+
+
+def setup(app):
+    app.connect("missing-reference", _public_alias)

@@ -35,6 +35,9 @@ def test_docs_build_without_warnings_outside_the_source_tree(tmp_path):
     api = tmp_path / "html" / "gen_modules" / "sklearn_coded.CodedClassifier.html"
     assert "predict_proba" in api.read_text()
     assert (tmp_path / "html" / "auto_examples" / "plot_encode_decode.html").is_file()
+    # a reference by the subpackage path links to the name's page at the package
+    guide = (tmp_path / "html" / "user_guide.html").read_text()
+    assert 'href="gen_modules/sklearn_coded.CodedClassifier.html' in guide
     method = (tmp_path / "html" / "method.html").read_text()
     assert r"\tag{2.2}" in method  # the equations are numbered
     if Path(LOCAL_MATHJAX).is_file() and "SKLEARN_CODED_MATHJAX" not in os.environ:
