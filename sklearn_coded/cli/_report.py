@@ -113,13 +113,15 @@ def _curve_panel(curve_ax, results):
     largest = str(max(row["eps"] for row in results["attack"]["rows"]))
     curves = results["attack"]["curves"][largest]
     # One x axis for all attacks: every (steps, restarts) stage any attack ran, in
-    # order; each attack is drawn at its own stages (they stop at different counts).
+    # order; each attack is drawn at its own stages (they stop at different counts),
+    # shifted a little so that attacks with equal accuracies stay apart.
     ran = {(steps, restarts) for curve in curves.values() for steps, restarts, _ in curve}
     stages = sorted(ran, key=lambda stage: (stage[1], stage[0]))
     position = {stage: i for i, stage in enumerate(stages)}
     for i, (name, curve) in enumerate(curves.items()):
+        offset = 0.04 * (i - (len(curves) - 1) / 2)  # coinciding curves side by side
         curve_ax.plot(
-            [position[(s, r)] for s, r, _ in curve], [a for _, _, a in curve],
+            [position[(s, r)] + offset for s, r, _ in curve], [a for _, _, a in curve],
             marker=ATTACK_STYLES[i % len(ATTACK_STYLES)][0],
             ls=ATTACK_STYLES[i % len(ATTACK_STYLES)][1], fillstyle="none", label=name,
         )  # fmt: skip
