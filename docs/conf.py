@@ -51,6 +51,19 @@ autodoc_default_options = {
         ]
     ),
 }
+# MathJax offline: Debian's libjs-mathjax (``apt-get install libjs-mathjax``, MathJax
+# 2.7) when it is installed, else Sphinx's CDN default (raw ``\(f(x)\)`` offline).
+# SKLEARN_CODED_MATHJAX overrides either (a URL or a path to MathJax.js).
+LOCAL_MATHJAX = "/usr/share/javascript/mathjax/MathJax.js"
+_mathjax = os.environ.get("SKLEARN_CODED_MATHJAX") or (
+    LOCAL_MATHJAX if os.path.isfile(LOCAL_MATHJAX) else None
+)
+if _mathjax:
+    if os.path.isfile(_mathjax):
+        _mathjax = "file://" + os.path.abspath(_mathjax)
+    if _mathjax.endswith("MathJax.js"):  # MathJax 2 loads its TeX setup by name
+        _mathjax += "?config=TeX-AMS-MML_HTMLorMML"
+    mathjax_path = _mathjax
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 # intersphinx needs the network: it stays off so the build works offline.
@@ -72,3 +85,25 @@ html_theme_options = {"navigation_with_keys": False, "show_prev_next": False}
 html_static_path = []
 templates_path = ["_templates"]  # class pages without the inherited-methods table
 exclude_patterns = ["_build"]
+
+
+def _public_alias(app, env, node, contnode):
+    """Resolve ``sklearn_coded.<subpackage>.<Name>`` to the documented ``sklearn_coded.<Name>``.
+
+    The API pages document every public name where users import it, the package
+    itself; docstrings and pages that cite the subpackage path keep their links.
+    """
+    target = node.get("reftarget", "")
+    parts = target.split(".")
+    if node.get("refdomain") != "py" or len(parts) < 3 or parts[0] != "sklearn_coded":
+        return None
+    if parts[2] not in sklearn_coded.__all__:
+        return None
+    alias = ".".join(["sklearn_coded", *parts[2:]])
+    return env.get_domain("py").resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], alias, node, contnode
+    )
+
+
+def setup(app):
+    app.connect("missing-reference", _public_alias)

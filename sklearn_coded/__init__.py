@@ -1,8 +1,10 @@
 """sklearn_coded: coded computing (LeTCC, BACC, LCC) as scikit-learn objects.
 
 ``import sklearn_coded`` is instant and needs only numpy, SciPy and scikit-learn:
-the names below are imported on first use (PEP 562), and the torch, skorch and dask
-parts are optional extras imported where they are used. ``CodedClassifier`` and
+every public name of the subpackages is importable from here and imported on
+first use (PEP 562), and the torch, skorch and dask parts are optional extras
+imported where they are used (``from sklearn_coded import make_coded_net`` needs
+torch; ``from sklearn_coded import SplineEncoder`` does not). ``CodedClassifier`` and
 ``CodedRegressor`` work around any estimator without torch; only coded-smoothing
 training of skorch nets imports it.
 """
@@ -11,7 +13,12 @@ import importlib
 
 __version__ = "0.1.0.dev0"
 
+#: Every public name of the subpackages (their ``__all__`` less the constants) -> its
+#: subpackage, imported on first use. ``tests/test_public_api.py`` keeps it complete.
 _LAZY = {
+    # layer 2: the coders
+    "BaseDecoder": "coding",
+    "BaseEncoder": "coding",
     "BerrutDecoder": "coding",
     "BerrutEncoder": "coding",
     "ExactDecoder": "coding",
@@ -20,8 +27,60 @@ _LAZY = {
     "LagrangeEncoder": "coding",
     "SplineDecoder": "coding",
     "SplineEncoder": "coding",
+    "adversary_bound": "coding",
+    # layer 1: the math (numpy and SciPy)
+    "berrut_operator": "operators",
+    "coding_operator": "operators",
+    "coding_points": "operators",
+    "collusion_r2": "operators",
+    "flush_tiny": "operators",
+    "gaussian_leakage": "operators",
+    "lagrange_operator": "operators",
+    "locate_loo": "operators",
+    "locate_rational": "operators",
+    "locate_span": "operators",
+    "make_points": "operators",
+    "n_noise_rows": "operators",
+    "private_layout": "operators",
+    "rational_locator_bound": "operators",
+    "span_candidate_scores": "operators",
+    "span_locator_bound": "operators",
+    "span_residuals": "operators",
+    "spline_gcv": "operators",
+    "spline_loo_residuals": "operators",
+    "spline_operator": "operators",
+    # layer 3: running the workers
+    "AdaptiveAdversaries": "execution",
+    "BaseAdversaries": "execution",
+    "BaseStragglers": "execution",
+    "FixedStragglers": "execution",
+    "GrossErrors": "execution",
+    "InsufficientResultsError": "execution",
+    "LatencyStragglers": "execution",
+    "RandomStragglers": "execution",
+    "SignFlips": "execution",
+    "StragglerPlan": "execution",
+    "TargetedShift": "execution",
+    "check_adversaries": "execution",
+    "check_stragglers": "execution",
+    "run_workers": "execution",
+    # layer 4: the meta-estimators
     "CodedClassifier": "estimators",
     "CodedRegressor": "estimators",
+    # layer 5: torch (needs the torch extra; imported on first use)
+    "CodedLoss": "nn",
+    "CodedSmoothing": "nn",
+    "CodedSmoothingMixin": "nn",
+    "RandomizedCodedModule": "nn",
+    "coded_block": "nn",
+    "coded_forward": "nn",
+    "coded_net_class": "nn",
+    "coded_smoothing_loss": "nn",
+    "frechet_distance": "nn",
+    "inception_score": "nn",
+    "make_coded_net": "nn",
+    # offline data sets
+    "load_fashion_mnist": "datasets",
 }
 
 __all__ = [*sorted(_LAZY), "__version__"]

@@ -53,10 +53,10 @@ PREDICTOR_FAILURES = {
 }
 
 ESTIMATORS = [
-    SplineEncoder(n_coded=7),
-    SplineEncoder(n_coded=7, smoothing="gcv", points="uniform"),
-    BerrutEncoder(n_coded=7, points="bacc"),
-    LagrangeEncoder(n_coded=7),
+    SplineEncoder(n_coded=160),
+    SplineEncoder(n_coded=160, smoothing="gcv", points="uniform"),
+    BerrutEncoder(n_coded=160, points="bacc"),
+    LagrangeEncoder(n_coded=160),
     SplineDecoder(n_samples=4),
     SplineDecoder(n_samples=4, smoothing=1e-3, points="chebyshev2"),
     BerrutDecoder(n_samples=4),

@@ -116,8 +116,11 @@ def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, capsys):
     [
         (["--mu", "1.5"], "each mu must be in [0, 1]"),
         (["--stragglers", "1"], "straggler share"),
-        (["--eps", "0"], "each --eps must be > 0"),
-        (["--eps", "-0.1"], "each --eps must be > 0"),
+        (["--eps", "0"], "each --eps must be in (0, 1]"),
+        (["--eps", "-0.1"], "each --eps must be in (0, 1]"),
+        (["--eps", "2"], "each --eps must be in (0, 1]"),
+        (["--seed", "-1"], "--seed must be in [0, 2**32); got -1"),
+        (["--n-train", "70000"], "--n-train must be <= 60000"),
         (["--epochs", "0"], "--epochs must be >= 1; got 0"),
         (["--n-train", "-5"], "--n-train must be >= 1; got -5"),
         (["--cv", "1"], "--cv must be >= 2 folds; got 1"),

@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._sklearn_compat import Interval, StrOptions, _fit_context, _get_output_config
 from ..operators import POINT_FAMILIES, coding_operator, coding_points, flush_tiny
 from ..operators._cache import ByteLRU
 from ._byzantine import check_adversary_bound, locate_adversaries
@@ -67,6 +67,20 @@ class _BaseCoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
+    def _new_rows(self, out):
+        """``out`` as a DataFrame with a fresh 0..n-1 index when pandas output is set.
+
+        A coder's output rows are other rows than its input's (N coded rows from K,
+        or back), so the input's index does not carry over: scikit-learn's wrapper
+        would reuse it (a shape error); returning a DataFrame lets it only name
+        the columns.
+        """
+        if _get_output_config("transform", self)["dense"] == "pandas":
+            import pandas as pd
+
+            return pd.DataFrame(out)
+        return out
+
 
 class BaseEncoder(_BaseCoder):
     """Encoder: maps a batch of K rows (at data points alpha) to N coded rows (at beta).
@@ -74,7 +88,8 @@ class BaseEncoder(_BaseCoder):
     Parameters
     ----------
     n_coded : int
-        N >= 2, the number of coded rows (workers).
+        N >= 2, the number of coded rows (workers); ``transform`` needs N >= K,
+        the rows of its batch.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout, see :func:`sklearn_coded.operators.coding_points`.
     n_private : int, default=0
@@ -143,15 +158,30 @@ class BaseEncoder(_BaseCoder):
         Returns
         -------
         X_coded : ndarray of shape (n_coded, n_features)
-            Same dtype as ``X`` (float32 or float64).
+            Same dtype as ``X`` (float32 or float64); a DataFrame with the index
+            0..n_coded-1 under ``set_output(transform="pandas")``.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` has more rows than ``n_coded``: a code has at least as many
+            coded rows as data rows, N >= K (the lower-level
+            :meth:`encoding_matrix` builds N < K too).
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, ensure_min_samples=2)
+        if X.shape[0] > self.n_coded:
+            raise ValueError(
+                f"{type(self).__name__}(n_coded={self.n_coded}) got a batch of "
+                f"{X.shape[0]} rows: a code needs at least as many coded rows as data "
+                f"rows (N >= K); pass batches of at most {self.n_coded} rows or raise "
+                "n_coded."
+            )
         X_coded = apply_operator(self.encoding_matrix(X.shape[0], X), X)
         if self.n_private:  # eq. (P): + B Z with fresh padding rows Z
             B = self.noise_matrix(X.shape[0])
             X_coded += apply_operator(B, self.draw_padding(B.shape[1], X.shape[1], X.dtype))
-        return X_coded
+        return self._new_rows(X_coded)
 
     def encoding_matrix(self, n_samples, X=None):
         """The (n_coded, n_samples) matrix E with ``X_coded = E @ X``.
@@ -226,7 +256,8 @@ class BaseDecoder(_BaseCoder):
     Parameters
     ----------
     n_samples : int
-        K >= 2, the number of decoded rows.
+        K >= 2, the number of decoded rows; ``transform`` needs K <= N, the
+        workers it was fitted to.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout, see :func:`sklearn_coded.operators.coding_points`.
     n_adversaries : int, default=0
@@ -289,14 +320,16 @@ class BaseDecoder(_BaseCoder):
         Returns
         -------
         Y_decoded : ndarray of shape (n_samples, n_outputs)
-            Same dtype as ``Y``.
+            Same dtype as ``Y``; a DataFrame with the index 0..n_samples-1 under
+            ``set_output(transform="pandas")``.
 
         Raises
         ------
         ValueError
-            If ``Y`` does not have N rows, or too few workers returned (with
-            ``n_adversaries > 0``: fewer than the locator's bound, which the
-            message names).
+            If ``n_samples`` exceeds the N fitted workers (a code decodes at most
+            N >= K rows), if ``Y`` does not have N rows, or too few workers
+            returned (with ``n_adversaries > 0``: fewer than the locator's bound,
+            which the message names).
 
         Notes
         -----
@@ -306,6 +339,13 @@ class BaseDecoder(_BaseCoder):
         """
         check_is_fitted(self)
         Y = validate_data(self, Y, reset=False, dtype=FLOAT_DTYPES, ensure_all_finite=False)
+        if self.n_samples > self.coded_points_.size:
+            raise ValueError(
+                f"{type(self).__name__}(n_samples={self.n_samples}) was fitted to "
+                f"{self.coded_points_.size} worker results: a code decodes at most as many "
+                "rows as it has coded rows (N >= K); set n_samples to the encoder's batch "
+                "size."
+            )
         survivors = self.survivors(Y, returned)
         if self.n_adversaries:  # the only state transform sets (none when A = 0)
             check_adversary_bound(self, survivors.size)
@@ -314,7 +354,9 @@ class BaseDecoder(_BaseCoder):
             self.flagged_[survivors[bad]] = True
             survivors = survivors[~bad]
         Y_survivors = Y[survivors]
-        return apply_operator(self.decoding_matrix(survivors, Y_survivors), Y_survivors)
+        return self._new_rows(
+            apply_operator(self.decoding_matrix(survivors, Y_survivors), Y_survivors)
+        )
 
     def survivors(self, Y, returned=None):
         """Indices of the workers whose row arrived and is finite.

@@ -1,4 +1,4 @@
-"""The baselines: Berrut (BACC) and real-field Lagrange (LCC) coders (method.md 4)."""
+"""The baselines: Berrut (BACC) and real-field Lagrange (LCC) coders (docs/method.rst 4)."""
 
 from ._base import BaseDecoder, BaseEncoder
 
@@ -9,7 +9,8 @@ class BerrutEncoder(BaseEncoder):
     Parameters
     ----------
     n_coded : int
-        N >= 2, the number of coded rows (workers).
+        N >= 2, the number of coded rows (workers); ``transform`` needs N >= K,
+        the rows of its batch.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout. ``"bacc"`` is the placement of the public BACC code:
         alpha_j = cos((2j + 1) pi / 2K) and beta_n = cos(n pi / N).
@@ -38,6 +39,19 @@ class BerrutEncoder(BaseEncoder):
 
     scheme = "berrut"
 
+    # Declared here (not only in BaseEncoder) so that a misspelled argument's
+    # TypeError names this class.
+    def __init__(
+        self, n_coded, *, points="chebyshev", n_private=0, noise_scale=1.0, random_state=None
+    ):
+        super().__init__(
+            n_coded,
+            points=points,
+            n_private=n_private,
+            noise_scale=noise_scale,
+            random_state=random_state,
+        )
+
 
 class BerrutDecoder(BaseDecoder):
     """Decode with Berrut's rational interpolant through the survivors (BACC).
@@ -48,7 +62,8 @@ class BerrutDecoder(BaseDecoder):
     Parameters
     ----------
     n_samples : int
-        K >= 2, the number of decoded rows.
+        K >= 2, the number of decoded rows; ``transform`` needs K <= N, the
+        workers it was fitted to.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout; must match the encoder's.
     n_adversaries : int, default=0
@@ -85,6 +100,11 @@ class BerrutDecoder(BaseDecoder):
 
     scheme = "berrut"
 
+    # Declared here (not only in BaseDecoder) so that a misspelled argument's
+    # TypeError names this class.
+    def __init__(self, n_samples, *, points="chebyshev", n_adversaries=0, n_private=0):
+        super().__init__(n_samples, points=points, n_adversaries=n_adversaries, n_private=n_private)
+
 
 class LagrangeEncoder(BaseEncoder):
     """Encode with the polynomial through the K rows (real-field LCC).
@@ -95,7 +115,8 @@ class LagrangeEncoder(BaseEncoder):
     Parameters
     ----------
     n_coded : int
-        N >= 2, the number of coded rows (workers).
+        N >= 2, the number of coded rows (workers); ``transform`` needs N >= K,
+        the rows of its batch.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout.
     n_private : int, default=0
@@ -123,6 +144,19 @@ class LagrangeEncoder(BaseEncoder):
 
     scheme = "lagrange"
 
+    # Declared here (not only in BaseEncoder) so that a misspelled argument's
+    # TypeError names this class.
+    def __init__(
+        self, n_coded, *, points="chebyshev", n_private=0, noise_scale=1.0, random_state=None
+    ):
+        super().__init__(
+            n_coded,
+            points=points,
+            n_private=n_private,
+            noise_scale=noise_scale,
+            random_state=random_state,
+        )
+
 
 class LagrangeDecoder(BaseDecoder):
     """Decode with the polynomial through all survivors (real-field LCC).
@@ -133,7 +167,8 @@ class LagrangeDecoder(BaseDecoder):
     Parameters
     ----------
     n_samples : int
-        K >= 2, the number of decoded rows.
+        K >= 2, the number of decoded rows; ``transform`` needs K <= N, the
+        workers it was fitted to.
     points : str or (data, coded) pair, default="chebyshev"
         Point layout; must match the encoder's.
     n_adversaries : int, default=0
@@ -167,6 +202,11 @@ class LagrangeDecoder(BaseDecoder):
     """
 
     scheme = "lagrange"
+
+    # Declared here (not only in BaseDecoder) so that a misspelled argument's
+    # TypeError names this class.
+    def __init__(self, n_samples, *, points="chebyshev", n_adversaries=0, n_private=0):
+        super().__init__(n_samples, points=points, n_adversaries=n_adversaries, n_private=n_private)
 
     def _needed_survivors(self):
         return self.n_samples

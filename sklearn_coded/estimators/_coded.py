@@ -1,7 +1,7 @@
-"""Straggler-resilient coded prediction around any estimator (layer 4, method.md 3 and 6).
+"""Straggler-resilient coded prediction around any estimator (layer 4, docs/method.rst 3 and 6).
 
 ``CodedClassifier`` and ``CodedRegressor`` fit the wrapped estimator plainly
-(or, with ``mu > 0`` and a skorch net, with coded-smoothing, method.md 5) and
+(or, with ``mu > 0`` and a skorch net, with coded-smoothing, docs/method.rst 5) and
 predict through the coded pipeline
 
     batch of K rows --E--> N coded rows --f on N workers--> results --D_F--> K rows
@@ -54,18 +54,9 @@ FLOAT_DTYPES = (np.float64, np.float32)
 #: The N of ``n_coded=None``, as a multiple of the batch size K.
 DEFAULT_REDUNDANCY = 4
 
-#: The point family of ``points="auto"`` for each scheme. Measured in
-#: ``benchmarks/bench_accuracy.py`` (the fair race: MLP and LeNet-5 logits, a tanh
-#: and a ReLU network, K in {8, 16, 32}, N up to 8K, S in {0, 10% N}; settings
-#: chosen on tune batches, scored on other rows): at N >= 4K the spline code on
-#: ``"interior"`` points (data points inside the coded hull) had the least
-#: geometric-mean MSE relative to the best Berrut placement (tune: exp(-2.63) against
-#: exp(-2.17) for uniform); scored, its ratio to the best Berrut was a median 0.15
-#: (S = 0) and 0.10 (S = 10% N), worst 0.38 and 0.46, against 0.09 / 0.19, worst
-#: 0.27 / 0.99 for uniform points, which win at S = 0 only because their two end
-#: data points are coded points. Berrut keeps uniform points (best over all N; at
-#: N >= 4K interior is 1.1x better). Polynomial (Lagrange) interpolation is unstable
-#: on uniform points (errors of 1e17 at K = 16, N = 64) and needs Chebyshev points.
+#: The point family of ``points="auto"`` for each scheme, measured in
+#: ``benchmarks/bench_accuracy.py``: figures in docs/benchmarks.rst, "Defaults and
+#: the measurements behind them".
 AUTO_POINTS = {"spline": "interior", "berrut": "uniform", "lagrange": "chebyshev"}
 
 #: ``predict`` streams its input through encode -> workers -> decode in chunks
@@ -339,9 +330,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         """Decoded outputs of the inner estimator, shape (n_samples, n_outputs).
 
         For each batch: encode (``X_coded = E X``), run f on the N coded rows,
-        decode the survivors (``Y_hat = D_F Y[F]``), all per method.md 3; with
+        decode the survivors (``Y_hat = D_F Y[F]``), all per docs/method.rst 3; with
         ``randomized`` the rows are permuted before encoding and un-permuted after
-        decoding (method.md 6), and ``n_draws`` decoded outputs are averaged.
+        decoding (docs/method.rst 6), and ``n_draws`` decoded outputs are averaged.
         """
         if self.scheme == "layerwise":  # exact layer-wise inference (nn/_layerwise.py)
             from ..nn._layerwise import layerwise_response
@@ -516,7 +507,7 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         to rounding). With explicit data points, which fix K, the last batch is
         padded by repeating its last row.
     smoothing : float, "gcv" or (float, float or "gcv"), default=0.0
-        Spline only. A number lam >= 0 (method.md scale) or ``"gcv"`` is the
+        Spline only. A number lam >= 0 (docs/method.rst scale) or ``"gcv"`` is the
         *decoder's* smoothing; the encoder then interpolates (lam_enc = 0). A
         pair sets ``(lam_enc, lam_dec)``. ``"gcv"`` picks one lam per batch from
         the survivors' results by generalised cross-validation; use it when the
@@ -528,7 +519,7 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         decoder and refuses ``"gcv"``; at ``mu = 0`` it is used in prediction only.
     order : int, default=2
         Spline only: the order m >= 1 of the smoothing spline (penalty on the m-th
-        derivative; 2 is the natural cubic spline, 3 quintic; method.md 7). Must
+        derivative; 2 is the natural cubic spline, 3 quintic; docs/method.rst 7). Must
         be 2 for the interpolating schemes.
     points : "auto", str or (data, coded) pair, default="auto"
         Point layout, see :func:`sklearn_coded.operators.coding_points`;
@@ -549,13 +540,13 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     executor : Executor, dask Client or None, default=None
         Where the workers run; None runs them in this process.
     randomized : bool, default=False
-        Randomized coded inference (method.md 6): a random permutation of each
+        Randomized coded inference (docs/method.rst 6): a random permutation of each
         batch's rows before encoding, undone after decoding.
     n_draws : int, default=1
         Decoded scores are averaged over this many independent draws of the
         permutations and stragglers.
     mu : float in [0, 1], default=0.0
-        Weight of the coded-smoothing loss in training (method.md 5); ``mu > 0``
+        Weight of the coded-smoothing loss in training (docs/method.rst 5); ``mu > 0``
         needs a skorch net and fits ``sklearn_coded.nn.make_coded_net(estimator,
         ...)`` with this estimator's coding parameters.
     coded_loss : {"task", "consistency"}, default="consistency"
@@ -647,6 +638,53 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     >>> clf.predict_proba(X[:2]).sum(axis=1)
     array([1., 1.])
     """
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        scheme="spline",
+        n_coded=None,
+        batch_size=16,
+        smoothing=0.0,
+        order=2,
+        points="auto",
+        stragglers=0,
+        executor=None,
+        randomized=False,
+        n_draws=1,
+        mu=0.0,
+        coded_loss="consistency",
+        timeout=None,
+        random_state=None,
+        n_adversaries=0,
+        n_private=0,
+        noise_scale=1.0,
+        adversaries=None,
+    ):
+        # The parameters of _BaseCoded, declared again so that scikit-learn reads them
+        # here and a misspelled argument's TypeError names this class, not the private base.
+        super().__init__(
+            estimator,
+            scheme=scheme,
+            n_coded=n_coded,
+            batch_size=batch_size,
+            smoothing=smoothing,
+            order=order,
+            points=points,
+            stragglers=stragglers,
+            executor=executor,
+            randomized=randomized,
+            n_draws=n_draws,
+            mu=mu,
+            coded_loss=coded_loss,
+            timeout=timeout,
+            random_state=random_state,
+            n_adversaries=n_adversaries,
+            n_private=n_private,
+            noise_scale=noise_scale,
+            adversaries=adversaries,
+        )
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
@@ -792,7 +830,7 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         spline only.
     order : int, default=2
         Spline only: the order m >= 1 of the smoothing spline (penalty on the m-th
-        derivative; 2 is the natural cubic spline, 3 quintic; method.md 7). Must
+        derivative; 2 is the natural cubic spline, 3 quintic; docs/method.rst 7). Must
         be 2 for the interpolating schemes.
     points : "auto", str or (data, coded) pair, default="auto"
         Point layout; ``"auto"`` is interior for spline, uniform for Berrut,
@@ -802,7 +840,7 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     executor : Executor, dask Client or None, default=None
         Where the workers run; None runs them in this process.
     randomized : bool, default=False
-        Randomized coded inference (method.md 6).
+        Randomized coded inference (docs/method.rst 6).
     n_draws : int, default=1
         Decoded predictions are averaged over this many draws.
     mu : float in [0, 1], default=0.0
@@ -856,6 +894,53 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     >>> bool(reg.score(X, y) > 0.99)
     True
     """
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        scheme="spline",
+        n_coded=None,
+        batch_size=16,
+        smoothing=0.0,
+        order=2,
+        points="auto",
+        stragglers=0,
+        executor=None,
+        randomized=False,
+        n_draws=1,
+        mu=0.0,
+        coded_loss="consistency",
+        timeout=None,
+        random_state=None,
+        n_adversaries=0,
+        n_private=0,
+        noise_scale=1.0,
+        adversaries=None,
+    ):
+        # The parameters of _BaseCoded, declared again so that scikit-learn reads them
+        # here and a misspelled argument's TypeError names this class, not the private base.
+        super().__init__(
+            estimator,
+            scheme=scheme,
+            n_coded=n_coded,
+            batch_size=batch_size,
+            smoothing=smoothing,
+            order=order,
+            points=points,
+            stragglers=stragglers,
+            executor=executor,
+            randomized=randomized,
+            n_draws=n_draws,
+            mu=mu,
+            coded_loss=coded_loss,
+            timeout=timeout,
+            random_state=random_state,
+            n_adversaries=n_adversaries,
+            n_private=n_private,
+            noise_scale=noise_scale,
+            adversaries=adversaries,
+        )
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):

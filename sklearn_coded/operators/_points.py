@@ -1,4 +1,4 @@
-"""Evaluation points on the coding interval Omega = [-1, 1] (method.md section 2)."""
+"""Evaluation points on the coding interval Omega = [-1, 1] (docs/method.rst section 2)."""
 
 import numbers
 
@@ -6,13 +6,9 @@ import numpy as np
 
 POINT_FAMILIES = ("chebyshev", "chebyshev2", "uniform", "bacc", "interior", "systematic")
 
-#: Half-width of the data points' interval in the ``"interior"`` layout. Chosen by a
-#: one-off scan (benchmarks/bench_accuracy.py, ``layout_study``, on training rows that
-#: the accuracy race never scores) of c in {0.85, 0.9, 0.93, 0.95, 0.96, 0.97, 0.99}
-#: over K in {8, 16, 32}, N in {2K+3, 4K+1, 6K+5, 8K+1}, S in {0, 10% N}, the digits
-#: MLP and a tanh network, 48 batches each, leaving out (K, N) where some c puts a
-#: data point on a coded point: mean log MSE -7.45 at c = 0.95, -7.38 at 0.93, -7.20
-#: at 0.96 and 0.97, -6.92 at 0.85 and -6.82 at 0.99.
+#: Half-width of the data points' interval in the ``"interior"`` layout, chosen by a
+#: scan in ``benchmarks/bench_accuracy.py``: figures in docs/benchmarks.rst, "Defaults
+#: and the measurements behind them".
 INTERIOR_HALF_WIDTH = 0.95
 
 

@@ -1,4 +1,4 @@
-"""Private coding: noise padding, its point layout, and measured leakage (method.md 7).
+"""Private coding: noise padding, its point layout, and measured leakage (docs/method.rst 7).
 
 The encoder interpolates the K data rows at the data points alpha *and* P random
 rows ``z_p ~ N(0, sigma^2)`` at noise points nu, and evaluates at the coded
@@ -48,12 +48,9 @@ from ._points import make_points
 
 PRIVATE_LAYOUTS = ("alternate", "spread", "ends")
 
-#: The layout of ``n_private > 0``, measured in ``benchmarks/bench_privacy.py``
-#: (digits MLP, K = 16, T = 2, N = 128): with T = 2 noise points ("ends",
-#: "spread") every code leaks some row completely (worst R^2 = 1.0 at every noise
-#: scale up to 100 data standard deviations: the noise does not reach the data
-#: points next to the colluders); "alternate" is the only layout whose leakage
-#: falls with the noise scale.
+#: The layout of ``n_private > 0``, measured in ``benchmarks/bench_privacy.py``: the
+#: only layout whose leakage falls with the noise scale; figures in
+#: docs/benchmarks.rst, "Defaults and the measurements behind them".
 DEFAULT_PRIVATE_LAYOUT = "alternate"
 
 

@@ -1,7 +1,5 @@
 """A skorch net inside the coded classifier: logits decoded, seeded fit, coded training."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
@@ -11,8 +9,6 @@ torch = pytest.importorskip("torch")
 skorch = pytest.importorskip("skorch")
 
 from sklearn_coded.estimators import CodedClassifier  # noqa: E402
-
-HAS_NN = importlib.util.find_spec("sklearn_coded.nn") is not None
 
 
 class _MLP(torch.nn.Module):
@@ -73,7 +69,6 @@ def test_skorch_fit_is_seeded_by_random_state(iris32):
     assert torch.equal(state, torch.random.get_rng_state())
 
 
-@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
 def test_mu_positive_trains_a_coded_net(iris32):
     # mu > 0: fit goes through sklearn_coded.nn.make_coded_net with this
     # estimator's coding parameters, and predicts through the code as usual.
@@ -97,7 +92,6 @@ def test_training_code_uses_the_smoothing_prediction_uses(iris32):
     np.testing.assert_allclose(clf.estimator_.coder_.smoothing, (0.0, 1e-2))
 
 
-@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
 def test_gcv_smoothing_fits_at_mu_zero_and_is_refused_with_a_reason_in_coded_training(iris32):
     X, y = iris32
     for smoothing in ("gcv", (0.0, "gcv")):
@@ -107,7 +101,6 @@ def test_gcv_smoothing_fits_at_mu_zero_and_is_refused_with_a_reason_in_coded_tra
             clf.set_params(mu=0.3).fit(X, y)
 
 
-@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
 @pytest.mark.parametrize("n_coded", [16, 48, 31])
 def test_default_training_layout_decodes_no_row_exactly(iris32, n_coded):
     # Prediction's default points are uniform (end rows shared; every row when
