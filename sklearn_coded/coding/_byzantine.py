@@ -1,4 +1,4 @@
-"""Byzantine-robust decoding: which locator each scheme uses, and its bound (docs/method.rst 7).
+"""Byzantine-robust decoding: which locator each scheme uses, and its bound (method.md 7).
 
 A decoder with ``n_adversaries = A`` locates up to A corrupted rows among the
 results that arrived and decodes from the rest. The locators are in

@@ -1,4 +1,4 @@
-"""Batch layout, encoding and grouped decoding for coded prediction (docs/method.rst 3, 6).
+"""Batch layout, encoding and grouped decoding for coded prediction (method.md 3, 6).
 
 The rows of a prediction set are cut into consecutive batches of K rows. Every
 batch is one code: its rows sit at the data points alpha_1..alpha_K, the encoder
@@ -11,7 +11,7 @@ holding the indices of its rows in the order of the data points.
   of that row, so f is constant along the code and decoding is exact up to
   rounding. With explicit data points (which fix K) the last batch is padded to
   K by repeating its last row, and the padded outputs are dropped.
-- Randomized coded inference (docs/method.rst 6) permutes the rows of each batch
+- Randomized coded inference (method.md 6) permutes the rows of each batch
   before they are placed at the data points: ``x_pi(k)`` sits at alpha_k.
 """
 
@@ -114,7 +114,7 @@ def make_coders(config, random_state=None):
 def encode_groups(X, groups, encoder):
     """Coded rows of every batch, worker-major: shape (N, n_batches, n_features).
 
-    Implements ``X_coded = E X`` (docs/method.rst 3) for all batches of a group in one
+    Implements ``X_coded = E X`` (method.md 3) for all batches of a group in one
     matrix product; the dtype of ``X`` is kept (float32 stays float32).
     """
     n_features = X.shape[1]
@@ -141,7 +141,7 @@ def decode_groups(
     """Sum of the decoded outputs of every batch, scattered back to the rows.
 
     ``Y_hat = D_F Y[F]`` with ``D_F = M(beta_F -> alpha)`` for the survivors F of
-    each batch (docs/method.rst 3). Batches of one size with the same survivors share
+    each batch (method.md 3). Batches of one size with the same survivors share
     ``D_F``: they are decoded with one matrix product. With ``smoothing="gcv"``
     the matrix depends on the batch's values and every batch is decoded alone.
 

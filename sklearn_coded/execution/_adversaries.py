@@ -1,4 +1,4 @@
-"""Adversary models: workers that return wrong results on purpose (docs/method.rst 7).
+"""Adversary models: workers that return wrong results on purpose (method.md 7).
 
 Like the straggler models, an adversary model is a seeded scikit-learn-style
 object. :meth:`BaseAdversaries.corrupt` takes the (N, B, n_outputs) results of a

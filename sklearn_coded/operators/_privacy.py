@@ -1,4 +1,4 @@
-"""Private coding: noise padding, its point layout, and measured leakage (docs/method.rst 7).
+"""Private coding: noise padding, its point layout, and measured leakage (method.md 7).
 
 The encoder interpolates the K data rows at the data points alpha *and* P random
 rows ``z_p ~ N(0, sigma^2)`` at noise points nu, and evaluates at the coded

@@ -1,4 +1,4 @@
-"""Locating Byzantine (corrupted) worker results (docs/method.rst section 7).
+"""Locating Byzantine (corrupted) worker results (method.md section 7).
 
 Up to A of the n results ``y_i`` at coded points ``t_i`` are arbitrary. Two locators:
 
@@ -105,7 +105,7 @@ def spline_loo_residuals(fit_points, values, smoothing=0.0, *, standardized=Fals
         Strictly increasing knots, n >= 3.
     values : array-like of shape (n,) or (n, m)
     smoothing : float, default=0.0
-        lam >= 0 (docs/method.rst scale).
+        lam >= 0 (method.md scale).
     standardized : bool, default=False
         Return eq. (Z), ``e_i sqrt(K_ii)`` (``e_i sqrt(1 - H_ii)`` with smoothing),
         the statistic that locates a single corrupted row.
