@@ -22,6 +22,9 @@ from torch.nn import functional
 from ._coding import CodedSmoothing, _block_output, _coded_hooks
 
 CODED_LOSSES = ("task", "consistency")
+#: How L_main and L_coded are combined: ``(1 - mu) L_main + mu L_coded`` ("convex")
+#: or ``L_main + mu L_coded`` ("additive", the main loss keeps its full step size).
+LOSS_WEIGHTINGS = ("convex", "additive")
 
 #: Coders kept by :func:`coded_smoothing_loss` (the oldest is dropped beyond this).
 CODER_CACHE_SIZE = 32
@@ -32,7 +35,8 @@ class CodedLoss(NamedTuple):
     """The terms of a coded-smoothing loss (see :func:`coded_smoothing_loss`)."""
 
     loss: torch.Tensor
-    """``(1 - mu) L_main + mu L_coded``; ``mu L_coded`` without a criterion."""
+    """``(1 - mu) L_main + mu L_coded`` (``L_main + mu L_coded`` with
+    ``weighting="additive"``); ``mu L_coded`` without a criterion."""
     main: torch.Tensor | None
     """L_main, the criterion of the plain outputs (None without a criterion)."""
     coded: torch.Tensor
@@ -81,7 +85,23 @@ def coded_loss_terms(y_pred, y_coded, block_outputs, y, criterion, coded_loss):
     return loss_main, loss_coded
 
 
-def coded_terms(forward, module, x, y, coder, *, criterion, mu, coded_loss, block, joint):
+def combine(loss_main, loss_coded, mu, weighting="convex"):
+    """``(1 - mu) L_main + mu L_coded`` or ``L_main + mu L_coded`` (method.md 5).
+
+    ``weighting="convex"`` scales the main loss's gradient by ``1 - mu``, a lower
+    effective learning rate for it; ``"additive"`` keeps the main loss as ERM has
+    it and adds the coded loss as a penalty. ``loss_main=None``: ``mu L_coded``.
+    """
+    if loss_main is None:
+        return mu * loss_coded
+    if weighting == "additive":
+        return loss_main + mu * loss_coded
+    return (1 - mu) * loss_main + mu * loss_coded
+
+
+def coded_terms(
+    forward, module, x, y, coder, *, criterion, mu, coded_loss, block, joint, weighting="convex"
+):
     """The :class:`CodedLoss` of a batch, the network run by ``forward``."""
     y_pred, y_coded, block_outputs = coded_paths(
         forward, module, x, coder, block=block, joint=joint
@@ -89,14 +109,16 @@ def coded_terms(forward, module, x, y, coder, *, criterion, mu, coded_loss, bloc
     loss_main, loss_coded = coded_loss_terms(
         y_pred, y_coded, block_outputs, y, criterion, coded_loss
     )
-    loss = mu * loss_coded if loss_main is None else (1 - mu) * loss_main + mu * loss_coded
+    loss = combine(loss_main, loss_coded, mu, weighting)
     plain, decoded = block_outputs
     error = torch.sqrt(torch.mean((decoded.detach() - plain.detach()) ** 2))
     return CodedLoss(loss, loss_main, loss_coded, y_pred, y_coded, error)
 
 
-def check_loss_params(mu, coded_loss, joint_forward):
+def check_loss_params(mu, coded_loss, joint_forward, weighting="convex"):
     """Validate the loss settings shared by the functional loss and the skorch nets."""
+    if weighting not in LOSS_WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {LOSS_WEIGHTINGS}; got {weighting!r}.")
     if not isinstance(mu, numbers.Real) or isinstance(mu, bool) or not 0 <= mu <= 1:
         raise ValueError(f"mu must be a number in [0, 1]; got {mu!r}.")
     if coded_loss not in CODED_LOSSES:
@@ -156,6 +178,7 @@ def coded_smoothing_loss(
     block=None,
     joint_forward=False,
     coder=None,
+    weighting="convex",
 ):
     """Coded-smoothing loss of a batch, for a hand-written training loop.
 
@@ -206,6 +229,10 @@ def coded_smoothing_loss(
     coder : CodedSmoothing, optional
         The coder to use; the settings n_coded, scheme, smoothing, order, points
         and jitter are then ignored.
+    weighting : {"convex", "additive"}, default="convex"
+        ``L = (1 - mu) L_main + mu L_coded`` or ``L = L_main + mu L_coded`` (the
+        main loss's gradient not scaled down by ``1 - mu``); see
+        :class:`~sklearn_coded.nn.CodedSmoothingMixin` for what was measured.
 
     Returns
     -------
@@ -233,7 +260,7 @@ def coded_smoothing_loss(
     >>> out.output.shape, out.coded_output.shape, bool(out.decoding_error > 0)
     (torch.Size([32, 3]), torch.Size([32, 3]), True)
     """
-    check_loss_params(mu, coded_loss, joint_forward)
+    check_loss_params(mu, coded_loss, joint_forward, weighting)
     if criterion is None and coded_loss == "task":
         raise ValueError("coded_loss='task' needs a criterion; got criterion=None.")
     if criterion is not None and not callable(criterion):
@@ -269,4 +296,5 @@ def coded_smoothing_loss(
         coded_loss=coded_loss,
         block=block,
         joint=joint_forward,
+        weighting=weighting,
     )

@@ -30,8 +30,10 @@ from ._coding import CodedSmoothing, check_smoothing
 from ._loss import check_loss_params, coded_loss_terms, coded_paths, coded_terms
 
 
-def _check_coded_params(mu, n_coded, coded_loss, scheme, smoothing, joint_forward, jitter=False):
-    check_loss_params(mu, coded_loss, joint_forward)
+def _check_coded_params(
+    mu, n_coded, coded_loss, scheme, smoothing, joint_forward, jitter=False, weighting="convex"
+):
+    check_loss_params(mu, coded_loss, joint_forward, weighting)
     if n_coded is not None and (
         not isinstance(n_coded, numbers.Integral) or isinstance(n_coded, bool) or n_coded < 2
     ):
@@ -102,6 +104,11 @@ class CodedSmoothingMixin:
     progress_bar : bool, default=False
         Show a tqdm progress bar over the batches of each epoch (skorch's
         ``ProgressBar`` callback).
+    weighting : {"convex", "additive"}, default="convex"
+        ``L = (1 - mu) L_main + mu L_coded`` or ``L = L_main + mu L_coded``.
+        The convex form scales the main loss's gradient by ``1 - mu`` (a lower
+        effective learning rate for it); the additive one keeps ERM's step and
+        adds the coded loss as a penalty. See the user guide for the measurement.
 
     Attributes
     ----------
@@ -111,6 +118,13 @@ class CodedSmoothingMixin:
 
     Notes
     -----
+    The code is used in training only: ``predict``, ``predict_proba`` and
+    ``score`` are the plain network's. So ``GridSearchCV`` over ``mu`` and
+    ``n_coded`` (the training N) with the default scorer selects on the network
+    that is deployed. For coded prediction, wrap the tuned net in
+    :class:`~sklearn_coded.estimators.CodedClassifier`, whose own ``n_coded`` is
+    the prediction N; it refits the net with the net's own K, N and mu.
+
     Each training batch records ``train_loss_main``, ``train_loss_coded`` and
     ``train_decoding_error`` in ``history`` (batch level): the last is the root
     mean square of ``D f(E h) - f(h)`` at the block's output, the regularising
@@ -133,6 +147,7 @@ class CodedSmoothingMixin:
         joint_forward=False,
         random_state=None,
         progress_bar=False,
+        weighting="convex",
         **kwargs,
     ):
         super().__init__(module, *args, **kwargs)
@@ -148,6 +163,7 @@ class CodedSmoothingMixin:
         self.joint_forward = joint_forward
         self.random_state = random_state
         self.progress_bar = progress_bar
+        self.weighting = weighting
 
     def _train_batch_size(self):
         size = self.get_params_for("iterator_train").get("batch_size", self.batch_size)
@@ -174,6 +190,7 @@ class CodedSmoothingMixin:
             self.smoothing,
             self.joint_forward,
             self.jitter,
+            self.weighting,
         )
         if self.block:
             self.module_.get_submodule(self.block)  # fails early, naming the block
@@ -283,6 +300,7 @@ class CodedSmoothingMixin:
             coded_loss=self.coded_loss,
             block=self.block,
             joint=self.joint_forward,
+            weighting=self.weighting,
         )
         result.loss.backward()
         if len(self.history) and self.history[-1]["batches"]:  # inside fit: a batch row is open
@@ -391,8 +409,8 @@ def make_coded_net(
     random_state : int, RandomState instance or None, default=None
         Seeds torch at the start of ``fit``.
     **coded_params
-        ``block``, ``joint_forward``, ``progress_bar``, ``order`` (see
-        :class:`CodedSmoothingMixin`).
+        ``block``, ``joint_forward``, ``progress_bar``, ``order``, ``weighting``
+        (see :class:`CodedSmoothingMixin`).
 
     Returns
     -------
@@ -419,7 +437,7 @@ def make_coded_net(
     """
     if not isinstance(net, NeuralNet):
         raise TypeError(f"net must be a skorch NeuralNet; got {type(net).__name__}.")
-    unknown = set(coded_params) - {"block", "joint_forward", "progress_bar", "order"}
+    unknown = set(coded_params) - {"block", "joint_forward", "progress_bar", "order", "weighting"}
     if unknown:
         raise TypeError(f"make_coded_net got unexpected keyword arguments {sorted(unknown)}.")
     if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool):
@@ -427,7 +445,14 @@ def make_coded_net(
     if batch_size < 2:
         raise ValueError(f"batch_size must be an integer >= 2; got {batch_size!r}.")
     _check_coded_params(
-        mu, n_coded, coded_loss, scheme, smoothing, coded_params.get("joint_forward", False), jitter
+        mu,
+        n_coded,
+        coded_loss,
+        scheme,
+        smoothing,
+        coded_params.get("joint_forward", False),
+        jitter,
+        coded_params.get("weighting", "convex"),
     )
     params = clone(net).get_params(deep=False)
     params.update(

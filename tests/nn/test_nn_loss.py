@@ -194,3 +194,42 @@ def _model_like(model):
     torch.manual_seed(0)
     torch.randn(256, 4), torch.randint(0, 3, (256,))
     return nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 3))
+
+
+@pytest.mark.parametrize("coded_loss", ["task", "consistency"])
+def test_additive_weighting_keeps_the_main_loss_whole(coded_loss):
+    # weighting="additive": L = L_main + mu L_coded; "convex": (1 - mu) L_main + mu L_coded,
+    # both from the same terms (the fixed layout gives the same coder twice).
+    model, (x, y) = _model(torch.float64), _batch(dtype=torch.float64)
+    params = dict(criterion=nn.CrossEntropyLoss(), mu=0.3, n_coded=17, jitter=False)
+    add = coded_smoothing_loss(model, x, y, coded_loss=coded_loss, weighting="additive", **params)
+    convex = coded_smoothing_loss(model, x, y, coded_loss=coded_loss, **params)
+    torch.testing.assert_close(add.main, convex.main)
+    torch.testing.assert_close(add.loss, add.main + 0.3 * add.coded)
+    torch.testing.assert_close(convex.loss, 0.7 * add.main + 0.3 * add.coded)
+    with pytest.raises(ValueError, match=r"weighting must be one of .* got 'sum'"):
+        coded_smoothing_loss(model, x, y, weighting="sum", **params)
+
+
+def test_skorch_net_trains_on_the_additive_loss():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    net = NeuralNetClassifier(
+        _model(), criterion=nn.CrossEntropyLoss, max_epochs=1, train_split=None, verbose=0
+    )
+    coded = make_coded_net(
+        net, n_coded=40, batch_size=32, mu=0.4, weighting="additive", random_state=0
+    )
+    coded.initialize()
+    xb, yb = torch.from_numpy(X), torch.from_numpy(y).long()
+    torch.manual_seed(5)
+    step = coded.train_step_single((xb, yb))
+    torch.manual_seed(5)
+    out = coded_smoothing_loss(
+        coded.module_, xb, yb, criterion=nn.CrossEntropyLoss(), mu=0.4,
+        coded_loss="consistency", coder=coded.coder_,
+    )  # fmt: skip
+    torch.testing.assert_close(step["loss"], out.main + 0.4 * out.coded)
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        make_coded_net(net, n_coded=40, batch_size=32, mu=0.4, weighting="convex-ish")
