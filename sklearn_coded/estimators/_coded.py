@@ -290,7 +290,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                     f"mu={self.mu!r} > 0 with a coded-smoothing net as estimator: its "
                     f"training is set on the net (mu={estimator.mu!r}, "
                     f"n_coded={estimator.n_coded!r}); set mu on the net and leave "
-                    "CodedClassifier's mu at 0."
+                    f"{type(self).__name__}'s mu at 0."
                 )
         elif skorch:
             # Every skorch net trains on batches of K rows, mu = 0 included (skorch's
@@ -804,7 +804,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     n_draws : int, default=1
         Decoded predictions are averaged over this many draws.
     mu : float in [0, 1], default=0.0
-        Coded-smoothing weight in training; ``mu > 0`` needs a skorch net.
+        Coded-smoothing weight in training; ``mu > 0`` needs a skorch net. A
+        coded-smoothing net as ``estimator`` keeps its own training K, N and mu
+        (see :class:`CodedClassifier`).
     coded_loss : {"task", "consistency"}, default="consistency"
         The coded loss when ``mu > 0`` (see :class:`CodedClassifier`).
     timeout : float or None, default=None
