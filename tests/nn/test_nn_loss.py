@@ -1,5 +1,6 @@
 """Tests of coded_smoothing_loss, the coded-smoothing loss for any torch loop."""
 
+import copy
 import itertools
 import textwrap
 from pathlib import Path
@@ -233,3 +234,43 @@ def test_skorch_net_trains_on_the_additive_loss():
     torch.testing.assert_close(step["loss"], out.main + 0.4 * out.coded)
     with pytest.raises(ValueError, match="weighting must be one of"):
         make_coded_net(net, n_coded=40, batch_size=32, mu=0.4, weighting="convex-ish")
+
+
+def test_bn_stats_plain_leaves_the_running_statistics_to_the_plain_pass():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = _batch(k=16)
+    oracle = copy.deepcopy(model)
+    oracle(x)  # one plain training-mode pass: ERM's update of the statistics
+    params = dict(criterion=nn.CrossEntropyLoss(), mu=0.5, n_coded=8)
+    plain = copy.deepcopy(model)
+    out = coded_smoothing_loss(plain, x, y, bn_stats="plain", **params)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(plain[1], name), getattr(oracle[1], name))
+    out.loss.backward()  # the coded pass still trains through the batch statistics
+    assert plain[0].weight.grad.abs().sum() > 0
+    both = copy.deepcopy(model)
+    coded_smoothing_loss(both, x, y, **params)  # default: the coded pass updates them too
+    assert int(both[1].num_batches_tracked) == 2
+    assert not torch.allclose(both[1].running_mean, oracle[1].running_mean)
+    with pytest.raises(ValueError, match="bn_stats='plain' needs two passes"):
+        coded_smoothing_loss(model, x, y, bn_stats="plain", joint_forward=True, **params)
+    with pytest.raises(ValueError, match="bn_stats must be one of"):
+        make_coded_net(
+            NeuralNetClassifier(model, criterion=nn.CrossEntropyLoss),
+            n_coded=8, batch_size=16, mu=0.5, bn_stats="coded",
+        )  # fmt: skip
+
+
+def test_skorch_net_passes_bn_stats_to_its_training_step():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = _batch(k=16)
+    net = NeuralNetClassifier(model, criterion=nn.CrossEntropyLoss, train_split=None, verbose=0)
+    counts = {}
+    for bn_stats in ("plain", "both"):
+        coded = make_coded_net(net, n_coded=8, batch_size=16, mu=0.5, bn_stats=bn_stats)
+        coded.initialize()
+        coded.train_step_single((x, y))
+        counts[bn_stats] = int(coded.module_[1].num_batches_tracked)
+    assert counts == {"plain": 1, "both": 2}
