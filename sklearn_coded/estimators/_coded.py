@@ -281,10 +281,21 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 "plainly."
             )
         if skorch:
+            from ..nn import CodedSmoothingMixin, make_coded_net  # layer 5; only when used
+
+        if skorch and isinstance(estimator, CodedSmoothingMixin):
+            # A coded-smoothing net keeps its own training code (its K, N, mu): the
+            # training N and the prediction N (n_coded here) are separate settings.
+            if self.mu > 0:
+                raise ValueError(
+                    f"mu={self.mu!r} > 0 with a coded-smoothing net as estimator: its "
+                    f"training is set on the net (mu={estimator.mu!r}, "
+                    f"n_coded={estimator.n_coded!r}); set mu on the net and leave "
+                    f"{type(self).__name__}'s mu at 0."
+                )
+        elif skorch:
             # Every skorch net trains on batches of K rows, mu = 0 included (skorch's
             # own training step), so a grid over mu compares like with like.
-            from ..nn import make_coded_net  # layer 5; imported only when used
-
             estimator = make_coded_net(
                 estimator,
                 n_coded=config.n_coded,
@@ -548,7 +559,12 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     mu : float in [0, 1], default=0.0
         Weight of the coded-smoothing loss in training (method.md 5); ``mu > 0``
         needs a skorch net and fits ``sklearn_coded.nn.make_coded_net(estimator,
-        ...)`` with this estimator's coding parameters.
+        ...)`` with this estimator's coding parameters, so the training N is the
+        prediction N ``n_coded``. To train at another N (coded-smoothing
+        regularises most at N < K, where coded prediction is poor), pass a net
+        from :func:`~sklearn_coded.nn.make_coded_net` as ``estimator``: it keeps
+        its own K, N and mu (tune them on it, or as ``estimator__mu`` and
+        ``estimator__n_coded`` here), and ``mu`` here must stay 0.
     coded_loss : {"task", "consistency"}, default="consistency"
         The coded loss when ``mu > 0``: the task loss of the decoded outputs, or
         their mean squared distance to the plain outputs. "consistency" won the
@@ -844,7 +860,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     n_draws : int, default=1
         Decoded predictions are averaged over this many draws.
     mu : float in [0, 1], default=0.0
-        Coded-smoothing weight in training; ``mu > 0`` needs a skorch net.
+        Coded-smoothing weight in training; ``mu > 0`` needs a skorch net. A
+        coded-smoothing net as ``estimator`` keeps its own training K, N and mu
+        (see :class:`CodedClassifier`).
     coded_loss : {"task", "consistency"}, default="consistency"
         The coded loss when ``mu > 0`` (see :class:`CodedClassifier`).
     timeout : float or None, default=None

@@ -12,6 +12,7 @@ and :func:`coded_block`'s hooks; this module only wires them to a loss. The skor
 mixin (``_skorch.py``) computes its loss with :func:`coded_terms`.
 """
 
+import contextlib
 import numbers
 from typing import NamedTuple
 
@@ -22,6 +23,12 @@ from torch.nn import functional
 from ._coding import CodedSmoothing, _block_output, _coded_hooks
 
 CODED_LOSSES = ("task", "consistency")
+#: How L_main and L_coded are combined: ``(1 - mu) L_main + mu L_coded`` ("convex")
+#: or ``L_main + mu L_coded`` ("additive", the main loss keeps its full step size).
+LOSS_WEIGHTINGS = ("convex", "additive")
+#: Which passes update BatchNorm running statistics: the plain and the coded one
+#: ("both") or the plain one only ("plain": the statistics are ERM's).
+BN_STATS = ("both", "plain")
 
 #: Coders kept by :func:`coded_smoothing_loss` (the oldest is dropped beyond this).
 CODER_CACHE_SIZE = 32
@@ -32,7 +39,8 @@ class CodedLoss(NamedTuple):
     """The terms of a coded-smoothing loss (see :func:`coded_smoothing_loss`)."""
 
     loss: torch.Tensor
-    """``(1 - mu) L_main + mu L_coded``; ``mu L_coded`` without a criterion."""
+    """``(1 - mu) L_main + mu L_coded`` (``L_main + mu L_coded`` with
+    ``weighting="additive"``); ``mu L_coded`` without a criterion."""
     main: torch.Tensor | None
     """L_main, the criterion of the plain outputs (None without a criterion)."""
     coded: torch.Tensor
@@ -45,14 +53,36 @@ class CodedLoss(NamedTuple):
     """Root mean square of ``D f(E h) - f(h)`` at the block's output (detached)."""
 
 
-def coded_paths(forward, module, x, coder, *, block=None, joint=False):
+@contextlib.contextmanager
+def _kept_bn_stats(module, keep):
+    """Restore every BatchNorm's running statistics after the block (when ``keep``)."""
+    norms = [
+        m for m in module.modules() if keep and isinstance(m, torch.nn.modules.batchnorm._NormBase)
+    ]
+    saved = [
+        {name: buf.detach().clone() for name, buf in m.named_buffers(recurse=False)} for m in norms
+    ]
+    try:
+        yield
+    finally:
+        # through .data: the coded pass's graph saved these tensors, and the
+        # statistics take no part in its gradients (training mode normalises with
+        # the batch's own statistics)
+        for m, buffers in zip(norms, saved, strict=True):
+            for name, value in buffers.items():
+                getattr(m, name).data.copy_(value)
+
+
+def coded_paths(forward, module, x, coder, *, block=None, joint=False, bn_stats="both"):
     """Plain and coded outputs of a network, and of its block.
 
     ``forward(x)`` runs the network (``module`` or a wrapper of it). Returns
     ``(y_pred, y_coded, (f(h), D f(E h)))``: the output, the output with the block
     f of ``module`` decoded, and the block's plain and decoded outputs. ``joint``:
     one pass over plain and coded rows (:func:`coded_block`), else two passes,
-    the plain one first.
+    the plain one first. ``bn_stats="plain"`` (two passes only): the coded pass
+    leaves the BatchNorm running statistics as the plain pass left them (it is
+    still normalised with its own batch statistics in training mode).
     """
     if joint:
         with _coded_hooks(module, block, coder, joint=True) as hooks:
@@ -61,7 +91,10 @@ def coded_paths(forward, module, x, coder, *, block=None, joint=False):
         return both[:k], both[k:], (hooks.plain, hooks.decoded)
     with _block_output(module, block) as record:
         y_pred = forward(x)
-    with _coded_hooks(module, block, coder, joint=False) as hooks:
+    with (
+        _kept_bn_stats(module, bn_stats == "plain"),
+        _coded_hooks(module, block, coder, joint=False) as hooks,
+    ):
         y_coded = forward(x)
     return y_pred, y_coded, (record["output"], hooks.decoded)
 
@@ -81,22 +114,59 @@ def coded_loss_terms(y_pred, y_coded, block_outputs, y, criterion, coded_loss):
     return loss_main, loss_coded
 
 
-def coded_terms(forward, module, x, y, coder, *, criterion, mu, coded_loss, block, joint):
+def combine(loss_main, loss_coded, mu, weighting="convex"):
+    """``(1 - mu) L_main + mu L_coded`` or ``L_main + mu L_coded`` (method.md 5).
+
+    ``weighting="convex"`` scales the main loss's gradient by ``1 - mu``, a lower
+    effective learning rate for it; ``"additive"`` keeps the main loss as ERM has
+    it and adds the coded loss as a penalty. ``loss_main=None``: ``mu L_coded``.
+    """
+    if loss_main is None:
+        return mu * loss_coded
+    if weighting == "additive":
+        return loss_main + mu * loss_coded
+    return (1 - mu) * loss_main + mu * loss_coded
+
+
+def coded_terms(
+    forward,
+    module,
+    x,
+    y,
+    coder,
+    *,
+    criterion,
+    mu,
+    coded_loss,
+    block,
+    joint,
+    weighting="convex",
+    bn_stats="both",
+):
     """The :class:`CodedLoss` of a batch, the network run by ``forward``."""
     y_pred, y_coded, block_outputs = coded_paths(
-        forward, module, x, coder, block=block, joint=joint
+        forward, module, x, coder, block=block, joint=joint, bn_stats=bn_stats
     )
     loss_main, loss_coded = coded_loss_terms(
         y_pred, y_coded, block_outputs, y, criterion, coded_loss
     )
-    loss = mu * loss_coded if loss_main is None else (1 - mu) * loss_main + mu * loss_coded
+    loss = combine(loss_main, loss_coded, mu, weighting)
     plain, decoded = block_outputs
     error = torch.sqrt(torch.mean((decoded.detach() - plain.detach()) ** 2))
     return CodedLoss(loss, loss_main, loss_coded, y_pred, y_coded, error)
 
 
-def check_loss_params(mu, coded_loss, joint_forward):
+def check_loss_params(mu, coded_loss, joint_forward, weighting="convex", bn_stats="both"):
     """Validate the loss settings shared by the functional loss and the skorch nets."""
+    if bn_stats not in BN_STATS:
+        raise ValueError(f"bn_stats must be one of {BN_STATS}; got {bn_stats!r}.")
+    if bn_stats == "plain" and joint_forward is True:
+        raise ValueError(
+            "bn_stats='plain' needs two passes (plain and coded rows apart); got "
+            "joint_forward=True, which normalises them together."
+        )
+    if weighting not in LOSS_WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {LOSS_WEIGHTINGS}; got {weighting!r}.")
     if not isinstance(mu, numbers.Real) or isinstance(mu, bool) or not 0 <= mu <= 1:
         raise ValueError(f"mu must be a number in [0, 1]; got {mu!r}.")
     if coded_loss not in CODED_LOSSES:
@@ -156,6 +226,8 @@ def coded_smoothing_loss(
     block=None,
     joint_forward=False,
     coder=None,
+    weighting="convex",
+    bn_stats="both",
 ):
     """Coded-smoothing loss of a batch, for a hand-written training loop.
 
@@ -206,6 +278,14 @@ def coded_smoothing_loss(
     coder : CodedSmoothing, optional
         The coder to use; the settings n_coded, scheme, smoothing, order, points
         and jitter are then ignored.
+    weighting : {"convex", "additive"}, default="convex"
+        ``L = (1 - mu) L_main + mu L_coded`` or ``L = L_main + mu L_coded`` (the
+        main loss's gradient not scaled down by ``1 - mu``); see
+        :class:`~sklearn_coded.nn.CodedSmoothingMixin` for what was measured.
+    bn_stats : {"both", "plain"}, default="both"
+        Which passes update BatchNorm running statistics: both, or only the
+        plain one (the evaluation-mode statistics are then those of the plain
+        batches, as in ERM; needs ``joint_forward=False``). Not measured yet.
 
     Returns
     -------
@@ -233,7 +313,7 @@ def coded_smoothing_loss(
     >>> out.output.shape, out.coded_output.shape, bool(out.decoding_error > 0)
     (torch.Size([32, 3]), torch.Size([32, 3]), True)
     """
-    check_loss_params(mu, coded_loss, joint_forward)
+    check_loss_params(mu, coded_loss, joint_forward, weighting, bn_stats)
     if criterion is None and coded_loss == "task":
         raise ValueError("coded_loss='task' needs a criterion; got criterion=None.")
     if criterion is not None and not callable(criterion):
@@ -269,4 +349,6 @@ def coded_smoothing_loss(
         coded_loss=coded_loss,
         block=block,
         joint=joint_forward,
+        weighting=weighting,
+        bn_stats=bn_stats,
     )

@@ -134,3 +134,100 @@ def test_randomized_prediction_permutes_each_batch(iris32):
     # the same seed draws the same permutations
     again = clf.set_params(random_state=0).decision_function(X)
     np.testing.assert_array_equal(again, randomized[0])
+
+
+def _digits(n=240):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return (X[:n] / 16.0).astype(np.float32), y[:n].astype(np.int64)
+
+
+class _DigitsMLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(
+            torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
+        )
+
+    def forward(self, X):
+        return self.layers(X)
+
+
+def _smoothed(**kwargs):
+    from sklearn_coded.nn import make_coded_net
+
+    net = skorch.NeuralNetClassifier(
+        _DigitsMLP, criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam,
+        lr=3e-3, max_epochs=4, train_split=None, verbose=0,
+    )  # fmt: skip
+    params = dict(batch_size=16, n_coded=8, mu=0.3, random_state=0)
+    return make_coded_net(net, **{**params, **kwargs})
+
+
+@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
+def test_grid_search_over_mu_and_training_n_scores_the_plain_network():
+    # The recipe: GridSearchCV over mu and the training N with the default
+    # scorer. Each fold's score must be the accuracy of the network that is deployed,
+    # the plain network (argmax of the module's logits), refitted independently.
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    X, y = _digits()
+    splits = list(KFold(2, shuffle=True, random_state=0).split(X))
+    grid = {"mu": [0.0, 0.5], "n_coded": [8, 32]}
+    with torch.random.fork_rng():
+        torch.set_num_threads(1)
+        search = GridSearchCV(_smoothed(), grid, cv=splits).fit(X, y)
+        for i, params in enumerate(search.cv_results_["params"]):
+            for j, (train, test) in enumerate(splits):
+                net = _smoothed(**params).fit(X[train], y[train])
+                assert net.coder_.n_coded == params["n_coded"]  # the training N
+                with torch.no_grad():
+                    logits = net.module_(torch.from_numpy(X[test]))
+                plain = np.mean(logits.argmax(1).numpy() == y[test])
+                assert search.cv_results_[f"split{j}_test_score"][i] == plain
+        # The old recipe scored coded prediction at the training N: at N = K/2 the
+        # batches are decoded from half as many results, far below the plain network.
+        net = search.best_estimator_.set_params(n_coded=8, mu=0.5).fit(X, y)
+        with pytest.warns(UserWarning, match="n_coded=8 < batch_size=16"):
+            old = CodedClassifier(net, batch_size=16, n_coded=8, random_state=0).fit(X, y)
+            old_score = old.score(X, y)
+        assert old_score < net.score(X, y) - 0.2
+
+
+@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
+def test_coded_classifier_keeps_a_coded_nets_training_code():
+    # Training N (the net's n_coded) and prediction N (the classifier's) are apart:
+    # the classifier fits the net exactly as the net fits alone.
+    X, y = _digits()
+    with torch.random.fork_rng():
+        torch.set_num_threads(1)
+        alone = _smoothed(n_coded=8, mu=0.5).fit(X, y)
+        clf = CodedClassifier(_smoothed(n_coded=8, mu=0.5), batch_size=8, n_coded=40)
+        clf.fit(X, y)
+        inner = clf.estimator_
+        assert (inner.mu, inner.n_coded, inner.batch_size) == (0.5, 8, 16)
+        assert inner.coder_.n_coded == 8
+        for a, b in zip(alone.module_.parameters(), inner.module_.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert np.mean(clf.predict(X) == alone.predict(X)) > 0.97  # predicted at N = 40
+        with pytest.raises(ValueError, match=r"mu=0.3 > 0 with a coded-smoothing net"):
+            CodedClassifier(_smoothed(), mu=0.3).fit(X, y)
+
+
+@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
+def test_grid_search_through_the_coded_classifier_tunes_the_inner_net():
+    # Scored through the code at the prediction N (what is deployed with stragglers);
+    # the training N goes below K without the prediction warning.
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _digits()
+    clf = CodedClassifier(_smoothed(), batch_size=16, n_coded=48, stragglers=4, random_state=0)
+    grid = {"estimator__mu": [0.0, 0.5], "estimator__n_coded": [8]}
+    with torch.random.fork_rng():
+        torch.set_num_threads(1)
+        search = GridSearchCV(clf, grid, cv=2).fit(X, y)
+    assert search.best_estimator_.estimator_.n_coded == 8
+    assert search.best_estimator_.n_coded == 48
+    best = search.best_estimator_
+    assert abs(best.score(X, y) - best.estimator_.score(X, y)) < 0.05  # coded ~ plain

@@ -1,5 +1,6 @@
 """Tests of coded_smoothing_loss, the coded-smoothing loss for any torch loop."""
 
+import copy
 import itertools
 import textwrap
 from pathlib import Path
@@ -194,3 +195,82 @@ def _model_like(model):
     torch.manual_seed(0)
     torch.randn(256, 4), torch.randint(0, 3, (256,))
     return nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 3))
+
+
+@pytest.mark.parametrize("coded_loss", ["task", "consistency"])
+def test_additive_weighting_keeps_the_main_loss_whole(coded_loss):
+    # weighting="additive": L = L_main + mu L_coded; "convex": (1 - mu) L_main + mu L_coded,
+    # both from the same terms (the fixed layout gives the same coder twice).
+    model, (x, y) = _model(torch.float64), _batch(dtype=torch.float64)
+    params = dict(criterion=nn.CrossEntropyLoss(), mu=0.3, n_coded=17, jitter=False)
+    add = coded_smoothing_loss(model, x, y, coded_loss=coded_loss, weighting="additive", **params)
+    convex = coded_smoothing_loss(model, x, y, coded_loss=coded_loss, **params)
+    torch.testing.assert_close(add.main, convex.main)
+    torch.testing.assert_close(add.loss, add.main + 0.3 * add.coded)
+    torch.testing.assert_close(convex.loss, 0.7 * add.main + 0.3 * add.coded)
+    with pytest.raises(ValueError, match=r"weighting must be one of .* got 'sum'"):
+        coded_smoothing_loss(model, x, y, weighting="sum", **params)
+
+
+def test_skorch_net_trains_on_the_additive_loss():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    net = NeuralNetClassifier(
+        _model(), criterion=nn.CrossEntropyLoss, max_epochs=1, train_split=None, verbose=0
+    )
+    coded = make_coded_net(
+        net, n_coded=40, batch_size=32, mu=0.4, weighting="additive", random_state=0
+    )
+    coded.initialize()
+    xb, yb = torch.from_numpy(X), torch.from_numpy(y).long()
+    torch.manual_seed(5)
+    step = coded.train_step_single((xb, yb))
+    torch.manual_seed(5)
+    out = coded_smoothing_loss(
+        coded.module_, xb, yb, criterion=nn.CrossEntropyLoss(), mu=0.4,
+        coded_loss="consistency", coder=coded.coder_,
+    )  # fmt: skip
+    torch.testing.assert_close(step["loss"], out.main + 0.4 * out.coded)
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        make_coded_net(net, n_coded=40, batch_size=32, mu=0.4, weighting="convex-ish")
+
+
+def test_bn_stats_plain_leaves_the_running_statistics_to_the_plain_pass():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = _batch(k=16)
+    oracle = copy.deepcopy(model)
+    oracle(x)  # one plain training-mode pass: ERM's update of the statistics
+    params = dict(criterion=nn.CrossEntropyLoss(), mu=0.5, n_coded=8)
+    plain = copy.deepcopy(model)
+    out = coded_smoothing_loss(plain, x, y, bn_stats="plain", **params)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(plain[1], name), getattr(oracle[1], name))
+    out.loss.backward()  # the coded pass still trains through the batch statistics
+    assert plain[0].weight.grad.abs().sum() > 0
+    both = copy.deepcopy(model)
+    coded_smoothing_loss(both, x, y, **params)  # default: the coded pass updates them too
+    assert int(both[1].num_batches_tracked) == 2
+    assert not torch.allclose(both[1].running_mean, oracle[1].running_mean)
+    with pytest.raises(ValueError, match="bn_stats='plain' needs two passes"):
+        coded_smoothing_loss(model, x, y, bn_stats="plain", joint_forward=True, **params)
+    with pytest.raises(ValueError, match="bn_stats must be one of"):
+        make_coded_net(
+            NeuralNetClassifier(model, criterion=nn.CrossEntropyLoss),
+            n_coded=8, batch_size=16, mu=0.5, bn_stats="coded",
+        )  # fmt: skip
+
+
+def test_skorch_net_passes_bn_stats_to_its_training_step():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = _batch(k=16)
+    net = NeuralNetClassifier(model, criterion=nn.CrossEntropyLoss, train_split=None, verbose=0)
+    counts = {}
+    for bn_stats in ("plain", "both"):
+        coded = make_coded_net(net, n_coded=8, batch_size=16, mu=0.5, bn_stats=bn_stats)
+        coded.initialize()
+        coded.train_step_single((x, y))
+        counts[bn_stats] = int(coded.module_[1].num_batches_tracked)
+    assert counts == {"plain": 1, "both": 2}
