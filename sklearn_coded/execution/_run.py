@@ -8,7 +8,9 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._adversaries import check_adversaries
-from ._backends import SUBMIT_ORDERS, run_on_dask, run_on_executor, submission_order
+from ._backends import SUBMIT_ORDERS, submission_order
+from ._dask import run_on_dask
+from ._futures import run_on_executor
 from ._stragglers import check_stragglers
 
 

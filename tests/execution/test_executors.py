@@ -309,10 +309,10 @@ def test_a_model_lost_on_dask_mid_request_is_sent_again(dask_client, monkeypatch
     # The scheduler can forget the scattered model while a request runs (a worker
     # dying under load): every task that needs it is cancelled. The request sends
     # the model again and reruns, instead of failing with no result.
-    from sklearn_coded.execution import _backends
+    from sklearn_coded.execution import _dask
 
     model, coded = MarkedLinear(), marked_coded(6, 3)
-    scattered = _backends._scattered_model
+    scattered = _dask._scattered_model
     lost = []
 
     def scatter_then_lose(client, model, timeout=None):
@@ -322,7 +322,7 @@ def test_a_model_lost_on_dask_mid_request_is_sent_again(dask_client, monkeypatch
             lost.append(future)
         return future
 
-    monkeypatch.setattr(_backends, "_scattered_model", scatter_then_lose)
+    monkeypatch.setattr(_dask, "_scattered_model", scatter_then_lose)
     results, returned = run_workers(model, "decision_function", coded, executor=dask_client)
     assert lost and lost[0].status == "cancelled"
     assert returned.all()
