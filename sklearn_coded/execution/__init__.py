@@ -14,7 +14,7 @@ from ._adversaries import (
     TargetedShift,
     check_adversaries,
 )
-from ._run import InsufficientResultsError, run_workers
+from ._run import ExecutorLostError, InsufficientResultsError, run_workers
 from ._stragglers import (
     BaseStragglers,
     FixedStragglers,
@@ -29,6 +29,7 @@ __all__ = [
     "BaseAdversaries",
     "BaseStragglers",
     "FixedStragglers",
+    "ExecutorLostError",
     "GrossErrors",
     "InsufficientResultsError",
     "LatencyStragglers",

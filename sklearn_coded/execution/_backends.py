@@ -98,7 +98,7 @@ def _sent_workers(plan, order):
 
 
 class _Clock:
-    """The time limits of one request, counted from sending its tasks.
+    """The time limits of one request, counted from the call (sending the model included).
 
     ``deadline`` (the straggler plan's) is soft: once it has passed, collection
     ends as soon as every batch has ``min_results`` rows, which may be at once
@@ -118,6 +118,12 @@ class _Clock:
         if self.timeout is not None and not limits:
             return 0.0
         return min(limits) - elapsed if limits else None
+
+    def left(self):
+        """Seconds left until ``timeout`` (None: no limit; <= 0: it has passed)."""
+        if self.timeout is None:
+            return None
+        return self.timeout - (time.monotonic() - self.start)
 
     def ends(self, collection):
         """True once the limits end collection, given what ``collection`` holds."""

@@ -1,11 +1,33 @@
-"""Running one request on a ``distributed.Client`` (see :mod:`._backends`)."""
+"""Running one request on a ``distributed.Client`` (see :mod:`._backends`).
+
+Everything a request does runs in one coroutine on the client's event loop and
+is bounded by the request's :class:`~._backends._Clock`, from the call on:
+
+- **The model, one copy per worker.** It is scattered to every running worker
+  under a key of its own (:class:`_Copies`), once per client and model, and
+  each task reads the copy on the worker it is pinned to. dask's Active
+  Memory Manager drops extra *replicas* of a key within seconds, which left a
+  broadcast model on one worker that, frozen, stalled every request; a key
+  with one replica is never dropped, so no request depends on one worker
+  holding the only copy. A worker that joins (or whose copy was lost) gets its
+  copy in the background; a request waits only while no worker has one.
+- **Tasks pinned to the workers holding copies**, spread over their threads
+  in submission order, and sent in graphs of at most :data:`GRAPH_BYTES`, so
+  that dask does not warn about large graphs.
+- **Results fetched one by one through the scheduler** within the time limit:
+  a result held by a frozen worker delays only itself (the client's shared
+  gather waits for every key it fetches, and logs a warning per failure).
+- **A lost scheduler** (the client reconnecting or closed) ends the request
+  at once, recorded in ``collection.lost``; the stop flag is set and cleared
+  without waiting for the scheduler.
+"""
 
 import asyncio
+import contextlib
 import itertools
 import time
 import uuid
 import weakref
-from concurrent.futures import CancelledError
 
 import numpy as np
 
@@ -16,44 +38,19 @@ from ._tasks import worker_task
 #: that are stopped but still queued never delay the tasks of a later one.
 _PRIORITY = itertools.count(1)
 
-#: Per client: {id(model): _Scattered}. An entry's future holds its client, so
+#: Per client: {id(model): _Copies}. An entry's futures hold their client, so
 #: the weak keys alone would not free a closed client: closed ones are dropped.
-_SCATTERED = weakref.WeakKeyDictionary()
+_COPIES = weakref.WeakKeyDictionary()
 
+#: Most bytes of coded rows sent in one graph (dask warns above 10 MB).
+GRAPH_BYTES = 4 * 2**20
+
+#: Seconds between checks that the scheduler is still connected.
+_POLL = 0.1
 
 #: Most objects an attribute snapshot visits; a larger object graph is checked
 #: only this far (in a deterministic order, so a change there is still seen).
 _SNAPSHOT_LIMIT = 20_000
-
-
-#: Seconds after a broadcast that timed out during which requests send the model
-#: inside their tasks instead of trying the broadcast again.
-BROADCAST_RETRY = 30.0
-
-
-class _Scattered:
-    """A model broadcast to a client's workers (or a failed broadcast), and the model then."""
-
-    def __init__(self, model, future):
-        self.future = future  # None: the broadcast timed out at self.failed_at
-        self.failed_at = time.monotonic()
-        self.snapshot = _attribute_snapshot(model)
-        try:
-            self.model = weakref.ref(model)
-        except TypeError:  # not weak-referenceable: hold it, and its entry, for good
-            self.model = lambda: model
-
-    def is_current(self, model):
-        """True while the scattered copy can stand in for ``model``."""
-        if self.future is None:
-            usable = time.monotonic() - self.failed_at < BROADCAST_RETRY
-        else:
-            usable = self.future.status == "finished"
-        return (
-            usable
-            and self.model() is model
-            and _same_snapshot(self.snapshot, _attribute_snapshot(model))
-        )
 
 
 #: Values a snapshot holds but does not look inside.
@@ -96,117 +93,343 @@ def _same_snapshot(old, new):
     return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
 
 
-async def _broadcast(client, model, timeout):
-    # Client.scatter's own timeout does not bound the broadcast's replication step.
-    scatter = client.scatter(model, broadcast=True, hash=False, asynchronous=True)
-    return await asyncio.wait_for(scatter, timeout)
+class _Copies:
+    """One model's copies on a client's workers: {address: future}, and those on their way."""
+
+    def __init__(self, model):
+        self.snapshot = _attribute_snapshot(model)
+        try:
+            self.model = weakref.ref(model)
+        except TypeError:  # not weak-referenceable: hold it, and its entry, for good
+            self.model = lambda: model
+        self.copies = {}  # address -> finished distributed.Future
+        self.sending = {}  # address -> asyncio.Task of the scatter
+
+    def is_current(self, model):
+        """True while the copies can stand in for ``model`` (not refitted since)."""
+        return self.model() is model and _same_snapshot(self.snapshot, _attribute_snapshot(model))
+
+    def refresh(self, workers):
+        """Take in the finished sends; forget copies that are lost or whose worker left."""
+        for address, send in list(self.sending.items()):
+            if send.done():
+                del self.sending[address]
+                if not send.cancelled() and send.result() is not None:
+                    self.copies[address] = send.result()
+        for address, future in list(self.copies.items()):
+            if future.status != "finished" or address not in workers:
+                del self.copies[address]
+        return {address: self.copies[address] for address in workers if address in self.copies}
+
+    def send(self, client, model, workers):
+        """Start sending a copy to every worker that has none and none on its way."""
+        for address in workers:
+            if address not in self.copies and address not in self.sending:
+                self.sending[address] = asyncio.ensure_future(_send_copy(client, model, address))
 
 
-def _scattered_model(client, model, timeout=None):
-    """A future of ``model`` on every worker of ``client``, sent once and then reused.
+async def _send_copy(client, model, address):
+    """A copy of ``model`` on the worker ``address``, or None if it could not be sent."""
+    try:
+        # hash=False: a key of its own per copy (hashing would also cost a pickle).
+        return await client.scatter(model, workers=[address], hash=False, asynchronous=True)
+    except Exception:  # the worker left, the scheduler was lost: sent again when needed
+        return None
 
-    A broadcast waits for every worker, so one frozen worker would hang it: with
-    a ``timeout``, it waits at most half of it, and if it has not finished by
-    then the model itself is returned, to travel inside the tasks of this
-    request and of the next ones for ``BROADCAST_RETRY`` seconds (after which a
-    request tries the broadcast again).
-    """
-    for closed in [other for other in list(_SCATTERED) if other.status in ("closing", "closed")]:
-        del _SCATTERED[closed]
-    entries = _SCATTERED.setdefault(client, {})
+
+def _copies_entry(client, model):
+    for closed in [other for other in list(_COPIES) if other.status in ("closing", "closed")]:
+        del _COPIES[closed]
+    entries = _COPIES.setdefault(client, {})
     entry = entries.get(id(model))
     if entry is None or not entry.is_current(model):
-        # hash=False: a random key; hashing the content would cost a pickle of
-        # the model, which is what the cache is there to avoid.
-        try:
-            future = client.sync(
-                _broadcast, client, model, None if timeout is None else timeout / 2
-            )
-        except TimeoutError:
-            future = None
-        entries[id(model)] = entry = _Scattered(model, future)
+        entries[id(model)] = entry = _Copies(model)
         if isinstance(entry.model, weakref.ref):
             weakref.finalize(model, entries.pop, id(model), None)
-    return model if entry.future is None else entry.future
+    return entry
 
 
-def _dask_outcome(future, value):
-    """The result, or the exception, of a finished dask future from ``as_completed``."""
-    if future.status == "finished":
-        return value
+class _SchedulerLostError(Exception):
+    """The scheduler cannot be reached; the message says how it was lost."""
+
+
+def _check_connected(client):
+    if client.status != "running":
+        raise _SchedulerLostError(
+            f"the dask scheduler at {client.scheduler.address} was lost (the client is "
+            f"{client.status!r}); start a scheduler and workers again and pass a new Client"
+        )
+
+
+async def _bounded(awaitable, clock, client, what):
+    """Await a call to the scheduler within the time limit, watching the connection."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        while not task.done():
+            _check_connected(client)
+            left = clock.left()
+            if left is not None and left <= 0:
+                raise _SchedulerLostError(
+                    f"the dask scheduler at {client.scheduler.address} did not answer "
+                    f"{what} within timeout={clock.timeout} s"
+                )
+            await asyncio.wait([task], timeout=_POLL if left is None else min(left, _POLL))
+        try:
+            return task.result()
+        except OSError as error:  # CommClosedError included
+            raise _SchedulerLostError(
+                f"the dask scheduler at {client.scheduler.address} was lost during {what} "
+                f"({type(error).__name__}: {error})"
+            ) from None
+    finally:
+        task.cancel()
+
+
+async def _await_copies(client, model, workers, clock):
+    """The model's copies on ``workers``, waiting only while no worker has one.
+
+    When none has one, it waits for the first to land (within the time limit),
+    then as long again for the others (at most a quarter of the time left);
+    copies still on their way land in the background for later requests.
+    """
+    entry = _copies_entry(client, model)
+    copies = entry.refresh(workers)
+    entry.send(client, model, workers)
+    if copies:
+        return copies
+    start = time.monotonic()
+    grace_end = None
+    while True:
+        _check_connected(client)
+        copies = entry.refresh(workers)
+        pending = [entry.sending[a] for a in workers if a in entry.sending]
+        now = time.monotonic()
+        if copies and grace_end is None:
+            left = clock.left()
+            grace_end = now + (now - start) + 0.02
+            if left is not None:
+                grace_end = min(grace_end, now + left / 4)
+        if not pending or (grace_end is not None and now >= grace_end):
+            return copies
+        left = clock.left()
+        if left is not None and left <= 0:
+            return copies
+        wait = _POLL if grace_end is None else min(_POLL, grace_end - now)
+        await asyncio.wait(pending, timeout=wait if left is None else min(wait, left))
+
+
+def _placement(sent, nthreads):
+    """Physical worker of each coded worker: their threads in turn, in submission order."""
+    addresses = sorted(nthreads)
+    slots = [
+        address
+        for thread in range(max(nthreads.values()))
+        for address in addresses
+        if nthreads[address] > thread
+    ]
+    return {int(worker): slots[i % len(slots)] for i, worker in enumerate(sent)}
+
+
+def _graphs(workers, coded):
+    """Split ``workers`` into runs whose coded rows fit in GRAPH_BYTES (one graph each)."""
+    run, size = [], 0
+    for worker in workers:
+        nbytes = coded[worker].nbytes
+        if run and size + nbytes > GRAPH_BYTES:
+            yield run
+            run, size = [], 0
+        run.append(worker)
+        size += nbytes
+    if run:
+        yield run
+
+
+class _DaskFlag:
+    """A request's stop flag: a ``distributed.Event`` set and cleared without waiting.
+
+    Tasks get the ``Event`` itself (it pickles as its name); the master sets
+    and clears it by messages to the scheduler, so that a lost scheduler
+    cannot block the end of a request.
+    """
+
+    def __init__(self, client):
+        from distributed import Event
+
+        self.client = client
+        self.event = Event(f"sklearn-coded-stop-{uuid.uuid4().hex}")
+
+    def _send(self, handler):
+        async def call():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(handler(name=self.event.name), 10)
+
+        with contextlib.suppress(Exception):
+            self.client.loop.add_callback(call)
+
+    def set(self):
+        self._send(self.client.scheduler.event_set)
+
+    def clear(self):
+        self._send(self.client.scheduler.event_clear)
+
+
+async def _outcome(client, future, clock):
+    """The result of a finished task, fetched through the scheduler, or why there is none."""
+    from concurrent.futures import CancelledError
+
     if future.status == "error":
-        return value[1]  # as_completed(raise_errors=False) gives (type, exception, traceback)
-    return value if isinstance(value, BaseException) else CancelledError(future.status)
+        return await future.exception(asynchronous=True)
+    if future.status != "finished":
+        return CancelledError(f"the task ended as {future.status!r}")
+    try:
+        response = await _bounded(
+            client.scheduler.gather(keys=[future.key]), clock, client, "the results"
+        )
+    except _SchedulerLostError as error:
+        return RuntimeError(str(error))
+    if response.get("status") != "OK":
+        return RuntimeError("the worker holding the result was lost before it was fetched")
+    return response["data"][future.key]
 
 
-async def _collect_dask(client, futures, workers, clock, collection):
+async def _pump(client, futures, keys, clock, outcomes):
+    """Put (key, outcome) into ``outcomes`` as the tasks end, in the order they end."""
     from distributed import as_completed
 
-    # The async iterator: the blocking one polls and can oversleep a wake-up.
-    arrived = as_completed(futures, loop=client.loop, with_results=True, raise_errors=False)
-    while True:
-        try:
-            future, value = await asyncio.wait_for(arrived.__anext__(), clock.wait())
-        except StopAsyncIteration:
-            return  # every task has ended
-        except TimeoutError:
-            if clock.ends(collection):
+    fetches = set()
+
+    async def fetch(future):
+        outcomes.put_nowait((future.key, await _outcome(client, future, clock)))
+
+    try:
+        async for future in as_completed(futures, loop=client.loop):
+            fetches.add(asyncio.ensure_future(fetch(future)))
+        await asyncio.gather(*fetches)
+    finally:
+        for task in fetches:
+            task.cancel()
+
+
+def _submit(client, tasks, copies, coded, plan, method, chunk_size, flag, priority, keys):
+    """Send ``tasks`` ({coded worker: address}), pinned; record {key: coded worker} in ``keys``."""
+    futures = []
+    for address in sorted(set(tasks.values())):
+        mine = [worker for worker, there in tasks.items() if there == address]
+        for run in _graphs(mine, coded):
+            names = [f"{flag.event.name}-{method}-{worker}-{len(keys) + i}" for i, worker in
+                     enumerate(run)]  # fmt: skip
+            futures += client.map(
+                worker_task,
+                [coded[worker] for worker in run],
+                [float(plan.delays[worker]) for worker in run],
+                model=copies[address],
+                method=method,
+                stop=flag.event,
+                chunk_size=chunk_size,
+                key=names,
+                pure=False,
+                priority=priority,
+                workers=[address],
+                allow_other_workers=False,
+            )
+            keys.update(zip(names, run, strict=True))
+    return futures
+
+
+async def _request(client, model, method, coded, plan, order, chunk_size, clock, collection):
+    sent = [int(worker) for worker in _sent_workers(plan, order)]
+    nthreads = await _bounded(
+        client.scheduler.ncores_running(), clock, client, "the list of its workers"
+    )
+    if not nthreads:
+        raise _SchedulerLostError(
+            f"the dask scheduler at {client.scheduler.address} has no running worker"
+        )
+    copies = await _await_copies(client, model, nthreads, clock)
+    if not copies:
+        error = TimeoutError(
+            f"the model reached no dask worker within timeout={clock.timeout} s (it is "
+            "still being sent; later requests use it once it has arrived)"
+        )
+        for worker in sent:
+            collection.add(worker, error)
+        return
+    placement = _placement(sent, {a: nthreads[a] for a in copies})
+    flag = _DaskFlag(client)
+    priority = next(_PRIORITY)
+    keys, retried, pumps = {}, set(), []
+    outcomes = asyncio.Queue()
+
+    used = {}  # coded worker -> the copy of the model its task reads
+
+    def submit(tasks, copies):
+        used.update({worker: copies[address] for worker, address in tasks.items()})
+        futures = _submit(
+            client, tasks, copies, coded, plan, method, chunk_size, flag, priority, keys
+        )
+        all_futures.extend(futures)
+        pumps.append(asyncio.ensure_future(_pump(client, futures, keys, clock, outcomes)))
+
+    all_futures = []
+    try:
+        submit(placement, copies)
+        n_pending = len(sent)
+        while n_pending:
+            _check_connected(client)
+            wait = clock.wait()
+            try:
+                key, outcome = await asyncio.wait_for(
+                    outcomes.get(), _POLL if wait is None else min(wait, _POLL)
+                )
+            except TimeoutError:
+                if clock.ends(collection):
+                    return
+                continue
+            worker = keys[key]
+            if (
+                isinstance(outcome, BaseException)
+                and worker not in retried
+                and used[worker].status != "finished"
+            ):
+                # Its copy of the model was lost (a worker died, or the scheduler forgot
+                # it): once per coded worker, send the task again with a live copy.
+                retried.add(worker)
+                copies = await _await_copies(client, model, nthreads, clock)
+                if copies:
+                    placement[worker] = sorted(copies)[len(retried) % len(copies)]
+                    submit({worker: placement[worker]}, copies)
+                    continue
+            n_pending -= 1
+            if collection.add(worker, outcome) or clock.ends(collection):
                 return
-            continue
-        if collection.add(workers[future.key], _dask_outcome(future, value)):
-            return
-        if clock.ends(collection):
-            return
+    finally:
+        for pump in pumps:
+            pump.cancel()
+        flag.set()
+        _clear_when_done(flag, all_futures)
 
 
 def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeout, collection):
     """Run one request on a ``distributed.Client``; fill ``collection``.
 
-    If the scattered model is lost during the request (the scheduler forgets it,
-    for example when a worker dies under load, and cancels every task that needs
-    it) and too few results arrived, the model is sent again and the request's
-    tasks once more, within the same time limits.
+    The time limits count from this call, the model's first sending included.
+    A lost scheduler ends the request at once with ``collection.lost`` set to
+    what was lost.
     """
     if client.asynchronous:
         raise ValueError(
             f"executor={client!r} is an asynchronous client; run_workers needs a blocking one."
         )
-    clock = None
-    for attempt in range(2):
-        model_future = _scattered_model(client, model, timeout)
-        if clock is None:  # the limits count from sending the first tasks
-            clock = _Clock(plan.deadline, timeout)
-        _send_and_collect(
-            client, model_future, method, coded, plan, order, chunk_size, clock, collection
-        )
-        lost = getattr(model_future, "status", "finished") != "finished"
-        if attempt or not lost or collection.has_minimum() or clock.ends(collection):
-            return
-
-
-def _send_and_collect(
-    client, model_future, method, coded, plan, order, chunk_size, clock, collection
-):
-    from distributed import Event
-
-    stop = Event(f"sklearn-coded-stop-{uuid.uuid4().hex}", client=client)
-    sent = _sent_workers(plan, order)
-    keys = [f"sklearn-coded-{method}-{stop.name[-32:]}-{worker}" for worker in sent]
-    futures = client.map(
-        worker_task,
-        [coded[worker] for worker in sent],
-        [float(delay) for delay in plan.delays[sent]],
-        model=model_future,
-        method=method,
-        stop=stop,
-        chunk_size=chunk_size,
-        key=keys,
-        pure=False,
-        priority=next(_PRIORITY),
-    )
-    workers = dict(zip(keys, sent, strict=True))
+    clock = _Clock(plan.deadline, timeout)
     try:
-        client.sync(_collect_dask, client, futures, workers, clock, collection)
-    finally:
-        stop.set()
-        _clear_when_done(stop, futures)
+        _check_connected(client)
+        client.sync(
+            _request, client, model, method, coded, plan, order, chunk_size, clock, collection
+        )
+    except _SchedulerLostError as error:
+        collection.lost = str(error)
+    except OSError as error:  # a comm failure that surfaced elsewhere
+        collection.lost = (
+            f"the dask scheduler at {client.scheduler.address} was lost "
+            f"({type(error).__name__}: {error})"
+        )

@@ -55,6 +55,24 @@ class InsufficientResultsError(RuntimeError):
         return type(self), (self.n_returned, self.n_needed, str(self))
 
 
+class ExecutorLostError(InsufficientResultsError):
+    """The executor itself was lost during a request, before enough results arrived.
+
+    Raised when the dask scheduler can no longer be reached (killed, or the
+    client closed) and some batch has fewer than ``min_results`` rows. The
+    message names what was lost and how to recover. A subclass of
+    :class:`InsufficientResultsError`, so code that handles too few results
+    handles this too.
+
+    Examples
+    --------
+    >>> from sklearn_coded.execution import ExecutorLostError, InsufficientResultsError
+    >>> error = ExecutorLostError(0, 2, "the dask scheduler at tcp://10.0.0.1:8786 was lost")
+    >>> isinstance(error, InsufficientResultsError), error.n_returned
+    (True, 0)
+    """
+
+
 class _Collection:
     """Worker results as they arrive, and why the others are missing.
 
@@ -78,6 +96,7 @@ class _Collection:
         self.n_wait = n_wait
         self.enough = enough
         self.min_results = min_results
+        self.lost = None  # what the backend lost (e.g. the dask scheduler), if anything
 
     def has_minimum(self):
         """True once every batch has ``min_results`` finite rows (a request can be decoded)."""
@@ -224,11 +243,12 @@ def run_workers(
     random_state : int, RandomState instance or None, default=None
         Seeds every draw of the straggler model.
     timeout : float, optional
-        Real executors only: a hard limit in seconds from sending the tasks.
-        Then whatever has not arrived is missing, and the request is decoded
-        from the others if every batch has ``min_results`` of them, else it
-        fails with :class:`InsufficientResultsError` (a hung or frozen worker
-        costs at most this). None waits for as long as it takes. Nothing runs
+        Real executors only: a hard limit in seconds for the whole call,
+        sending the model to dask workers included. Then whatever has not
+        arrived is missing, and the request is decoded from the others if
+        every batch has ``min_results`` of them, else it fails with
+        :class:`InsufficientResultsError` (a hung or frozen worker costs at
+        most this). None waits for as long as it takes. Nothing runs
         late in process, so it is not used there. A straggler model's
         ``deadline`` is soft, see Notes.
     chunk_size : int, default=256
@@ -270,6 +290,10 @@ def run_workers(
     InsufficientResultsError
         If some batch has fewer than ``min_results`` finite rows. Its cause
         is the first exception raised by a worker, if any.
+    ExecutorLostError
+        If the dask scheduler was lost (killed, unreachable, or the client
+        closed) before every batch had ``min_results`` rows; raised as soon as
+        the loss is seen, within ``timeout``.
     ValueError
         If ``coded``, ``method``, ``stragglers`` or ``min_results`` is invalid.
     TypeError
@@ -373,6 +397,15 @@ def run_workers(
         collection=collection,
     )
     n_sent = int(np.isfinite(plan.delays).sum())
+    if collection.lost is not None and not collection.has_minimum():
+        counts = collection.returned.sum(axis=0)
+        raise ExecutorLostError(
+            int(counts.min()),
+            min_results,
+            f"{collection.lost[0].upper()}{collection.lost[1:]}. Before that, "
+            f"{int(counts.min())} of {n_workers} workers returned a result for batch "
+            f"{int(counts.argmin())}; decoding needs at least min_results={min_results}.",
+        )
     _check_insufficient(collection.returned, min_results, collection.errors, n_sent)
     return _lie(adversaries, collection.results(), collection.returned, rng)
 
