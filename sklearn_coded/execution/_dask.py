@@ -185,6 +185,20 @@ async def _bounded(awaitable, clock, client, what):
         task.cancel()
 
 
+async def _running_workers(client, clock):
+    """{address: threads} of the running workers; on a cold cluster, waits for the first."""
+    while True:
+        nthreads = await _bounded(
+            client.scheduler.ncores_running(), clock, client, "the list of its workers"
+        )
+        if nthreads:
+            return nthreads
+        left = clock.left()
+        await asyncio.sleep(_POLL if left is None else max(0, min(left, _POLL)))
+        if left is not None and clock.left() <= 0:
+            return {}
+
+
 async def _await_copies(client, model, workers, clock):
     """The model's copies on ``workers``, waiting only while no worker has one.
 
@@ -338,13 +352,15 @@ def _submit(client, tasks, copies, coded, plan, method, chunk_size, flag, priori
 
 async def _request(client, model, method, coded, plan, order, chunk_size, clock, collection):
     sent = [int(worker) for worker in _sent_workers(plan, order)]
-    nthreads = await _bounded(
-        client.scheduler.ncores_running(), clock, client, "the list of its workers"
-    )
+    nthreads = await _running_workers(client, clock)
     if not nthreads:
-        raise _SchedulerLostError(
-            f"the dask scheduler at {client.scheduler.address} has no running worker"
+        error = TimeoutError(
+            f"no dask worker was running on the scheduler at {client.scheduler.address} "
+            f"within timeout={clock.timeout} s"
         )
+        for worker in sent:
+            collection.add(worker, error)
+        return
     copies = await _await_copies(client, model, nthreads, clock)
     if not copies:
         error = TimeoutError(
