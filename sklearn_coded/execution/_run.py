@@ -5,13 +5,14 @@ from concurrent.futures import Executor
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from ._adversaries import check_adversaries
 from ._backends import SUBMIT_ORDERS, submission_order
 from ._dask import run_on_dask
 from ._futures import run_on_executor
-from ._stragglers import check_stragglers
+from ._stragglers import LatencyStragglers, check_stragglers
 
 
 class InsufficientResultsError(RuntimeError):
@@ -243,14 +244,16 @@ def run_workers(
     random_state : int, RandomState instance or None, default=None
         Seeds every draw of the straggler model.
     timeout : float, optional
-        Real executors only: a hard limit in seconds for the whole call,
-        sending the model to dask workers included. Then whatever has not
+        A hard limit in seconds for the whole call on a real executor
+        (sending the model to dask workers included). Then whatever has not
         arrived is missing, and the request is decoded from the others if
         every batch has ``min_results`` of them, else it fails with
         :class:`InsufficientResultsError` (a hung or frozen worker costs at
-        most this). None waits for as long as it takes. Nothing runs
-        late in process, so it is not used there. A straggler model's
-        ``deadline`` is soft, see Notes.
+        most this; a lost dask scheduler or a broken executor ends it at once
+        with :class:`ExecutorLostError`). None waits for as long as it takes.
+        In process (``executor=None``) it applies to the simulated latencies
+        of a :class:`LatencyStragglers` model, those past it being missing.
+        A straggler model's ``deadline`` is soft, see Notes.
     chunk_size : int, default=256
         Real executors only: rows per call of the method inside a task; the
         stop flag is checked between chunks.
@@ -324,11 +327,25 @@ def run_workers(
     waiting, up to ``timeout``, after which the request is decoded from whoever
     answered or fails with :class:`InsufficientResultsError`.
 
-    On dask the model is scattered to
-    every worker once per client and model object, and sent again only if one
-    of its attributes was reassigned (as by ``fit`` or ``set_params``); a change
-    made in place inside an attribute's array is not seen, so refit (or copy) a
-    model rather than editing its weights in place.
+    On dask the model is scattered to every worker once per client and model
+    object, one copy per worker under a key of its own (dask's Active Memory
+    Manager drops extra replicas of one key, not single copies), and sent again
+    only if one of its attributes was reassigned (as by ``fit`` or
+    ``set_params``); a change made in place inside an attribute's array is not
+    seen, so refit (or copy) a model rather than editing its weights in place.
+    Each task is pinned to a worker holding a copy (the workers' threads in
+    turn, in submission order), so a frozen worker delays only its own tasks; a
+    request waits for copies only while no worker has one, and a task whose
+    copy was lost (its worker died) is sent once more to a live copy. Tasks go
+    out in graphs of at most 4 MiB of coded rows, below dask's large-graph
+    warning.
+
+    Faults of the executor itself: a killed child breaks a
+    ``ProcessPoolExecutor`` for good; the request in flight decodes from the
+    results that arrived, and this and later requests run on a new pool of the
+    same size that replaces it (with a ``RuntimeWarning`` once per rebuild). A
+    lost dask scheduler, or another broken executor, raises
+    :class:`ExecutorLostError` unless every batch already has ``min_results``.
 
     Examples
     --------
@@ -372,6 +389,10 @@ def run_workers(
                 "enough applies to real executors; with executor=None the straggler model "
                 f"alone decides who returns. Got enough={enough!r}."
             )
+        if timeout is not None and isinstance(stragglers, LatencyStragglers):
+            # Simulated latencies past the hard limit are missing, as on a real executor.
+            deadline = timeout if stragglers.deadline is None else min(stragglers.deadline, timeout)
+            stragglers = clone(stragglers).set_params(deadline=deadline)
         results, returned = _run_in_process(model, method, coded, stragglers, min_results, rng)
         return _lie(adversaries, results, returned, rng)
 

@@ -142,7 +142,7 @@ def test_no_large_graph_warning(cluster):
     _assert_exact(model, coded, results, returned)
 
 
-def test_a_worker_killed_mid_request(cluster):
+def test_a_worker_killed_mid_request(cluster, caplog):
     client, _, workers = cluster
     model, coded = _linear(seed=4), _coded(12)
     run_workers(model, "predict", coded, executor=client, timeout=30)  # copies sent
@@ -159,6 +159,9 @@ def test_a_worker_killed_mid_request(cluster):
         killer.join()
     workers[victim].wait(timeout=10)
     assert elapsed < 3 + MARGIN
+    # Results are fetched one by one, not by the client's shared gather, which logs
+    # "Couldn't gather N keys, rescheduling" for every key a dead worker held.
+    assert not [r for r in caplog.records if "Couldn't gather" in r.getMessage()]
     # The victim's tasks are sent again to the survivors within the time limit.
     assert returned.all(axis=1).sum() >= 8
     _assert_exact(model, coded, results, returned)
@@ -299,3 +302,20 @@ def test_a_broken_thread_pool_is_this_packages_error():
             pool.submit(int).result(timeout=10)
         with pytest.raises(ExecutorLostError, match=r"is broken.*create a new one"):
             run_workers(model, "decision_function", coded, executor=pool, timeout=5)
+
+
+def test_in_process_timeout_applies_to_simulated_latencies():
+    # The oracle: the same latency draw with the timeout as its deadline.
+    model, coded = _linear(), _coded(10)
+    stragglers = LatencyStragglers(shift=0.1, scale=0.2)
+    _, returned = run_workers(
+        model, "predict", coded, stragglers=stragglers, timeout=0.25, random_state=0
+    )
+    _, expected = run_workers(
+        model, "predict", coded, random_state=0,
+        stragglers=LatencyStragglers(shift=0.1, scale=0.2, deadline=0.25),
+    )  # fmt: skip
+    np.testing.assert_array_equal(returned, expected)
+    assert 0 < returned.sum() < returned.size  # the limit matters in this draw
+    _, untimed = run_workers(model, "predict", coded, stragglers=stragglers, random_state=0)
+    assert untimed.all()
