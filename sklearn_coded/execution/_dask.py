@@ -48,6 +48,9 @@ GRAPH_BYTES = 4 * 2**20
 #: Seconds between checks that the scheduler is still connected.
 _POLL = 0.1
 
+#: Seconds before a copy whose sending failed is tried again (when others exist).
+RESEND_AFTER = 2.0
+
 #: Most objects an attribute snapshot visits; a larger object graph is checked
 #: only this far (in a deterministic order, so a change there is still seen).
 _SNAPSHOT_LIMIT = 20_000
@@ -104,6 +107,7 @@ class _Copies:
             self.model = lambda: model
         self.copies = {}  # address -> finished distributed.Future
         self.sending = {}  # address -> asyncio.Task of the scatter
+        self.failed = {}  # address -> (monotonic time, exception) of its last failed send
 
     def is_current(self, model):
         """True while the copies can stand in for ``model`` (not refitted since)."""
@@ -114,27 +118,44 @@ class _Copies:
         for address, send in list(self.sending.items()):
             if send.done():
                 del self.sending[address]
-                if not send.cancelled() and send.result() is not None:
-                    self.copies[address] = send.result()
+                outcome = None if send.cancelled() else send.result()
+                if isinstance(outcome, BaseException):
+                    self.failed[address] = (time.monotonic(), outcome)
+                elif outcome is not None:
+                    self.copies[address] = outcome
         for address, future in list(self.copies.items()):
             if future.status != "finished" or address not in workers:
                 del self.copies[address]
         return {address: self.copies[address] for address in workers if address in self.copies}
 
-    def send(self, client, model, workers):
-        """Start sending a copy to every worker that has none and none on its way."""
+    def send(self, client, model, workers, *, retry_after=RESEND_AFTER):
+        """Start sending a copy to every worker that has none and none on its way.
+
+        A worker whose last send failed less than ``retry_after`` seconds ago
+        is skipped (it has usually left the cluster).
+        """
+        now = time.monotonic()
         for address in workers:
-            if address not in self.copies and address not in self.sending:
+            failed_at = self.failed.get(address, (-np.inf, None))[0]
+            if (
+                address not in self.copies
+                and address not in self.sending
+                and now - failed_at >= retry_after
+            ):
                 self.sending[address] = asyncio.ensure_future(_send_copy(client, model, address))
+
+    def last_failure(self):
+        """The exception of the latest failed send, or None."""
+        return max(self.failed.values(), key=lambda pair: pair[0], default=(None, None))[1]
 
 
 async def _send_copy(client, model, address):
-    """A copy of ``model`` on the worker ``address``, or None if it could not be sent."""
+    """A copy of ``model`` on the worker ``address``, or the exception that stopped it."""
     try:
         # hash=False: a key of its own per copy (hashing would also cost a pickle).
         return await client.scatter(model, workers=[address], hash=False, asynchronous=True)
-    except Exception:  # the worker left, the scheduler was lost: sent again when needed
-        return None
+    except Exception as error:  # the worker left, the scheduler was lost: sent again later
+        return error
 
 
 def _copies_entry(client, model):
@@ -153,6 +174,10 @@ class _SchedulerLostError(Exception):
     """The scheduler cannot be reached; the message says how it was lost."""
 
 
+class _OutOfTimeError(Exception):
+    """The time limit passed while waiting for the scheduler (slow, not lost)."""
+
+
 def _check_connected(client):
     if client.status != "running":
         raise _SchedulerLostError(
@@ -169,8 +194,8 @@ async def _bounded(awaitable, clock, client, what):
             _check_connected(client)
             left = clock.left()
             if left is not None and left <= 0:
-                raise _SchedulerLostError(
-                    f"the dask scheduler at {client.scheduler.address} did not answer "
+                raise _OutOfTimeError(
+                    f"the dask scheduler at {client.scheduler.address} did not send "
                     f"{what} within timeout={clock.timeout} s"
                 )
             await asyncio.wait([task], timeout=_POLL if left is None else min(left, _POLL))
@@ -200,22 +225,25 @@ async def _running_workers(client, clock):
 
 
 async def _await_copies(client, model, workers, clock):
-    """The model's copies on ``workers``, waiting only while no worker has one.
+    """The model's copies on ``workers`` and the last failed send, waiting only while none has one.
 
-    When none has one, it waits for the first to land (within the time limit),
-    then as long again for the others (at most a quarter of the time left);
-    copies still on their way land in the background for later requests.
+    When none has one, it waits for the first to land (within the time limit;
+    failed sends are tried again every ``_POLL`` seconds), then as long again
+    for the others (at most a quarter of the time left); copies still on
+    their way land in the background for later requests.
     """
     entry = _copies_entry(client, model)
     copies = entry.refresh(workers)
     entry.send(client, model, workers)
     if copies:
-        return copies
+        return copies, None
     start = time.monotonic()
     grace_end = None
     while True:
         _check_connected(client)
         copies = entry.refresh(workers)
+        if not copies:
+            entry.send(client, model, workers, retry_after=_POLL)
         pending = [entry.sending[a] for a in workers if a in entry.sending]
         now = time.monotonic()
         if copies and grace_end is None:
@@ -223,13 +251,17 @@ async def _await_copies(client, model, workers, clock):
             grace_end = now + (now - start) + 0.02
             if left is not None:
                 grace_end = min(grace_end, now + left / 4)
-        if not pending or (grace_end is not None and now >= grace_end):
-            return copies
+        if grace_end is not None and (not pending or now >= grace_end):
+            return copies, None
         left = clock.left()
         if left is not None and left <= 0:
-            return copies
+            return copies, entry.last_failure()
         wait = _POLL if grace_end is None else min(_POLL, grace_end - now)
-        await asyncio.wait(pending, timeout=wait if left is None else min(wait, left))
+        wait = wait if left is None else min(wait, left)
+        if pending:
+            await asyncio.wait(pending, timeout=wait)
+        else:
+            await asyncio.sleep(wait)
 
 
 def _placement(sent, nthreads):
@@ -299,7 +331,7 @@ async def _outcome(client, future, clock):
         response = await _bounded(
             client.scheduler.gather(keys=[future.key]), clock, client, "the results"
         )
-    except _SchedulerLostError as error:
+    except (_SchedulerLostError, _OutOfTimeError) as error:
         return RuntimeError(str(error))
     if response.get("status") != "OK":
         return RuntimeError("the worker holding the result was lost before it was fetched")
@@ -361,11 +393,15 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
         for worker in sent:
             collection.add(worker, error)
         return
-    copies = await _await_copies(client, model, nthreads, clock)
+    copies, failure = await _await_copies(client, model, nthreads, clock)
     if not copies:
+        why = (
+            "it is still being sent; later requests use it once it has arrived"
+            if failure is None
+            else f"the last try failed: {type(failure).__name__}: {failure}"
+        )
         error = TimeoutError(
-            f"the model reached no dask worker within timeout={clock.timeout} s (it is "
-            "still being sent; later requests use it once it has arrived)"
+            f"the model reached no dask worker within timeout={clock.timeout} s ({why})"
         )
         for worker in sent:
             collection.add(worker, error)
@@ -410,7 +446,7 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
                 # Its copy of the model was lost (a worker died, or the scheduler forgot
                 # it): once per coded worker, send the task again with a live copy.
                 retried.add(worker)
-                copies = await _await_copies(client, model, nthreads, clock)
+                copies, _ = await _await_copies(client, model, nthreads, clock)
                 if copies:
                     placement[worker] = sorted(copies)[len(retried) % len(copies)]
                     submit({worker: placement[worker]}, copies)
@@ -444,6 +480,11 @@ def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeou
         )
     except _SchedulerLostError as error:
         collection.lost = str(error)
+    except _OutOfTimeError as error:
+        late = TimeoutError(str(error))
+        for worker in _sent_workers(plan, order):
+            if int(worker) not in collection.outputs and int(worker) not in collection.errors:
+                collection.add(int(worker), late)
     except OSError as error:  # a comm failure that surfaced elsewhere
         collection.lost = (
             f"the dask scheduler at {client.scheduler.address} was lost "

@@ -324,11 +324,11 @@ def test_a_model_lost_on_dask_mid_request_is_sent_again(dask_client, monkeypatch
     lost = []
 
     async def copies_then_lose(client, model, workers, clock):
-        copies = await await_copies(client, model, workers, clock)
+        copies, failure = await await_copies(client, model, workers, clock)
         if not lost:  # forgotten before the tasks could read them
             await client.cancel(list(copies.values()), asynchronous=True)
             lost.extend(copies.values())
-        return copies
+        return copies, failure
 
     monkeypatch.setattr(_dask, "_await_copies", copies_then_lose)
     results, returned = run_workers(model, "decision_function", coded, executor=dask_client)
