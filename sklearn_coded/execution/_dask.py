@@ -345,7 +345,11 @@ async def _pump(client, futures, keys, clock, outcomes):
     fetches = set()
 
     async def fetch(future):
-        outcomes.put_nowait((future.key, await _outcome(client, future, clock)))
+        try:
+            outcome = await _outcome(client, future, clock)
+        except Exception as error:  # whatever went wrong, the task has an outcome
+            outcome = error
+        outcomes.put_nowait((future.key, outcome))
 
     try:
         async for future in as_completed(futures, loop=client.loop):
