@@ -321,3 +321,17 @@ def test_in_process_timeout_applies_to_simulated_latencies():
     assert 0 < returned.sum() < returned.size  # the limit matters in this draw
     _, untimed = run_workers(model, "predict", coded, stragglers=stragglers, random_state=0)
     assert untimed.all()
+
+
+def test_a_closed_client_is_this_packages_error():
+    model, coded = _linear(), _coded(4)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address="127.0.0.1:0"
+    ) as local:
+        client = distributed.Client(local)
+        run_workers(model, "predict", coded, executor=client, timeout=10)
+        client.close()
+        start = time.monotonic()
+        with pytest.raises(ExecutorLostError, match="the client is 'closed'"):
+            run_workers(model, "predict", coded, executor=client, timeout=10)
+        assert time.monotonic() - start < MARGIN
