@@ -178,10 +178,16 @@ class _OutOfTimeError(Exception):
     """The time limit passed while waiting for the scheduler (slow, not lost)."""
 
 
+def _address(client):
+    """The scheduler's address, also once the client has closed (and dropped it)."""
+    address = getattr(client.scheduler, "address", None)
+    return address or getattr(client, "_start_arg", None) or "(unknown address)"
+
+
 def _check_connected(client):
     if client.status != "running":
         raise _SchedulerLostError(
-            f"the dask scheduler at {client.scheduler.address} was lost (the client is "
+            f"the dask scheduler at {_address(client)} was lost (the client is "
             f"{client.status!r}); start a scheduler and workers again and pass a new Client"
         )
 
@@ -195,7 +201,7 @@ async def _bounded(awaitable, clock, client, what):
             left = clock.left()
             if left is not None and left <= 0:
                 raise _OutOfTimeError(
-                    f"the dask scheduler at {client.scheduler.address} did not send "
+                    f"the dask scheduler at {_address(client)} did not send "
                     f"{what} within timeout={clock.timeout} s"
                 )
             await asyncio.wait([task], timeout=_POLL if left is None else min(left, _POLL))
@@ -203,7 +209,7 @@ async def _bounded(awaitable, clock, client, what):
             return task.result()
         except OSError as error:  # CommClosedError included
             raise _SchedulerLostError(
-                f"the dask scheduler at {client.scheduler.address} was lost during {what} "
+                f"the dask scheduler at {_address(client)} was lost during {what} "
                 f"({type(error).__name__}: {error})"
             ) from None
     finally:
@@ -391,7 +397,7 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
     nthreads = await _running_workers(client, clock)
     if not nthreads:
         error = TimeoutError(
-            f"no dask worker was running on the scheduler at {client.scheduler.address} "
+            f"no dask worker was running on the scheduler at {_address(client)} "
             f"within timeout={clock.timeout} s"
         )
         for worker in sent:
@@ -491,6 +497,5 @@ def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeou
                 collection.add(int(worker), late)
     except OSError as error:  # a comm failure that surfaced elsewhere
         collection.lost = (
-            f"the dask scheduler at {client.scheduler.address} was lost "
-            f"({type(error).__name__}: {error})"
+            f"the dask scheduler at {_address(client)} was lost ({type(error).__name__}: {error})"
         )
