@@ -35,6 +35,7 @@ smoke run, latency.gcfreeze.* with --gc-freeze). Run:
 
     python benchmarks/bench_latency.py            # full (about 5 minutes)
     python benchmarks/bench_latency.py --quick    # smoke run (seconds)
+    python benchmarks/bench_latency.py --sleeps   # real sleeps, one slow host
 """
 
 import argparse
@@ -111,6 +112,41 @@ def train_model(seed):
     return MLPLogits(mlp), X_test, y_test
 
 
+#: --sleeps: the work itself sleeps (time.sleep, which no stop flag can cut short) for
+#: LATENCY's heavy-tailed draw, SLOW_HOST times longer on one of the four worker
+#: processes; no latency is injected, so every straggler really holds its thread.
+SLOW_HOST = 3.0
+MODE = {"sleeps": False}
+
+
+def stragglers(n_stragglers=None):
+    """The straggler model of a scheme: injected latencies, or (--sleeps) only a count."""
+    if MODE["sleeps"]:
+        return n_stragglers  # FixedStragglers(S): wait for the first N - S (None: all)
+    return LatencyStragglers(**LATENCY, n_stragglers=n_stragglers)
+
+
+class SleepyLogits(MLPLogits):
+    """MLPLogits whose every call first sleeps a heavy-tailed time, longer on one host.
+
+    The sleep is drawn on the worker from the OS's entropy (per call), from
+    LATENCY's distribution, and multiplied by SLOW_HOST in the process ``slow_pid``.
+    """
+
+    def __init__(self, logits, slow_pid):
+        self.coefs = logits.coefs
+        self.intercepts = logits.intercepts
+        self.slow_pid = slow_pid
+
+    def decision_function(self, X):
+        rng = np.random.default_rng()
+        seconds = LATENCY["shift"] + rng.exponential(LATENCY["scale"])
+        if rng.random() < LATENCY["slow_prob"]:
+            seconds += rng.exponential(LATENCY["slow_scale"])
+        time.sleep(seconds * (SLOW_HOST if os.getpid() == self.slow_pid else 1.0))
+        return super().decision_function(X)
+
+
 def first_copy_of_each_row(returned):
     """Replication's stopping rule: workers k and k + K hold row k; one copy is enough."""
     return bool(returned.reshape(2, K, -1).any(axis=0).all())
@@ -123,8 +159,7 @@ class Uncoded:
     def request(self, model, batch, client, rng, timeout=None):
         results, _ = run_workers(
             model, "decision_function", batch[:, None, :], executor=client,
-            stragglers=LatencyStragglers(**LATENCY), min_results=K, random_state=rng,
-            timeout=timeout,
+            stragglers=stragglers(), min_results=K, random_state=rng, timeout=timeout,
         )  # fmt: skip
         return results[:, 0], 0.0
 
@@ -136,7 +171,7 @@ class Replicated:
     def request(self, model, batch, client, rng, timeout=None):
         results, returned = run_workers(
             model, "decision_function", np.concatenate([batch, batch])[:, None, :],
-            executor=client, stragglers=LatencyStragglers(**LATENCY), min_results=K,
+            executor=client, stragglers=stragglers(), min_results=K,
             random_state=rng, enough=first_copy_of_each_row, timeout=timeout,
         )  # fmt: skip
         back = returned[:K, 0] | returned[K:, 0]
@@ -161,7 +196,7 @@ class Coded:
         encode = time.perf_counter() - start
         results, returned = run_workers(
             model, "decision_function", coded[:, None, :], executor=client,
-            stragglers=LatencyStragglers(**LATENCY, n_stragglers=self.n_stragglers),
+            stragglers=stragglers(self.n_stragglers),
             random_state=rng, timeout=timeout,
         )  # fmt: skip
         start = time.perf_counter()
@@ -325,7 +360,13 @@ def main(argv=None):
         "--gc-freeze", action="store_true",
         help="gc.freeze() before each scheme, a diagnosis of the overhead tail (see GC below)",
     )  # fmt: skip
+    parser.add_argument(
+        "--sleeps", action="store_true",
+        help="real uncancellable heavy-tailed sleeps inside the work, one host 3x slower, "
+        "instead of injected (stoppable) latencies",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    MODE["sleeps"] = args.sleeps
     if args.quick:
         args.requests, args.seeds, args.frozen_requests = 16, 2, 3
     n_warmup = 2 if args.quick else 10
@@ -352,6 +393,8 @@ def run(args, n_requests, n_warmup):
                 pooled_latencies.setdefault(row["scheme"], []).append(np.array(row["latencies_ms"]))
         if args.processes:  # a frozen process needs worker processes
             model, X, y = train_model(0)
+            if args.sleeps:
+                model = SleepyLogits(model, slow_host(client))
             schemes = [Uncoded(), Replicated(), *(Coded(s, X) for s in CODED_S)]
             frozen = frozen_worker(schemes, model, X, y, client, 0, args.frozen_requests)
 
@@ -406,6 +449,10 @@ def run(args, n_requests, n_warmup):
         "quick": args.quick,
         "config": {
             "K": K, "N": N, "coded_S": list(CODED_S), "latency_s": LATENCY,
+            "latency_kind": (
+                f"time.sleep inside the work, one host x{SLOW_HOST}" if args.sleeps
+                else "injected, stoppable"
+            ),
             "n_requests_per_seed": n_requests, "n_warmup": n_warmup, "seeds": args.seeds,
             "gc_freeze": args.gc_freeze, "frozen_timeout_s": FROZEN_TIMEOUT,
             "cluster": {"n_workers": 4, "threads_per_worker": N // 2, "processes": args.processes},
@@ -429,15 +476,24 @@ def run(args, n_requests, n_warmup):
         + (".quick" if args.quick else "")
         + ("" if args.processes else ".threads")
         + (".gcfreeze" if args.gc_freeze else "")
+        + (".sleeps" if args.sleeps else "")
     )
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1))
     plot(per_seed[0], RESULTS / f"{stem}.png")
     print(f"wrote {RESULTS / stem}.json and {RESULTS / stem}.png")
 
 
+def slow_host(client):
+    """The process id of the slow worker process (--sleeps): the first by address."""
+    pids = client.run(os.getpid)
+    return pids[sorted(pids)[0]]
+
+
 def serve_seed(args, client, seed, n_requests, n_warmup):
     """One seed: train, serve every scheme in turn, summarize against the uncoded scheme."""
     model, X, y = train_model(seed)
+    if args.sleeps:
+        model = SleepyLogits(model, slow_host(client))
     rng = np.random.default_rng(seed)
     batches = [rng.choice(len(X), K, replace=False) for _ in range(n_warmup + n_requests)]
     served = np.concatenate(batches[n_warmup:])

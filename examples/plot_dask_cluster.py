@@ -97,7 +97,11 @@ def compare_policies(clf, X_test):
     }
     rng = np.random.default_rng(0)
     requests = [rng.choice(len(X_test), K, replace=False) for _ in range(n_requests)]
-    clf.predict(X_test[:K])  # warm-up: scatters the model and imports on the workers
+    # Warm-up without a time limit: it sends the model to every worker, which then
+    # imports scikit-learn and sklearn_coded to unpickle it (seconds on a busy
+    # machine); ``timeout`` is a hard limit that would count all of that.
+    clf.set_params(timeout=None).predict(X_test[:K])
+    clf.set_params(timeout=10)
     latencies, agreement = {}, {}
     for name, stragglers in policies.items():
         clf.set_params(stragglers=stragglers)  # read at prediction time: no refit

@@ -578,9 +578,13 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         rows of 200 features at N/K = 8). At the timeout the request is decoded
         from whoever answered if every batch has enough results, else it fails
         with :class:`~sklearn_coded.execution.InsufficientResultsError`: a
-        hung or frozen worker then costs at most this. A straggler model's
-        ``deadline`` is soft: past it, the request is decoded as soon as enough
-        results are in. None: no limit. Unused with ``executor=None``.
+        hung or frozen worker then costs at most this. The limit is hard and
+        counts sending the model to dask workers; a lost dask scheduler ends
+        the request at once with
+        :class:`~sklearn_coded.execution.ExecutorLostError`. A straggler
+        model's ``deadline`` is soft: past it, the request is decoded as soon
+        as enough results are in. None: no limit. With ``executor=None`` it
+        applies only to a ``LatencyStragglers`` model's simulated latencies.
     random_state : int, RandomState instance or None, default=None
         Seeds the permutations and straggler draws (one ``check_random_state``
         per predict call, so an int gives the same predictions every call) and,

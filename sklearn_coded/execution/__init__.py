@@ -15,7 +15,7 @@ from ._adversaries import (
     check_adversaries,
 )
 from ._matmul import coded_matmul, matdot_matmul
-from ._run import InsufficientResultsError, run_workers
+from ._run import ExecutorLostError, InsufficientResultsError, run_workers
 from ._stragglers import (
     BaseStragglers,
     FixedStragglers,
@@ -30,6 +30,7 @@ __all__ = [
     "BaseAdversaries",
     "BaseStragglers",
     "FixedStragglers",
+    "ExecutorLostError",
     "GrossErrors",
     "InsufficientResultsError",
     "LatencyStragglers",

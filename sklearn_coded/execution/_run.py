@@ -5,11 +5,14 @@ from concurrent.futures import Executor
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from ._adversaries import check_adversaries
-from ._backends import SUBMIT_ORDERS, run_on_dask, run_on_executor, submission_order
-from ._stragglers import check_stragglers
+from ._backends import SUBMIT_ORDERS, submission_order
+from ._dask import run_on_dask
+from ._futures import run_on_executor
+from ._stragglers import LatencyStragglers, check_stragglers
 
 
 class InsufficientResultsError(RuntimeError):
@@ -53,6 +56,24 @@ class InsufficientResultsError(RuntimeError):
         return type(self), (self.n_returned, self.n_needed, str(self))
 
 
+class ExecutorLostError(InsufficientResultsError):
+    """The executor itself was lost during a request, before enough results arrived.
+
+    Raised when the dask scheduler can no longer be reached (killed, or the
+    client closed) and some batch has fewer than ``min_results`` rows. The
+    message names what was lost and how to recover. A subclass of
+    :class:`InsufficientResultsError`, so code that handles too few results
+    handles this too.
+
+    Examples
+    --------
+    >>> from sklearn_coded.execution import ExecutorLostError, InsufficientResultsError
+    >>> error = ExecutorLostError(0, 2, "the dask scheduler at tcp://10.0.0.1:8786 was lost")
+    >>> isinstance(error, InsufficientResultsError), error.n_returned
+    (True, 0)
+    """
+
+
 class _Collection:
     """Worker results as they arrive, and why the others are missing.
 
@@ -76,6 +97,7 @@ class _Collection:
         self.n_wait = n_wait
         self.enough = enough
         self.min_results = min_results
+        self.lost = None  # what the backend lost (e.g. the dask scheduler), if anything
 
     def has_minimum(self):
         """True once every batch has ``min_results`` finite rows (a request can be decoded)."""
@@ -222,13 +244,16 @@ def run_workers(
     random_state : int, RandomState instance or None, default=None
         Seeds every draw of the straggler model.
     timeout : float, optional
-        Real executors only: a hard limit in seconds from sending the tasks.
-        Then whatever has not arrived is missing, and the request is decoded
-        from the others if every batch has ``min_results`` of them, else it
-        fails with :class:`InsufficientResultsError` (a hung or frozen worker
-        costs at most this). None waits for as long as it takes. Nothing runs
-        late in process, so it is not used there. A straggler model's
-        ``deadline`` is soft, see Notes.
+        A hard limit in seconds for the whole call on a real executor
+        (sending the model to dask workers included). Then whatever has not
+        arrived is missing, and the request is decoded from the others if
+        every batch has ``min_results`` of them, else it fails with
+        :class:`InsufficientResultsError` (a hung or frozen worker costs at
+        most this; a lost dask scheduler or a broken executor ends it at once
+        with :class:`ExecutorLostError`). None waits for as long as it takes.
+        In process (``executor=None``) it applies to the simulated latencies
+        of a :class:`LatencyStragglers` model, those past it being missing.
+        A straggler model's ``deadline`` is soft, see Notes.
     chunk_size : int, default=256
         Real executors only: rows per call of the method inside a task; the
         stop flag is checked between chunks.
@@ -268,6 +293,10 @@ def run_workers(
     InsufficientResultsError
         If some batch has fewer than ``min_results`` finite rows. Its cause
         is the first exception raised by a worker, if any.
+    ExecutorLostError
+        If the dask scheduler was lost (killed, unreachable, or the client
+        closed) before every batch had ``min_results`` rows; raised as soon as
+        the loss is seen, within ``timeout``.
     ValueError
         If ``coded``, ``method``, ``stragglers`` or ``min_results`` is invalid.
     TypeError
@@ -298,11 +327,25 @@ def run_workers(
     waiting, up to ``timeout``, after which the request is decoded from whoever
     answered or fails with :class:`InsufficientResultsError`.
 
-    On dask the model is scattered to
-    every worker once per client and model object, and sent again only if one
-    of its attributes was reassigned (as by ``fit`` or ``set_params``); a change
-    made in place inside an attribute's array is not seen, so refit (or copy) a
-    model rather than editing its weights in place.
+    On dask the model is scattered to every worker once per client and model
+    object, one copy per worker under a key of its own (dask's Active Memory
+    Manager drops extra replicas of one key, not single copies), and sent again
+    only if one of its attributes was reassigned (as by ``fit`` or
+    ``set_params``); a change made in place inside an attribute's array is not
+    seen, so refit (or copy) a model rather than editing its weights in place.
+    Each task is pinned to a worker holding a copy (the workers' threads in
+    turn, in submission order), so a frozen worker delays only its own tasks; a
+    request waits for copies only while no worker has one, and a task whose
+    copy was lost (its worker died) is sent once more to a live copy. Tasks go
+    out in graphs of at most 4 MiB of coded rows, below dask's large-graph
+    warning.
+
+    Faults of the executor itself: a killed child breaks a
+    ``ProcessPoolExecutor`` for good; the request in flight decodes from the
+    results that arrived, and this and later requests run on a new pool of the
+    same size that replaces it (with a ``RuntimeWarning`` once per rebuild). A
+    lost dask scheduler, or another broken executor, raises
+    :class:`ExecutorLostError` unless every batch already has ``min_results``.
 
     Examples
     --------
@@ -346,6 +389,10 @@ def run_workers(
                 "enough applies to real executors; with executor=None the straggler model "
                 f"alone decides who returns. Got enough={enough!r}."
             )
+        if timeout is not None and isinstance(stragglers, LatencyStragglers):
+            # Simulated latencies past the hard limit are missing, as on a real executor.
+            deadline = timeout if stragglers.deadline is None else min(stragglers.deadline, timeout)
+            stragglers = clone(stragglers).set_params(deadline=deadline)
         results, returned = _run_in_process(model, method, coded, stragglers, min_results, rng)
         return _lie(adversaries, results, returned, rng)
 
@@ -371,6 +418,15 @@ def run_workers(
         collection=collection,
     )
     n_sent = int(np.isfinite(plan.delays).sum())
+    if collection.lost is not None and not collection.has_minimum():
+        counts = collection.returned.sum(axis=0)
+        raise ExecutorLostError(
+            int(counts.min()),
+            min_results,
+            f"{collection.lost[0].upper()}{collection.lost[1:]}. Before that, "
+            f"{int(counts.min())} of {n_workers} workers returned a result for batch "
+            f"{int(counts.argmin())}; decoding needs at least min_results={min_results}.",
+        )
     _check_insufficient(collection.returned, min_results, collection.errors, n_sent)
     return _lie(adversaries, collection.results(), collection.returned, rng)
 

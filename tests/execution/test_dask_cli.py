@@ -163,7 +163,7 @@ def test_killed_and_frozen_workers_mid_request(cli_cluster, digits):
     # 1. One worker frozen (SIGSTOP) 0.15 s in: its tasks never return; at the
     # timeout the request is decoded from the other worker's results.
     predicted, elapsed = _timed_predict(clf, rows, (0.15, first, signal.SIGSTOP))
-    assert TIMEOUT <= elapsed < TIMEOUT + 3
+    assert TIMEOUT <= elapsed < TIMEOUT + 1
     assert np.mean(predicted == plain) > 0.9
 
     # 2. It thaws, and the other is killed (SIGKILL) 0.15 s into a request: the
@@ -171,23 +171,23 @@ def test_killed_and_frozen_workers_mid_request(cli_cluster, digits):
     # is answered (from all results, or from whoever answered by the timeout).
     os.kill(first, signal.SIGCONT)
     predicted, elapsed = _timed_predict(clf, rows, (0.15, second, signal.SIGKILL))
-    assert elapsed < TIMEOUT + 3
+    assert elapsed < TIMEOUT + 1
     assert np.mean(predicted == plain) > 0.9
     workers[second].wait(timeout=10)
 
     # 3. The last worker frozen: nothing can come back, and the request fails with
     # the clear error at the timeout instead of hanging; also right after a refit,
-    # whose broadcast to the frozen worker gives up after TIMEOUT / 2.
+    # whose sending to the frozen worker counts against the same hard limit.
     os.kill(first, signal.SIGSTOP)
     start = time.monotonic()
     with pytest.raises(InsufficientResultsError, match="Only 0 of 16 workers"):
         clf.predict(rows)
-    assert TIMEOUT <= time.monotonic() - start < TIMEOUT + 3
+    assert TIMEOUT <= time.monotonic() - start < TIMEOUT + 1
     clf.estimator_.fit(X, y)
     start = time.monotonic()
     with pytest.raises(InsufficientResultsError, match="Only 0 of 16 workers"):
         clf.predict(rows)
-    assert 1.5 * TIMEOUT <= time.monotonic() - start < 1.5 * TIMEOUT + 3
+    assert TIMEOUT <= time.monotonic() - start < TIMEOUT + 1
 
     # 4. Thawed, it serves again; the tasks stopped while it was frozen end at
     # once (their stop flags are set) and leave no thread busy.

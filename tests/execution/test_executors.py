@@ -159,15 +159,23 @@ def test_dask_sends_the_model_once_and_again_after_a_refit(dask_client):
     coded = rng.normal(size=(5, 3, 4))
 
     def model_keys():
-        keys = dask_client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks))
-        return [key for key in keys if str(key).startswith("LinearRegression-")]
+        # {key: number of workers holding it}
+        return dask_client.run_on_scheduler(
+            lambda dask_scheduler: {
+                key: len(task.who_has or ())
+                for key, task in dask_scheduler.tasks.items()
+                if str(key).startswith("LinearRegression-")
+            }
+        )
 
     for _ in range(3):
         results, _ = run_workers(model, "predict", coded, executor=dask_client)
         np.testing.assert_allclose(
             results[..., 0], model.predict(coded.reshape(15, 4)).reshape(5, 3)
         )
-    assert len(model_keys()) == 1
+    # One copy per worker, each a key of its own held by one worker: the memory
+    # manager, which drops extra replicas of a key, has nothing to drop.
+    assert sorted(model_keys().values()) == [1] * len(dask_client.scheduler_info()["workers"])
 
     model.fit(rng.normal(size=(30, 4)), rng.normal(size=30))  # rebinds coef_: a new model
     results, _ = run_workers(model, "predict", coded, executor=dask_client)
@@ -298,7 +306,7 @@ def test_dask_sees_an_inner_model_refit_in_place(dask_client):
     run_workers(model, "predict", coded, executor=dask_client)
     run_workers(model, "predict", coded, executor=dask_client)
     first = holder_keys()
-    assert len(first) == 1
+    assert len(first) == len(dask_client.scheduler_info()["workers"])  # one copy per worker
     inner.fit(rng.normal(size=(30, 4)), rng.normal(size=30))  # two levels down, in place
     results, _ = run_workers(model, "predict", coded, executor=dask_client)
     assert holder_keys() != first
@@ -306,24 +314,24 @@ def test_dask_sees_an_inner_model_refit_in_place(dask_client):
 
 
 def test_a_model_lost_on_dask_mid_request_is_sent_again(dask_client, monkeypatch):
-    # The scheduler can forget the scattered model while a request runs (a worker
-    # dying under load): every task that needs it is cancelled. The request sends
-    # the model again and reruns, instead of failing with no result.
-    from sklearn_coded.execution import _backends
+    # The scheduler can forget the model's copies while a request runs (a worker
+    # dying under load): every task that needs one is cancelled. The request sends
+    # the model again and reruns those tasks, instead of failing with no result.
+    from sklearn_coded.execution import _dask
 
     model, coded = MarkedLinear(), marked_coded(6, 3)
-    scattered = _backends._scattered_model
+    await_copies = _dask._await_copies
     lost = []
 
-    def scatter_then_lose(client, model, timeout=None):
-        future = scattered(client, model, timeout)
-        if not lost:
-            client.cancel([future])  # forgotten before the tasks could read it
-            lost.append(future)
-        return future
+    async def copies_then_lose(client, model, workers, clock):
+        copies, failure = await await_copies(client, model, workers, clock)
+        if not lost:  # forgotten before the tasks could read them
+            await client.cancel(list(copies.values()), asynchronous=True)
+            lost.extend(copies.values())
+        return copies, failure
 
-    monkeypatch.setattr(_backends, "_scattered_model", scatter_then_lose)
+    monkeypatch.setattr(_dask, "_await_copies", copies_then_lose)
     results, returned = run_workers(model, "decision_function", coded, executor=dask_client)
-    assert lost and lost[0].status == "cancelled"
+    assert lost and {future.status for future in lost} == {"cancelled"}
     assert returned.all()
     assert_correct(results, returned, coded, model)

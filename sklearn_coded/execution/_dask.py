@@ -1,0 +1,501 @@
+"""Running one request on a ``distributed.Client`` (see :mod:`._backends`).
+
+Everything a request does runs in one coroutine on the client's event loop and
+is bounded by the request's :class:`~._backends._Clock`, from the call on:
+
+- **The model, one copy per worker.** It is scattered to every running worker
+  under a key of its own (:class:`_Copies`), once per client and model, and
+  each task reads the copy on the worker it is pinned to. dask's Active
+  Memory Manager drops extra *replicas* of a key within seconds, which left a
+  broadcast model on one worker that, frozen, stalled every request; a key
+  with one replica is never dropped, so no request depends on one worker
+  holding the only copy. A worker that joins (or whose copy was lost) gets its
+  copy in the background; a request waits only while no worker has one.
+- **Tasks pinned to the workers holding copies**, spread over their threads
+  in submission order, and sent in graphs of at most :data:`GRAPH_BYTES`, so
+  that dask does not warn about large graphs.
+- **Results fetched one by one through the scheduler** within the time limit:
+  a result held by a frozen worker delays only itself (the client's shared
+  gather waits for every key it fetches, and logs a warning per failure).
+- **A lost scheduler** (the client reconnecting or closed) ends the request
+  at once, recorded in ``collection.lost``; the stop flag is set and cleared
+  without waiting for the scheduler.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import time
+import uuid
+import weakref
+
+import numpy as np
+
+from ._backends import _clear_when_done, _Clock, _sent_workers
+from ._tasks import worker_task
+
+#: Newer requests get a higher dask priority, so that tasks of an earlier request
+#: that are stopped but still queued never delay the tasks of a later one.
+_PRIORITY = itertools.count(1)
+
+#: Per client: {id(model): _Copies}. An entry's futures hold their client, so
+#: the weak keys alone would not free a closed client: closed ones are dropped.
+_COPIES = weakref.WeakKeyDictionary()
+
+#: Most bytes of coded rows sent in one graph (dask warns above 10 MB).
+GRAPH_BYTES = 4 * 2**20
+
+#: Seconds between checks that the scheduler is still connected.
+_POLL = 0.1
+
+#: Seconds before a copy whose sending failed is tried again (when others exist).
+RESEND_AFTER = 2.0
+
+#: Most objects an attribute snapshot visits; a larger object graph is checked
+#: only this far (in a deterministic order, so a change there is still seen).
+_SNAPSHOT_LIMIT = 20_000
+
+
+#: Values a snapshot holds but does not look inside.
+_SNAPSHOT_LEAVES = (str, bytes, int, float, complex, type(None), np.ndarray, np.generic, type)
+
+
+def _attribute_snapshot(model):
+    """Every object reachable from the model's attributes, in a fixed order.
+
+    A depth-first walk through instance attributes, lists, tuples, sets and
+    dicts (keys and values), holding each object (so that its id cannot be
+    reused). Refitting the model, or an inner estimator of it in place
+    (``coded.estimator_.fit(...)``), rebinds some attribute somewhere to a new
+    object, which changes the snapshot; changes made inside an array or a
+    tensor are not seen (see run_workers' Notes).
+    """
+    objects, seen, stack = [], set(), [model]
+    while stack and len(objects) < _SNAPSHOT_LIMIT:
+        obj = stack.pop()
+        objects.append(obj)
+        if isinstance(obj, _SNAPSHOT_LEAVES) or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, list | tuple):
+            children = list(obj)
+        elif isinstance(obj, set | frozenset):
+            children = sorted(obj, key=id)
+        elif isinstance(obj, dict):
+            children = [item for pair in obj.items() for item in pair]
+        else:
+            try:
+                children = list(vars(obj).values())
+            except TypeError:  # no __dict__ (slots, C objects): compared by identity only
+                children = []
+        stack.extend(reversed(children))
+    return objects
+
+
+def _same_snapshot(old, new):
+    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
+
+
+class _Copies:
+    """One model's copies on a client's workers: {address: future}, and those on their way."""
+
+    def __init__(self, model):
+        self.snapshot = _attribute_snapshot(model)
+        try:
+            self.model = weakref.ref(model)
+        except TypeError:  # not weak-referenceable: hold it, and its entry, for good
+            self.model = lambda: model
+        self.copies = {}  # address -> finished distributed.Future
+        self.sending = {}  # address -> asyncio.Task of the scatter
+        self.failed = {}  # address -> (monotonic time, exception) of its last failed send
+
+    def is_current(self, model):
+        """True while the copies can stand in for ``model`` (not refitted since)."""
+        return self.model() is model and _same_snapshot(self.snapshot, _attribute_snapshot(model))
+
+    def refresh(self, workers):
+        """Take in the finished sends; forget copies that are lost or whose worker left."""
+        for address, send in list(self.sending.items()):
+            if send.done():
+                del self.sending[address]
+                outcome = None if send.cancelled() else send.result()
+                if isinstance(outcome, BaseException):
+                    self.failed[address] = (time.monotonic(), outcome)
+                elif outcome is not None:
+                    self.copies[address] = outcome
+        for address, future in list(self.copies.items()):
+            if future.status != "finished" or address not in workers:
+                del self.copies[address]
+        return {address: self.copies[address] for address in workers if address in self.copies}
+
+    def send(self, client, model, workers, *, retry_after=RESEND_AFTER):
+        """Start sending a copy to every worker that has none and none on its way.
+
+        A worker whose last send failed less than ``retry_after`` seconds ago
+        is skipped (it has usually left the cluster).
+        """
+        now = time.monotonic()
+        for address in workers:
+            failed_at = self.failed.get(address, (-np.inf, None))[0]
+            if (
+                address not in self.copies
+                and address not in self.sending
+                and now - failed_at >= retry_after
+            ):
+                self.sending[address] = asyncio.ensure_future(_send_copy(client, model, address))
+
+    def last_failure(self):
+        """The exception of the latest failed send, or None."""
+        return max(self.failed.values(), key=lambda pair: pair[0], default=(None, None))[1]
+
+
+async def _send_copy(client, model, address):
+    """A copy of ``model`` on the worker ``address``, or the exception that stopped it."""
+    try:
+        # hash=False: a key of its own per copy (hashing would also cost a pickle).
+        return await client.scatter(model, workers=[address], hash=False, asynchronous=True)
+    except Exception as error:  # the worker left, the scheduler was lost: sent again later
+        return error
+
+
+def _copies_entry(client, model):
+    for closed in [other for other in list(_COPIES) if other.status in ("closing", "closed")]:
+        del _COPIES[closed]
+    entries = _COPIES.setdefault(client, {})
+    entry = entries.get(id(model))
+    if entry is None or not entry.is_current(model):
+        entries[id(model)] = entry = _Copies(model)
+        if isinstance(entry.model, weakref.ref):
+            weakref.finalize(model, entries.pop, id(model), None)
+    return entry
+
+
+class _SchedulerLostError(Exception):
+    """The scheduler cannot be reached; the message says how it was lost."""
+
+
+class _OutOfTimeError(Exception):
+    """The time limit passed while waiting for the scheduler (slow, not lost)."""
+
+
+def _address(client):
+    """The scheduler's address, also once the client has closed (and dropped it)."""
+    address = getattr(client.scheduler, "address", None)
+    return address or getattr(client, "_start_arg", None) or "(unknown address)"
+
+
+def _check_connected(client):
+    if client.status != "running":
+        raise _SchedulerLostError(
+            f"the dask scheduler at {_address(client)} was lost (the client is "
+            f"{client.status!r}); start a scheduler and workers again and pass a new Client"
+        )
+
+
+async def _bounded(awaitable, clock, client, what):
+    """Await a call to the scheduler within the time limit, watching the connection."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        while not task.done():
+            _check_connected(client)
+            left = clock.left()
+            if left is not None and left <= 0:
+                raise _OutOfTimeError(
+                    f"the dask scheduler at {_address(client)} did not send "
+                    f"{what} within timeout={clock.timeout} s"
+                )
+            await asyncio.wait([task], timeout=_POLL if left is None else min(left, _POLL))
+        try:
+            return task.result()
+        except OSError as error:  # CommClosedError included
+            raise _SchedulerLostError(
+                f"the dask scheduler at {_address(client)} was lost during {what} "
+                f"({type(error).__name__}: {error})"
+            ) from None
+    finally:
+        task.cancel()
+
+
+async def _running_workers(client, clock):
+    """{address: threads} of the running workers; on a cold cluster, waits for the first."""
+    while True:
+        nthreads = await _bounded(
+            client.scheduler.ncores_running(), clock, client, "the list of its workers"
+        )
+        if nthreads:
+            return nthreads
+        left = clock.left()
+        await asyncio.sleep(_POLL if left is None else max(0, min(left, _POLL)))
+        if left is not None and clock.left() <= 0:
+            return {}
+
+
+async def _await_copies(client, model, workers, clock):
+    """The model's copies on ``workers`` and the last failed send, waiting only while none has one.
+
+    When none has one, it waits for the first to land (within the time limit;
+    failed sends are tried again every ``_POLL`` seconds), then as long again
+    for the others (at most a quarter of the time left); copies still on
+    their way land in the background for later requests.
+    """
+    entry = _copies_entry(client, model)
+    copies = entry.refresh(workers)
+    entry.send(client, model, workers)
+    if copies:
+        return copies, None
+    start = time.monotonic()
+    grace_end = None
+    while True:
+        _check_connected(client)
+        copies = entry.refresh(workers)
+        if not copies:
+            entry.send(client, model, workers, retry_after=_POLL)
+        pending = [entry.sending[a] for a in workers if a in entry.sending]
+        now = time.monotonic()
+        if copies and grace_end is None:
+            left = clock.left()
+            grace_end = now + (now - start) + 0.02
+            if left is not None:
+                grace_end = min(grace_end, now + left / 4)
+        if grace_end is not None and (not pending or now >= grace_end):
+            return copies, None
+        left = clock.left()
+        if left is not None and left <= 0:
+            return copies, entry.last_failure()
+        wait = _POLL if grace_end is None else min(_POLL, grace_end - now)
+        wait = wait if left is None else min(wait, left)
+        if pending:
+            await asyncio.wait(pending, timeout=wait)
+        else:
+            await asyncio.sleep(wait)
+
+
+def _placement(sent, nthreads):
+    """Physical worker of each coded worker: their threads in turn, in submission order."""
+    addresses = sorted(nthreads)
+    slots = [
+        address
+        for thread in range(max(nthreads.values()))
+        for address in addresses
+        if nthreads[address] > thread
+    ]
+    return {int(worker): slots[i % len(slots)] for i, worker in enumerate(sent)}
+
+
+def _graphs(workers, coded):
+    """Split ``workers`` into runs whose coded rows fit in GRAPH_BYTES (one graph each)."""
+    run, size = [], 0
+    for worker in workers:
+        nbytes = coded[worker].nbytes
+        if run and size + nbytes > GRAPH_BYTES:
+            yield run
+            run, size = [], 0
+        run.append(worker)
+        size += nbytes
+    if run:
+        yield run
+
+
+class _DaskFlag:
+    """A request's stop flag: a ``distributed.Event`` set and cleared without waiting.
+
+    Tasks get the ``Event`` itself (it pickles as its name); the master sets
+    and clears it by messages to the scheduler, so that a lost scheduler
+    cannot block the end of a request.
+    """
+
+    def __init__(self, client):
+        from distributed import Event
+
+        self.client = client
+        self.event = Event(f"sklearn-coded-stop-{uuid.uuid4().hex}")
+
+    def _send(self, handler):
+        async def call():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(handler(name=self.event.name), 10)
+
+        with contextlib.suppress(Exception):
+            self.client.loop.add_callback(call)
+
+    def set(self):
+        self._send(self.client.scheduler.event_set)
+
+    def clear(self):
+        self._send(self.client.scheduler.event_clear)
+
+
+async def _outcome(client, future, clock):
+    """The result of a finished task, fetched through the scheduler, or why there is none."""
+    from concurrent.futures import CancelledError
+
+    if future.status == "error":
+        return await future.exception(asynchronous=True)
+    if future.status != "finished":
+        return CancelledError(f"the task ended as {future.status!r}")
+    try:
+        response = await _bounded(
+            client.scheduler.gather(keys=[future.key]), clock, client, "the results"
+        )
+    except (_SchedulerLostError, _OutOfTimeError) as error:
+        return RuntimeError(str(error))
+    if response.get("status") != "OK":
+        return RuntimeError("the worker holding the result was lost before it was fetched")
+    return response["data"][future.key]
+
+
+async def _pump(client, futures, keys, clock, outcomes):
+    """Put (key, outcome) into ``outcomes`` as the tasks end, in the order they end."""
+    from distributed import as_completed
+
+    fetches = set()
+
+    async def fetch(future):
+        try:
+            outcome = await _outcome(client, future, clock)
+        except Exception as error:  # whatever went wrong, the task has an outcome
+            outcome = error
+        outcomes.put_nowait((future.key, outcome))
+
+    try:
+        async for future in as_completed(futures, loop=client.loop):
+            fetches.add(asyncio.ensure_future(fetch(future)))
+        await asyncio.gather(*fetches)
+    finally:
+        for task in fetches:
+            task.cancel()
+
+
+def _submit(client, tasks, copies, coded, plan, method, chunk_size, flag, priority, keys):
+    """Send ``tasks`` ({coded worker: address}), pinned; record {key: coded worker} in ``keys``."""
+    futures = []
+    for address in sorted(set(tasks.values())):
+        mine = [worker for worker, there in tasks.items() if there == address]
+        for run in _graphs(mine, coded):
+            names = [f"{flag.event.name}-{method}-{worker}-{len(keys) + i}" for i, worker in
+                     enumerate(run)]  # fmt: skip
+            futures += client.map(
+                worker_task,
+                [coded[worker] for worker in run],
+                [float(plan.delays[worker]) for worker in run],
+                model=copies[address],
+                method=method,
+                stop=flag.event,
+                chunk_size=chunk_size,
+                key=names,
+                pure=False,
+                priority=priority,
+                workers=[address],
+                allow_other_workers=False,
+            )
+            keys.update(zip(names, run, strict=True))
+    return futures
+
+
+async def _request(client, model, method, coded, plan, order, chunk_size, clock, collection):
+    sent = [int(worker) for worker in _sent_workers(plan, order)]
+    nthreads = await _running_workers(client, clock)
+    if not nthreads:
+        error = TimeoutError(
+            f"no dask worker was running on the scheduler at {_address(client)} "
+            f"within timeout={clock.timeout} s"
+        )
+        for worker in sent:
+            collection.add(worker, error)
+        return
+    copies, failure = await _await_copies(client, model, nthreads, clock)
+    if not copies:
+        why = (
+            "it is still being sent; later requests use it once it has arrived"
+            if failure is None
+            else f"the last try failed: {type(failure).__name__}: {failure}"
+        )
+        error = TimeoutError(
+            f"the model reached no dask worker within timeout={clock.timeout} s ({why})"
+        )
+        for worker in sent:
+            collection.add(worker, error)
+        return
+    placement = _placement(sent, {a: nthreads[a] for a in copies})
+    flag = _DaskFlag(client)
+    priority = next(_PRIORITY)
+    keys, retried, pumps = {}, set(), []
+    outcomes = asyncio.Queue()
+
+    used = {}  # coded worker -> the copy of the model its task reads
+
+    def submit(tasks, copies):
+        used.update({worker: copies[address] for worker, address in tasks.items()})
+        futures = _submit(
+            client, tasks, copies, coded, plan, method, chunk_size, flag, priority, keys
+        )
+        all_futures.extend(futures)
+        pumps.append(asyncio.ensure_future(_pump(client, futures, keys, clock, outcomes)))
+
+    all_futures = []
+    try:
+        submit(placement, copies)
+        n_pending = len(sent)
+        while n_pending:
+            _check_connected(client)
+            wait = clock.wait()
+            try:
+                key, outcome = await asyncio.wait_for(
+                    outcomes.get(), _POLL if wait is None else min(wait, _POLL)
+                )
+            except TimeoutError:
+                if clock.ends(collection):
+                    return
+                continue
+            worker = keys[key]
+            if (
+                isinstance(outcome, BaseException)
+                and worker not in retried
+                and used[worker].status != "finished"
+            ):
+                # Its copy of the model was lost (a worker died, or the scheduler forgot
+                # it): once per coded worker, send the task again with a live copy.
+                retried.add(worker)
+                copies, _ = await _await_copies(client, model, nthreads, clock)
+                if copies:
+                    placement[worker] = sorted(copies)[len(retried) % len(copies)]
+                    submit({worker: placement[worker]}, copies)
+                    continue
+            n_pending -= 1
+            if collection.add(worker, outcome) or clock.ends(collection):
+                return
+    finally:
+        for pump in pumps:
+            pump.cancel()
+        flag.set()
+        _clear_when_done(flag, all_futures)
+
+
+def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeout, collection):
+    """Run one request on a ``distributed.Client``; fill ``collection``.
+
+    The time limits count from this call, the model's first sending included.
+    A lost scheduler ends the request at once with ``collection.lost`` set to
+    what was lost.
+    """
+    if client.asynchronous:
+        raise ValueError(
+            f"executor={client!r} is an asynchronous client; run_workers needs a blocking one."
+        )
+    clock = _Clock(plan.deadline, timeout)
+    try:
+        _check_connected(client)
+        client.sync(
+            _request, client, model, method, coded, plan, order, chunk_size, clock, collection
+        )
+    except _SchedulerLostError as error:
+        collection.lost = str(error)
+    except _OutOfTimeError as error:
+        late = TimeoutError(str(error))
+        for worker in _sent_workers(plan, order):
+            if int(worker) not in collection.outputs and int(worker) not in collection.errors:
+                collection.add(int(worker), late)
+    except OSError as error:  # a comm failure that surfaced elsewhere
+        collection.lost = (
+            f"the dask scheduler at {_address(client)} was lost ({type(error).__name__}: {error})"
+        )
