@@ -165,7 +165,6 @@ def _smoothed(**kwargs):
     return make_coded_net(net, **{**params, **kwargs})
 
 
-@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
 def test_grid_search_over_mu_and_training_n_scores_the_plain_network():
     # The recipe: GridSearchCV over mu and the training N with the default
     # scorer. Each fold's score must be the accuracy of the network that is deployed,
@@ -195,7 +194,6 @@ def test_grid_search_over_mu_and_training_n_scores_the_plain_network():
         assert old_score < net.score(X, y) - 0.2
 
 
-@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
 def test_coded_classifier_keeps_a_coded_nets_training_code():
     # Training N (the net's n_coded) and prediction N (the classifier's) are apart:
     # the classifier fits the net exactly as the net fits alone.
@@ -215,7 +213,6 @@ def test_coded_classifier_keeps_a_coded_nets_training_code():
             CodedClassifier(_smoothed(), mu=0.3).fit(X, y)
 
 
-@pytest.mark.skipif(not HAS_NN, reason="sklearn_coded.nn (coded-smoothing training) not there")
 def test_grid_search_through_the_coded_classifier_tunes_the_inner_net():
     # Scored through the code at the prediction N (what is deployed with stragglers);
     # the training N goes below K without the prediction warning.
