@@ -382,6 +382,37 @@ def _lie(adversaries, results, returned, rng):
     return adversaries.corrupt(results, returned, rng)[0], returned
 
 
+def run_drawn(model, method, coded, missing, *, min_results=2, adversaries=None, rng=None):
+    """In process, with the straggler mask already drawn: the serving fast path.
+
+    :func:`run_workers` with ``executor=None`` minus its checks, for callers
+    that built ``coded`` themselves from validated, finite rows (the coded
+    estimators): one call of the method on all N*B rows, then ``missing``
+    (N, B) masks rows, then the adversary model lies.
+    """
+    n_workers, n_batches, n_features = coded.shape
+    outputs = getattr(model, method)(coded.reshape(n_workers * n_batches, n_features))
+    try:
+        outputs = _as_outputs(outputs, n_workers * n_batches)
+    except ValueError as error:
+        raise ValueError(
+            f"{type(model).__name__}.{method} on the {n_workers * n_batches} coded rows "
+            f"returned unusable outputs: {error}"
+        ) from None
+    results = outputs.reshape(n_workers, n_batches, -1)
+    returned = ~missing
+    finite = np.isfinite(results)
+    if not finite.all():
+        returned &= finite.all(axis=2)
+    _check_insufficient(returned, min_results, {}, n_workers)
+    if not returned.all():
+        results = results.copy()
+        results[~returned] = np.nan
+    if adversaries is not None:
+        adversaries = check_adversaries(adversaries, n_workers)
+    return _lie(adversaries, results, returned, check_random_state(rng))
+
+
 def _run_in_process(model, method, coded, stragglers, min_results, rng):
     """One call of the method on all N*B rows, then the straggler model masks rows."""
     n_workers, n_batches, n_features = coded.shape
