@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import numbers
 import warnings
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -412,6 +413,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                     random_state=rng,
                     timeout=self.timeout,
                     adversaries=self.adversaries,
+                    tasks="auto",  # one task per physical worker, rows interleaved
                 )
             if fast_decode:
                 part = decode_request(results, returned, groups, codec, len(rows))
@@ -424,27 +426,24 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             decoded[start:stop] = part
         return decoded / self.n_draws
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_serving", None)  # operators cached for requests: rebuilt on demand
-        return state
-
     def _serving_state(self):
         """(CodingConfig, Codec) for the current parameters, kept while they stay the same.
 
         ``set_params`` after fit is allowed (the coding parameters are read at
         prediction time), so the parameters are validated again whenever one
         of them changed; a request with the same parameters as the last one
-        reuses the validated configuration and its cached operators.
+        reuses the validated configuration and its cached operators. The
+        state lives beside the estimator (``_SERVING``), not in it: pickles,
+        clones and ``__dict__`` stay as they were.
         """
         key = tuple(_param_key(getattr(self, name)) for name in _PREDICT_PARAMS)
-        state = self.__dict__.get("_serving")
+        state = _SERVING.get(self)
         if state is not None and state[0] == key:
             return state[1], state[2]
         self._validate_params()  # coding parameters may have been set after fit
         config = self._coding_config()
         codec = Codec(config)
-        self._serving = (key, config, codec)
+        _SERVING[self] = (key, config, codec)
         return config, codec
 
     def _probe_smoothness(self, X):
@@ -945,6 +944,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
             tags.target_tags.multi_output = get_tags(self.estimator).target_tags.multi_output
         return tags
 
+
+#: estimator -> (parameter key, CodingConfig, Codec) of its last request
+_SERVING = weakref.WeakKeyDictionary()
 
 #: The parameters ``predict`` reads; a change in any of them validates them again.
 _PREDICT_PARAMS = (
