@@ -1,5 +1,9 @@
 """The serving path of the coded estimators: vectorised coding, chunking, per-batch draws."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification, make_regression
@@ -13,7 +17,7 @@ from sklearn_coded import (
     SplineDecoder,
     SplineEncoder,
 )
-from sklearn_coded.estimators import CodedClassifier, CodedRegressor
+from sklearn_coded.estimators import CoalescingPredictor, CodedClassifier, CodedRegressor
 from sklearn_coded.estimators import _coded as coded_module
 from sklearn_coded.estimators._batching import batch_groups, request_layout
 from sklearn_coded.execution import BaseStragglers, StragglerPlan
@@ -129,3 +133,67 @@ def test_randomized_estimator_permutes_each_batch_anew():
     coded = seen[0].reshape(12, 40, 3)  # worker-major
     distinct = {coded[:, b].round(12).tobytes() for b in range(40)}
     assert len(distinct) > 30
+
+
+# ------------------------------------------------------------------ coalescing
+class _CountingRidge(Ridge):
+    """Ridge that records the rows of every predict call (thread-safe)."""
+
+    def predict(self, X):
+        with self.lock:
+            self.sizes.append(len(X))
+        time.sleep(0.01)  # a model call takes time: requests queue up meanwhile
+        return super().predict(X)
+
+
+def _counting_ridge(X, y):
+    model = _CountingRidge().fit(X, y)
+    model.lock, model.sizes = threading.Lock(), []
+    return model
+
+
+def test_coalescing_returns_each_caller_its_rows():
+    # 16 threads, requests of 1..40 rows: every caller gets its own rows' predictions
+    # (an exact Lagrange code around a linear f: the plain predictions to 1e-8), and
+    # the requests were batched (fewer model calls than requests).
+    X, y = make_regression(n_samples=400, n_features=4, random_state=0)
+    reg = CodedRegressor(Ridge(), scheme="lagrange", batch_size=8, n_coded=12).fit(X, y)
+    inner = _counting_ridge(X, y)
+    reg.estimator_ = inner
+    reg._worker.estimator = inner
+    server = CoalescingPredictor(reg, max_wait=0.02)
+    rng = np.random.default_rng(0)
+    requests = [X[rng.choice(400, size=rng.integers(1, 41))] for _ in range(48)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(server.predict, requests))
+    for rows, answer in zip(requests, answers, strict=True):
+        np.testing.assert_allclose(answer, inner.predict(rows), rtol=0, atol=1e-8 * np.abs(y).max())
+    assert server.n_calls_ < 48 / 2
+    assert len(inner.sizes) - 48 == server.n_calls_  # one model call per batch
+
+
+def test_coalescing_max_rows_closes_a_batch_early():
+    X, y = make_regression(n_samples=64, n_features=3, random_state=0)
+    model = _counting_ridge(X, y)
+    server = CoalescingPredictor(model, max_wait=30.0, max_rows=32)
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(server.predict, np.split(X, 4)))
+    assert time.monotonic() - start < 10  # closed by max_rows, not the 30 s wait
+    np.testing.assert_allclose(np.concatenate(answers), Ridge().fit(X, y).predict(X))
+
+
+def test_coalescing_passes_errors_to_every_caller():
+    X, y = make_classification(40, 4, random_state=0)
+    clf = CodedClassifier(LogisticRegression(), batch_size=4, n_coded=8).fit(X, y)
+    server = CoalescingPredictor(clf, max_wait=0.05)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(server.predict_proba, X[:5, :3]) for _ in range(3)]
+        for future in futures:
+            with pytest.raises(ValueError, match="features"):
+                future.result()
+    np.testing.assert_allclose(server.predict_proba(X[:5]), clf.predict_proba(X[:5]))
+    with pytest.raises(ValueError, match="max_wait"):
+        CoalescingPredictor(clf, max_wait=-1)
+    with pytest.raises(ValueError, match="max_rows"):
+        CoalescingPredictor(clf, max_rows=0)
