@@ -1,6 +1,8 @@
 """Running f on the N coded inputs: in process, on an executor, or on dask (layer 3)."""
 
 import sys
+import time
+import weakref
 from concurrent.futures import Executor
 from numbers import Integral, Real
 
@@ -465,14 +467,28 @@ def _n_tasks(tasks, executor, client, n_workers):
         return n_workers
     if isinstance(tasks, str) and tasks == "auto":
         if client is not None:
-            info = client.scheduler_info()
-            workers = info.get("workers", {}).values()
-            total = sum(int(w.get("nthreads", 1)) for w in workers)
-            return max(total, 1)
+            return _dask_threads(client)
         return int(getattr(executor, "_max_workers", n_workers) or n_workers)
     if isinstance(tasks, Integral) and not isinstance(tasks, bool) and tasks >= 1:
         return int(tasks)
     raise ValueError(f'tasks must be None, "auto" or an int >= 1; got {tasks!r}.')
+
+
+#: client -> (time of the count, worker threads); a count is reused this many seconds
+_THREADS = weakref.WeakKeyDictionary()
+THREADS_TTL = 5.0
+
+
+def _dask_threads(client):
+    """A dask cluster's worker threads, asked of the scheduler at most every few seconds."""
+    now = time.monotonic()
+    cached = _THREADS.get(client)
+    if cached is not None and now - cached[0] < THREADS_TTL:
+        return cached[1]
+    workers = client.scheduler_info().get("workers", {}).values()  # a scheduler round trip
+    total = max(sum(int(w.get("nthreads", 1)) for w in workers), 1)
+    _THREADS[client] = (now, total)
+    return total
 
 
 class _TaskCollection:
