@@ -8,10 +8,12 @@ coded / plain <= 1.2 x (N/K) = 2.4 for the MLP and <= 4 for logistic regression.
 
 Part 2, on a dask ``LocalCluster`` (4 worker processes x 1 thread): C client
 threads (1, 4, 8, 16) each send requests of R rows (16, 64, 1024) back to back for
-a fixed time; throughput (rows/s) and p50/p99 request latency for
+a fixed time, the schemes taking turns in 2 rounds per cell (pooled); throughput
+(rows/s) and p50/p99 request latency for
 
 - uncoded: ``client.submit`` of the plain model's ``predict_proba`` on the scattered
-  model (the baseline a user would write);
+  model (the baseline a user would write), alone and behind the same
+  :class:`CoalescingPredictor` as the coded scheme (the baseline at its best);
 - replication 2x: the same task sent to two distinct workers, the first answer kept;
 - coded: ``CodedClassifier(K=16, N=32, S=8, executor=client, timeout=30)``: one task
   per physical worker, each carrying 8 of the 32 coded rows of every batch
@@ -28,7 +30,7 @@ Pareto(1.5) tail of scale 20 ms, capped at 2 s, before every task: uncancellable
 Writes benchmarks/results/serving.json and serving.png (serving.quick.* for
 ``--quick``). Run:
 
-    python benchmarks/bench_serving.py            # full (about 8 minutes)
+    python benchmarks/bench_serving.py            # full (about 10 minutes)
     python benchmarks/bench_serving.py --quick    # smoke run (about a minute)
 
 Absolute timings drift with the machine's load (a shared 2-core machine here):
@@ -175,6 +177,21 @@ class Uncoded:
         return self.client.submit(plain_predict, self.model, X, pure=False).result()
 
 
+class Coalesced:
+    """A scheme behind a :class:`CoalescingPredictor` (the uncoded baseline at its best)."""
+
+    class _Predictor:
+        def __init__(self, function):
+            self.predict = function
+
+    def __init__(self, scheme):
+        self.predict = CoalescingPredictor(self._Predictor(scheme), max_wait=0.002).predict
+        self.name = f"{scheme.name} + coalescing"
+
+    def __call__(self, X):
+        return self.predict(X)
+
+
 class Replicated:
     name = "replication 2x"
 
@@ -189,9 +206,7 @@ class Replicated:
         with self.lock:
             pair = self.rng.choice(len(self.workers), 2, replace=False)
         futures = [
-            self.client.submit(
-                plain_predict, self.model, X, pure=False, workers=[self.workers[w]]
-            )
+            self.client.submit(plain_predict, self.model, X, pure=False, workers=[self.workers[w]])
             for w in pair
         ]
         done, pending = distributed.wait(futures, return_when="FIRST_COMPLETED")
@@ -219,6 +234,23 @@ class Coded:
 
     def __call__(self, X):
         return self.predict(X)
+
+
+def pooled(rounds):
+    """One cell over its rounds: rows / wall time summed, latencies pooled."""
+    latencies = np.concatenate([r["latencies"] for r in rounds])
+    rows, wall = sum(r["rows"] for r in rounds), sum(r["wall"] for r in rounds)
+    lat = latencies if latencies.size else np.array([np.nan])
+    errors = [e for r in rounds for e in r["errors"]]
+    return {
+        "requests": int(latencies.size),
+        "throughput_rows_s": rows / wall,
+        "throughput_per_round": [r["rows"] / r["wall"] for r in rounds],
+        "p50_ms": float(1e3 * np.percentile(lat, 50)),
+        "p99_ms": float(1e3 * np.percentile(lat, 99)),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
 
 
 def load(scheme, X, n_clients, size, duration, seed):
@@ -252,15 +284,7 @@ def load(scheme, X, n_clients, size, duration, seed):
     for t in threads:
         t.join()
     wall = time.monotonic() - began
-    lat = np.array(latencies) if latencies else np.array([np.nan])
-    return {
-        "requests": len(latencies),
-        "throughput_rows_s": rows[0] / wall,
-        "p50_ms": float(1e3 * np.percentile(lat, 50)),
-        "p99_ms": float(1e3 * np.percentile(lat, 99)),
-        "errors": len(errors),
-        "first_error": errors[0] if errors else None,
-    }
+    return {"latencies": np.array(latencies), "rows": rows[0], "wall": wall, "errors": errors}
 
 
 def on_dask(args):
@@ -277,8 +301,10 @@ def on_dask(args):
     ):  # fmt: skip
         for condition, slow in (("no stragglers", None), ("one slow worker", SLOW)):
             model = SlowWorker(mlp, slow)
+            uncoded = Uncoded(client, model)
             schemes = [
-                Uncoded(client, model),
+                uncoded,
+                Coalesced(uncoded),
                 Replicated(client, model),
                 Coded(client, model, X, y, coalesce=False),
                 Coded(client, model, X, y, coalesce=True),
@@ -288,8 +314,15 @@ def on_dask(args):
                     scheme(X_serve[:64])
             for size in args.sizes:
                 for n_clients in args.clients:
+                    runs = {scheme.name: [] for scheme in schemes}
+                    for r in range(args.rounds):  # the schemes take turns, round by round
+                        for scheme in schemes:
+                            seed = 1000 * r + size
+                            runs[scheme.name].append(
+                                load(scheme, X_serve, n_clients, size, args.duration, seed)
+                            )
                     for scheme in schemes:
-                        cell = load(scheme, X_serve, n_clients, size, args.duration, seed=size)
+                        cell = pooled(runs[scheme.name])
                         cell.update(
                             condition=condition, scheme=scheme.name, clients=n_clients, rows=size
                         )
@@ -314,6 +347,9 @@ def verdicts(cells):
             clients = min({c["clients"] for c in sub}, key=lambda n: abs(n - 8))
             by = {c["scheme"]: c for c in sub if c["clients"] == clients}
             base = by["uncoded"]
+            best = max(
+                (by["uncoded"], by["uncoded + coalescing"]), key=lambda c: c["throughput_rows_s"]
+            )
             for name in ("coded", "coded + coalescing"):
                 coded = by[name]
                 row = {
@@ -325,6 +361,9 @@ def verdicts(cells):
                     / base["throughput_rows_s"],
                     "p99_over_uncoded": coded["p99_ms"] / base["p99_ms"],
                     "p99_over_replication": coded["p99_ms"] / by["replication 2x"]["p99_ms"],
+                    "throughput_over_best_uncoded": coded["throughput_rows_s"]
+                    / best["throughput_rows_s"],
+                    "p99_over_best_uncoded": coded["p99_ms"] / best["p99_ms"],
                 }
                 if condition == "no stragglers":
                     row["met"] = bool(
@@ -340,7 +379,9 @@ def verdicts(cells):
                     f"targets {condition:16s} R={size:5d} C={clients:2d} {name:20s}: throughput"
                     f" {row['throughput_over_uncoded']:.2f}x uncoded, p99"
                     f" {row['p99_over_uncoded']:.2f}x uncoded,"
-                    f" {row['p99_over_replication']:.2f}x replication -> met={row['met']}"
+                    f" {row['p99_over_replication']:.2f}x replication -> met={row['met']};"
+                    f" vs coalesced uncoded: throughput {row['throughput_over_best_uncoded']:.2f}x,"
+                    f" p99 {row['p99_over_best_uncoded']:.2f}x"
                 )
     return out
 
@@ -355,7 +396,9 @@ def plot(cells, path):
             for scheme in dict.fromkeys(c["scheme"] for c in sub):
                 pts = sorted((c["clients"], c) for c in sub if c["scheme"] == scheme)
                 xs = [p[0] for p in pts]
-                axes[2 * i, j].plot(xs, [p[1]["throughput_rows_s"] for p in pts], "o-", label=scheme)
+                axes[2 * i, j].plot(
+                    xs, [p[1]["throughput_rows_s"] for p in pts], "o-", label=scheme
+                )
                 axes[2 * i + 1, j].plot(xs, [p[1]["p99_ms"] for p in pts], "o-", label=scheme)
             axes[2 * i, j].set_title(f"{condition}, {size} rows/request")
             axes[2 * i, j].set_ylabel("throughput (rows/s)")
@@ -373,24 +416,26 @@ def plot(cells, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (about a minute)")
-    parser.add_argument("--duration", type=float, default=1.5, help="seconds per cell")
+    parser.add_argument("--duration", type=float, default=1.0, help="seconds per turn")
     parser.add_argument("--repeats", type=int, default=40, help="in-process repeats")
+    parser.add_argument("--rounds", type=int, default=2, help="turns of the schemes per cell")
     args = parser.parse_args(argv)
     args.clients, args.sizes = CLIENTS, SIZES
     if args.quick:
         args.duration, args.repeats, args.clients, args.sizes = 0.5, 10, (1, 8), (64,)
+        args.rounds = 1
     RESULTS.mkdir(exist_ok=True)
     stem = "serving.quick" if args.quick else "serving"
     began = time.time()
     with threadpool_limits(limits=1):  # small matrices; BLAS threads only contend here
         process_rows = in_process(args.repeats)
         cells = on_dask(args)
+    settings = {"K": K, "N": N, "S_in_process": S_IN_PROCESS, "S_dask": S_DASK}
+    settings.update(dask_workers=N_WORKERS, slow_worker=SLOW, seconds_per_cell=args.duration)
+    settings.update(rounds=args.rounds)
     result = {
         "machine": platform.platform(),
-        "settings": {
-            "K": K, "N": N, "S_in_process": S_IN_PROCESS, "S_dask": S_DASK,
-            "dask_workers": N_WORKERS, "slow_worker": SLOW, "seconds_per_cell": args.duration,
-        },  # fmt: skip
+        "settings": settings,
         "in_process": process_rows,
         "dask": cells,
         "targets": verdicts(cells),

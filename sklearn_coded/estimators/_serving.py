@@ -14,11 +14,12 @@ import numpy as np
 
 
 class _Request:
-    __slots__ = ("X", "done", "error", "result")
+    __slots__ = ("X", "error", "finished", "result", "wake")
 
     def __init__(self, X):
         self.X = X
-        self.done = threading.Event()
+        self.wake = threading.Event()  # set when done, or when promoted to lead a batch
+        self.finished = False
         self.result = None
         self.error = None
 
@@ -45,17 +46,33 @@ class _Queue:
             if self.rows >= self.max_rows:
                 self.full.notify()
         if not leader:
-            request.done.wait()
+            request.wake.wait()
+            if not request.finished:  # promoted: what is left of a full batch is its own
+                request.wake.clear()
+                self._lead(wait=0.0)
         else:
-            with self.lock:  # wait for more requests, at most max_wait, or a full batch
-                end = time.monotonic() + self.max_wait
-                while self.rows < self.max_rows and (left := end - time.monotonic()) > 0:
-                    self.full.wait(left)
-                batch, self.pending, self.rows = self.pending, [], 0
-            self._run(batch)
+            self._lead(wait=self.max_wait)
         if request.error is not None:
             raise request.error
         return request.result
+
+    def _lead(self, wait):
+        """Wait for more requests (or a full batch), take at most max_rows rows, run them."""
+        with self.lock:
+            end = time.monotonic() + wait
+            while self.rows < self.max_rows and (left := end - time.monotonic()) > 0:
+                self.full.wait(left)
+            taken, rows = 0, 0
+            while taken < len(self.pending) and (
+                taken == 0 or rows + len(self.pending[taken].X) <= self.max_rows
+            ):
+                rows += len(self.pending[taken].X)
+                taken += 1
+            batch, self.pending = self.pending[:taken], self.pending[taken:]
+            self.rows -= rows
+            if self.pending:  # the first of the rest leads the next batch at once
+                self.pending[0].wake.set()
+        self._run(batch)
 
     def _run(self, batch):
         try:
@@ -72,7 +89,8 @@ class _Queue:
                 request.error = error
         finally:
             for request in batch:
-                request.done.set()
+                request.finished = True
+                request.wake.set()
 
 
 class CoalescingPredictor:
@@ -82,10 +100,12 @@ class CoalescingPredictor:
     ``predict_log_proba``, ``decision_function``, where the estimator has
     them) joins the batch of its method that is open, or opens one and then
     waits up to ``max_wait`` seconds (or until ``max_rows`` rows are
-    waiting) for other callers; the batch is predicted in one call of the
-    estimator, and every caller gets exactly its own rows back (or the
-    exception the call raised). A batch being predicted does not block the
-    next one, which collects new callers meanwhile.
+    waiting) for other callers; the batch (at most ``max_rows`` rows, unless
+    one request alone is larger) is predicted in one call of the estimator,
+    and every caller gets exactly its own rows back (or the exception the
+    call raised); requests left over start the next batch at once. A batch
+    being predicted does not block the next one, which collects new callers
+    meanwhile.
 
     Parameters
     ----------
@@ -96,7 +116,8 @@ class CoalescingPredictor:
         Seconds the first request of a batch waits for others. 0 batches only
         the requests that arrive while the previous batch is predicted.
     max_rows : int, default=4096
-        A batch is closed at once when this many rows are waiting.
+        A batch is closed at once when this many rows are waiting, and holds
+        at most this many (a single larger request is predicted alone).
 
     Attributes
     ----------

@@ -175,12 +175,25 @@ def test_coalescing_returns_each_caller_its_rows():
 def test_coalescing_max_rows_closes_a_batch_early():
     X, y = make_regression(n_samples=64, n_features=3, random_state=0)
     model = _counting_ridge(X, y)
-    server = CoalescingPredictor(model, max_wait=30.0, max_rows=32)
+    server = CoalescingPredictor(model, max_wait=30.0, max_rows=64)
     start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        answers = list(pool.map(server.predict, np.split(X, 4)))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # 2 x 32 rows: the batch is full
+        answers = list(pool.map(server.predict, np.split(X, 2)))
     assert time.monotonic() - start < 10  # closed by max_rows, not the 30 s wait
     np.testing.assert_allclose(np.concatenate(answers), Ridge().fit(X, y).predict(X))
+    assert model.sizes == [64]
+
+
+def test_coalescing_leaves_the_rest_to_the_next_batch():
+    # 12 requests of 10 rows arrive while the first batch runs; batches hold at most 25
+    # rows (2 requests), the rest are predicted in the next batches, none is lost.
+    X, y = make_regression(n_samples=120, n_features=3, random_state=0)
+    model = _counting_ridge(X, y)
+    server = CoalescingPredictor(model, max_wait=0.05, max_rows=25)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(server.predict, np.split(X, 12)))
+    np.testing.assert_allclose(np.concatenate(answers), Ridge().fit(X, y).predict(X))
+    assert max(model.sizes) <= 20 and sum(model.sizes) == 120
 
 
 def test_coalescing_passes_errors_to_every_caller():
