@@ -124,3 +124,20 @@ def test_tasks_is_checked(model_and_coded):
         pytest.raises(ValueError, match="tasks must be"),
     ):
         run_workers(model, "predict", coded, executor=pool, tasks=0)
+
+
+def test_estimator_on_fewer_threads_than_coded_workers():
+    # 3 threads, N = 12: the estimator sends 3 tasks of 4 coded rows per batch; an exact
+    # code (Lagrange, linear f, no stragglers) still returns the plain predictions.
+    from sklearn.datasets import make_regression
+    from sklearn.linear_model import Ridge
+
+    from sklearn_coded.estimators import CodedRegressor
+
+    X, y = make_regression(n_samples=50, n_features=4, random_state=0)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        reg = CodedRegressor(
+            Ridge(), scheme="lagrange", batch_size=8, n_coded=12, executor=pool, timeout=30
+        ).fit(X, y)
+        predicted = reg.predict(X)
+    np.testing.assert_allclose(predicted, reg.estimator_.predict(X), atol=1e-8 * np.abs(y).max())
