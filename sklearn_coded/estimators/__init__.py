@@ -1,5 +1,6 @@
 """Layer 4: coded prediction meta-estimators around any scikit-learn estimator."""
 
 from ._coded import CodedClassifier, CodedRegressor
+from ._serving import CoalescingPredictor
 
-__all__ = ["CodedClassifier", "CodedRegressor"]
+__all__ = ["CoalescingPredictor", "CodedClassifier", "CodedRegressor"]

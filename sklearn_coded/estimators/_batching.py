@@ -15,6 +15,8 @@ holding the indices of its rows in the order of the data points.
   before they are placed at the data points: ``x_pi(k)`` sits at alpha_k.
 """
 
+import threading
+
 import numpy as np
 
 from ..coding import CODERS
@@ -24,9 +26,10 @@ from ..coding._base import apply_operator
 class Group:
     """Batches of one size k: ``slots`` (n_batches, k) row indices, ``keep`` which slots count."""
 
-    def __init__(self, slots, keep):
+    def __init__(self, slots, keep, contiguous=False):
         self.slots = slots
         self.keep = keep
+        self.contiguous = contiguous  # slots are consecutive rows in order (no permutation)
 
     @property
     def size(self):
@@ -61,7 +64,7 @@ def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None, min_size=
             slots = np.take_along_axis(
                 slots, np.argsort(rng.random_sample(slots.shape), axis=1), axis=1
             )
-        groups.append(Group(slots, np.ones_like(slots, dtype=bool)))
+        groups.append(Group(slots, np.ones_like(slots, dtype=bool), contiguous=rng is None))
     if rest:
         rows = np.arange(n_full * batch_size, n_samples)
         if rng is not None:
@@ -215,3 +218,190 @@ def _robust_decode(decoder, Y, ok, shift_free):
     decoder.transform(Y - Y.mean(axis=1, keepdims=True), ok)
     survivors = np.flatnonzero(ok & ~decoder.flagged_)
     return apply_operator(decoder.decoding_matrix(survivors, Y[survivors]), Y[survivors])
+
+
+# --------------------------------------------------------------------------------------
+# The serving path: a request's layout drawn once, operators kept across requests.
+
+
+class Codec:
+    """The operators of one coding configuration, kept across requests (method.md 3).
+
+    A request needs the encoder matrix E of each batch size k (one for the full
+    batches, one for a short last batch) and a decoder matrix D_F for each
+    survivor set F. They depend only on the configuration, so a coded
+    estimator keeps one ``Codec`` while its coding parameters stay the same and
+    no request builds an estimator or validates parameters per batch.
+
+    ``decoders(k, masks)`` returns D_F embedded in the N columns, zero in the
+    columns of the missing workers: ``Y_hat = D_F Y[F] = D_full Y0`` with ``Y0``
+    the results with missing rows set to 0, so batches of different survivor
+    sets are decoded in one batched matrix product. The embedded matrices are
+    kept per survivor set in a cache bounded in bytes.
+
+    Parameters
+    ----------
+    config : CodingConfig
+        With ``n_private == 0`` (padding draws fresh noise per request and is
+        encoded by :func:`encode_groups`).
+    """
+
+    #: bytes of embedded decoder matrices kept per codec
+    max_bytes = 16 * 2**20
+
+    def __init__(self, config):
+        self.config = config
+        self._encoder, self._decoder = make_coders(config)
+        self._encoders = {}
+        self._fitted_decoders = {}
+        self._slots = {}  # k -> ({survivor-set key: index}, stacked embedded matrices)
+        self._lock = threading.Lock()
+
+    def encoding_matrix(self, k, rows):
+        """E (N, k), read-only; ``rows`` (k of them) only give the fit its columns."""
+        E = self._encoders.get(k)
+        if E is None:
+            E = self._encoder().fit(rows).encoding_matrix(k)
+            self._encoders[k] = E
+        return E
+
+    def decoder(self, k):
+        """The fitted layer-2 decoder for k rows (its ``decoding_matrix`` is the slow path)."""
+        dec = self._fitted_decoders.get(k)
+        if dec is None:
+            dec = self._decoder(k).fit(np.zeros((self.config.n_coded, 1)))
+            self._fitted_decoders[k] = dec
+        return dec
+
+    def decoders(self, k, masks):
+        """Embedded decoder matrices for survivor masks (n, N): ``(D, index)``.
+
+        ``D[index[b]]`` (k, N) decodes the batch of ``masks[b]``. Every survivor
+        set seen is kept (up to ``max_bytes``, then the cache starts again) in
+        one stacked array per k, found by the set's bits: a request costs one
+        dictionary look-up per distinct set, and no operator construction once
+        its sets have been seen. Thread-safe.
+        """
+        n_coded = masks.shape[1]
+        if n_coded <= 62:  # the set as the bits of one integer
+            keys = masks @ (np.int64(1) << np.arange(n_coded, dtype=np.int64))
+            unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            names = unique.tolist()
+        else:
+            packed = np.packbits(masks, axis=1)
+            unique, first, inverse = np.unique(
+                packed, axis=0, return_index=True, return_inverse=True
+            )
+            names = [row.tobytes() for row in unique]
+        size = k * n_coded * 8
+        with self._lock:
+            slots, stack = self._slots.get(k, ({}, np.empty((0, k, n_coded))))
+            new = [p for p, name in enumerate(names) if name not in slots]
+            if new:
+                if (len(slots) + len(new)) * size > self.max_bytes:  # full: start again
+                    slots, stack, new = {}, stack[:0], list(range(len(names)))
+                needed = len(slots) + len(new)
+                if needed > len(stack):  # grow geometrically: amortised O(1) per set
+                    grown = np.empty((max(needed, 2 * len(stack), 16), k, n_coded))
+                    grown[: len(slots)] = stack[: len(slots)]
+                    stack = grown
+                decoder = self.decoder(k)
+                for p in new:
+                    survivors = np.flatnonzero(masks[first[p]])
+                    slot = len(slots)
+                    stack[slot] = 0.0
+                    stack[slot][:, survivors] = decoder.decoding_matrix(survivors)
+                    slots[names[p]] = slot
+                self._slots[k] = (slots, stack)
+            where = np.fromiter((slots[name] for name in names), np.intp, len(names))
+        return stack, where[inverse.ravel()]
+
+
+def request_layout(n_samples, batch_size, *, n_draws=1, fixed_size=False, rng=None, min_size=2):
+    """The batches of a whole request, for every draw: a list of (draw, groups).
+
+    Drawn once per request, so that cutting the request into chunks (see
+    :func:`chunk_layout`) changes no permutation: batch b of draw j holds rows
+    ``b K .. (b + 1) K - 1`` in a random order drawn for that batch alone.
+    """
+    return [
+        batch_groups(n_samples, batch_size, fixed_size=fixed_size, rng=rng, min_size=min_size)
+        for _ in range(n_draws)
+    ]
+
+
+def chunk_layout(layout, batch_size, start, stop):
+    """The groups of rows ``start..stop`` (whole batches) of a request's layout.
+
+    Returns ``(groups, columns)``: the groups with row indices relative to
+    ``start``, and each of their batches' column in the request (draw-major,
+    then batch index), where the request-wide straggler mask is read.
+    """
+    b0, b1 = start // batch_size, -(-stop // batch_size)
+    n_batches = sum(g.slots.shape[0] for g in layout[0])
+    groups, columns = [], []
+    for draw, draw_groups in enumerate(layout):
+        first = 0
+        for group in draw_groups:
+            n = group.slots.shape[0]
+            lo, hi = max(b0, first), min(b1, first + n)
+            if lo < hi:
+                part = slice(lo - first, hi - first)
+                groups.append(Group(group.slots[part] - start, group.keep[part], group.contiguous))
+                columns.append(draw * n_batches + np.arange(lo, hi))
+            first += n
+    return groups, np.concatenate(columns)
+
+
+def encode_request(X, groups, codec):
+    """Coded rows of every batch, worker-major (N, n_batches, n_features), no padding.
+
+    ``X_coded = E X`` (method.md 3): one matrix product per batch size, on the
+    (k, n_batches * n_features) block of the batches' rows.
+    """
+    n_features = X.shape[1]
+    blocks = []
+    for group in groups:
+        n_batches, k = group.slots.shape
+        E = codec.encoding_matrix(k, X[group.slots[0]])
+        if group.contiguous:  # consecutive rows: a view, no gather
+            first = group.slots[0, 0]
+            batch = X[first : first + n_batches * k].reshape(n_batches, k, n_features)
+        else:  # (n_batches, k, n_features), rows in the order of alpha
+            batch = X[group.slots]
+        # contiguous, or BLAS is skipped (numpy's matmul loops over strided operands)
+        stacked = np.ascontiguousarray(batch.transpose(1, 0, 2)).reshape(k, n_batches * n_features)
+        blocks.append(apply_operator(E, stacked).reshape(-1, n_batches, n_features))
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
+
+
+def decode_request(results, returned, groups, codec, n_samples, out=None):
+    """Add the decoded outputs of every batch into ``out`` (n_samples, n_outputs).
+
+    ``Y_hat = D_F Y[F]`` for the survivors F of each batch (method.md 3): one
+    matrix product when every batch has the same survivors, else one batched
+    product with the embedded matrices of :meth:`Codec.decoders`. Interpolating
+    or fixed-lam decoders only (no GCV, no located liars: see
+    :func:`decode_groups`).
+    """
+    n_coded, _, n_outputs = results.shape
+    ok = np.asarray(returned, dtype=bool) & np.isfinite(results).all(axis=2)
+    Y = np.where(ok[:, :, None], results, 0.0).astype(np.float64, copy=False)
+    if out is None:
+        out = np.zeros((n_samples, n_outputs))
+    start = 0
+    for group in groups:
+        n_batches, k = group.slots.shape
+        cols = slice(start, start + n_batches)
+        start += n_batches
+        D, index = codec.decoders(k, ok[:, cols].T)
+        if (index == index[0]).all():  # one survivor set: one product on (N, n_batches * n_outputs)
+            block = (D[index[0]] @ Y[:, cols].reshape(n_coded, -1)).reshape(k, n_batches, n_outputs)
+            per_slot = block.transpose(1, 0, 2)
+        else:
+            per_slot = np.matmul(D[index], Y[:, cols].transpose(1, 0, 2))
+        if group.keep.all():
+            out[group.slots.ravel()] += per_slot.reshape(-1, n_outputs)
+        else:
+            out[group.slots[group.keep]] += per_slot[group.keep]
+    return out

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import numbers
 import warnings
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -28,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..coding import adversary_bound
 from ..execution import check_stragglers, run_workers
+from ..execution._run import run_drawn
 from ..operators import (
     DEFAULT_PRIVATE_LAYOUT,
     EXACT_CODES,
@@ -36,7 +38,17 @@ from ..operators import (
     n_noise_rows,
 )
 from ..operators._schemes import explicit_size
-from ._batching import batch_groups, decode_groups, encode_groups, make_coders
+from ._batching import (
+    Codec,
+    batch_groups,
+    chunk_layout,
+    decode_groups,
+    decode_request,
+    encode_groups,
+    encode_request,
+    make_coders,
+    request_layout,
+)
 from ._config import CodingConfig
 from ._response import (
     DECISION_SPACES,
@@ -350,9 +362,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
 
             return layerwise_response(self, X)
         check_is_fitted(self)
-        self._validate_params()  # coding parameters may have been set after fit
+        config, codec = self._serving_state()  # validated once per parameter setting
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-        config = self._coding_config()
         K, N = config.batch_size, config.n_coded
         if N < K:
             warnings.warn(
@@ -366,43 +377,90 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 stacklevel=3,
             )
         rng = check_random_state(self.random_state)
+        n_samples, n_features = X.shape
+        # The request's layout (and in process its stragglers) is drawn once, before
+        # it is cut into chunks: chunked and one-pass predictions are the same.
+        layout = request_layout(
+            n_samples,
+            K,
+            n_draws=self.n_draws,
+            fixed_size=config.fixed_size,
+            rng=rng if self.randomized else None,
+            min_size=max(2, config.order),
+        )
+        if self.executor is None:
+            n_columns = self.n_draws * sum(g.slots.shape[0] for g in layout[0])
+            model = check_stragglers(self.stragglers, N, min_results=config.min_results)
+            missing = model.draw_missing(N, n_columns, rng)
         # padding rows (n_private > 0): fresh per batch, from the one generator
         encoder, decoder = make_coders(config, random_state=rng)
+        fast_decode = config.lam_dec != "gcv" and not config.n_adversaries
         shift_free = getattr(self, "response_", None) in SCORE_SPACES  # classes' scores
-        n_samples, n_features = X.shape
         # Whole batches per chunk, so the chunks cut the input exactly as one pass would.
         per_batch = self.n_draws * N * n_features * X.dtype.itemsize
         chunk = K * max(1, PREDICT_CHUNK_BYTES // per_batch)
         decoded = None
         for start in range(0, n_samples, chunk):
-            rows = X[start : start + chunk]
-            groups = []
-            for _ in range(self.n_draws):
-                groups += batch_groups(
-                    len(rows),
-                    K,
-                    fixed_size=config.fixed_size,
-                    rng=rng if self.randomized else None,
-                    min_size=max(2, config.order),
+            stop = min(start + chunk, n_samples)
+            rows = X[start:stop]
+            groups, columns = chunk_layout(layout, K, start, stop)
+            if config.n_private:
+                coded = encode_groups(rows, groups, encoder)
+            else:
+                coded = encode_request(rows, groups, codec)
+            if self.executor is None:  # f once on all coded rows, the request's mask
+                results, returned = run_drawn(
+                    self._worker,
+                    "response",
+                    coded,
+                    missing[:, columns],
+                    min_results=config.min_results,
+                    adversaries=self.adversaries,
+                    rng=rng,
                 )
-            results, returned = run_workers(
-                self._worker,  # one object per fit: a dask client scatters it once
-                "response",
-                encode_groups(rows, groups, encoder),
-                executor=self.executor,
-                stragglers=self.stragglers,
-                min_results=config.min_results,
-                random_state=rng,
-                timeout=self.timeout,
-                adversaries=self.adversaries,
-            )
-            part = decode_groups(
-                results, returned, groups, decoder, len(rows), shift_free=shift_free
-            )
+            else:
+                results, returned = run_workers(
+                    self._worker,  # one object per fit: a dask client scatters it once
+                    "response",
+                    coded,
+                    executor=self.executor,
+                    stragglers=self.stragglers,
+                    min_results=config.min_results,
+                    random_state=rng,
+                    timeout=self.timeout,
+                    adversaries=self.adversaries,
+                    tasks="auto",  # one task per physical worker, rows interleaved
+                )
+            if fast_decode:
+                part = decode_request(results, returned, groups, codec, len(rows))
+            else:
+                part = decode_groups(
+                    results, returned, groups, decoder, len(rows), shift_free=shift_free
+                )
             if decoded is None:
                 decoded = np.empty((n_samples, part.shape[1]))
-            decoded[start : start + len(rows)] = part
+            decoded[start:stop] = part
         return decoded / self.n_draws
+
+    def _serving_state(self):
+        """(CodingConfig, Codec) for the current parameters, kept while they stay the same.
+
+        ``set_params`` after fit is allowed (the coding parameters are read at
+        prediction time), so the parameters are validated again whenever one
+        of them changed; a request with the same parameters as the last one
+        reuses the validated configuration and its cached operators. The
+        state lives beside the estimator (``_SERVING``), not in it: pickles,
+        clones and ``__dict__`` stay as they were.
+        """
+        key = tuple(_param_key(getattr(self, name)) for name in _PREDICT_PARAMS)
+        state = _SERVING.get(self)
+        if state is not None and state[0] == key:
+            return state[1], state[2]
+        self._validate_params()  # coding parameters may have been set after fit
+        config = self._coding_config()
+        codec = Codec(config)
+        _SERVING[self] = (key, config, codec)
+        return config, codec
 
     def _probe_smoothness(self, X):
         """Warn when the inner estimator's outputs are far from smooth along the code.
@@ -1010,6 +1068,47 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         with contextlib.suppress(Exception):  # an inner estimator without tags: keep defaults
             tags.target_tags.multi_output = get_tags(self.estimator).target_tags.multi_output
         return tags
+
+
+#: estimator -> (parameter key, CodingConfig, Codec) of its last request
+_SERVING = weakref.WeakKeyDictionary()
+
+#: The parameters ``predict`` reads; a change in any of them validates them again.
+_PREDICT_PARAMS = (
+    "scheme",
+    "n_coded",
+    "batch_size",
+    "smoothing",
+    "order",
+    "points",
+    "stragglers",
+    "executor",
+    "randomized",
+    "n_draws",
+    "timeout",
+    "random_state",
+    "n_adversaries",
+    "n_private",
+    "noise_scale",
+    "adversaries",
+)
+
+
+def _param_key(value):
+    """A cheap, comparable stand-in for a parameter's value (see ``_serving_state``).
+
+    Scalars stand for themselves; an estimator-like object (a straggler model)
+    by its identity and its parameters, so that ``set_params(stragglers__p=...)``
+    is seen; any other object (an executor, arrays of points) by its identity
+    and, for sequences, their text.
+    """
+    if value is None or isinstance(value, bool | numbers.Number | str):
+        return (type(value), value)
+    if isinstance(value, BaseEstimator):
+        return (type(value), id(value), repr(sorted(value.get_params(deep=False).items())))
+    if isinstance(value, tuple | list):
+        return (type(value), id(value), repr(value))
+    return (type(value), id(value))
 
 
 def _is_nonneg_number(value):

@@ -1,6 +1,8 @@
 """Running f on the N coded inputs: in process, on an executor, or on dask (layer 3)."""
 
 import sys
+import time
+import weakref
 from concurrent.futures import Executor
 from numbers import Integral, Real
 
@@ -8,6 +10,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
+from ..operators._secret import private_generator
 from ._adversaries import check_adversaries
 from ._backends import SUBMIT_ORDERS, submission_order
 from ._dask import run_on_dask
@@ -212,6 +215,7 @@ def run_workers(
     enough=None,
     submit_order="random",
     adversaries=None,
+    tasks=None,
 ):
     """Compute ``getattr(model, method)`` on every worker's coded rows, stragglers included.
 
@@ -279,6 +283,14 @@ def run_workers(
         Byzantine workers (e.g. :class:`GrossErrors`): the model corrupts the
         results of the workers it draws as liars, after collection, seeded by
         ``random_state``; ``returned`` stays True for them (a lie arrives).
+    tasks : None, "auto" or int, default=None
+        Real executors only: how many tasks one request sends. None: one per
+        coded worker (N). An int W < N: W tasks, each carrying the coded rows
+        of about N / W coded workers (see :func:`assign_rows`); ``"auto"``:
+        one task per physical worker, the executor's threads or processes
+        (``max_workers``) or a dask cluster's worker threads, and N tasks when
+        there are at least N of them. See Notes for what a physical worker
+        then is to the stragglers, the adversaries and the timeout.
 
     Returns
     -------
@@ -326,6 +338,25 @@ def run_workers(
     ``min_results`` rows (at once if it already has them); until then it keeps
     waiting, up to ``timeout``, after which the request is decoded from whoever
     answered or fails with :class:`InsufficientResultsError`.
+
+    Physical workers (``tasks``): with W < N tasks, task w carries the coded
+    rows of the coded workers ``assign_rows(N, W)[w]``, one in every stretch
+    of W consecutive coded points (interleaved), drawn afresh for every
+    request from :func:`~sklearn_coded.operators._secret.private_generator`,
+    so the loss of one physical worker removes coded points spread over the
+    code, never a contiguous block, and no worker can know which coded
+    points its neighbours hold. A worker learns its own coded rows (a
+    random subset of the code's points, one per stretch) and nothing of the
+    assignment of the others. The straggler model is drawn for the W tasks:
+    delays, deaths (:class:`RandomStragglers`) and latencies are per
+    physical worker, and every coded row of a late, dead or failed task is
+    missing; the stopping rule still counts coded rows (every batch has
+    N - S of them, S the model's ``n_stragglers`` in coded rows, besides
+    the rows of dead tasks), so tolerating one slow physical worker needs
+    S >= ceil(N / W). ``timeout`` ends the request as before. Adversaries
+    corrupt coded rows as before (a liar controls its coded rows only; a
+    physical worker that lies controls all of its about N / W rows, which
+    ``n_adversaries`` must then cover).
 
     On dask the model is scattered to every worker once per client and model
     object, one copy per worker under a key of its own (dask's Active Memory
@@ -402,22 +433,34 @@ def run_workers(
             "executor must be None, a concurrent.futures.Executor or a distributed.Client; "
             f"got {executor!r}."
         )
-    plan = stragglers.draw_plan(n_workers, rng)
-    order = submission_order(submit_order, n_workers, rng)
-    collection = _Collection(n_workers, n_batches, plan.n_wait, enough, min_results)
+    n_tasks = _n_tasks(tasks, executor, client, n_workers)
     run = run_on_executor if client is None else run_on_dask
+    if n_tasks >= n_workers:  # one task per coded worker
+        plan = stragglers.draw_plan(n_workers, rng)
+        collection = _Collection(n_workers, n_batches, plan.n_wait, enough, min_results)
+        rows, target = coded, collection
+        n_sent = int(np.isfinite(plan.delays).sum())
+    else:  # one task per physical worker, carrying its share of the coded rows
+        assignment = assign_rows(n_workers, n_tasks)
+        plan = stragglers.draw_plan(n_tasks, rng)
+        alive = np.isfinite(plan.delays)
+        n_sent = sum(len(a) for a, live in zip(assignment, alive, strict=True) if live)
+        S = getattr(stragglers, "n_stragglers", None) or 0
+        n_wait = max(min(n_sent - S, n_workers - S), 0)
+        collection = _Collection(n_workers, n_batches, n_wait, enough, min_results)
+        rows = [coded[a].reshape(-1, coded.shape[2]) for a in assignment]
+        target = _TaskCollection(collection, assignment, n_batches)
     run(
         executor,
         model,
         method,
-        coded,
+        rows,
         plan,
-        order=order,
+        order=submission_order(submit_order, len(rows), rng),
         chunk_size=chunk_size,
         timeout=timeout,
-        collection=collection,
+        collection=target,
     )
-    n_sent = int(np.isfinite(plan.delays).sum())
     if collection.lost is not None and not collection.has_minimum():
         counts = collection.returned.sum(axis=0)
         raise ExecutorLostError(
@@ -431,11 +474,157 @@ def run_workers(
     return _lie(adversaries, collection.results(), collection.returned, rng)
 
 
+def assign_rows(n_coded, n_tasks, rng=None):
+    """Which coded workers each of ``n_tasks`` physical workers serves, interleaved.
+
+    The N coded points are cut into stretches of ``n_tasks`` consecutive
+    points, and every stretch is dealt to the tasks in a random order: each
+    task holds one coded point of every stretch (the last stretch, if
+    shorter, goes to some of them), so a lost task removes points spread
+    over the code, never a block of neighbours. Drawn from
+    :func:`~sklearn_coded.operators._secret.private_generator` unless ``rng``
+    is given: the public ``random_state`` cannot replay it.
+
+    Parameters
+    ----------
+    n_coded : int
+        N, coded workers.
+    n_tasks : int
+        W <= N, physical workers.
+    rng : numpy Generator or RandomState, optional
+        For tests only.
+
+    Returns
+    -------
+    assignment : list of ndarray of int
+        ``assignment[w]``: the sorted coded workers of task w.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.execution._run import assign_rows
+    >>> assignment = assign_rows(8, 4)
+    >>> sorted(np.concatenate(assignment).tolist()) == list(range(8))
+    True
+    >>> all(len(a) == 2 and a[0] < 4 <= a[1] for a in assignment)  # one per stretch
+    True
+    """
+    rng = private_generator() if rng is None else rng
+    owner = np.empty(n_coded, dtype=np.intp)
+    for start in range(0, n_coded, n_tasks):
+        stretch = min(n_tasks, n_coded - start)
+        owner[start : start + stretch] = rng.permutation(n_tasks)[:stretch]
+    return [np.flatnonzero(owner == task) for task in range(n_tasks)]
+
+
+def _n_tasks(tasks, executor, client, n_workers):
+    """The number of tasks of one request (see ``tasks`` in :func:`run_workers`)."""
+    if tasks is None:
+        return n_workers
+    if isinstance(tasks, str) and tasks == "auto":
+        if client is not None:
+            return _dask_threads(client)
+        return int(getattr(executor, "_max_workers", n_workers) or n_workers)
+    if isinstance(tasks, Integral) and not isinstance(tasks, bool) and tasks >= 1:
+        return int(tasks)
+    raise ValueError(f'tasks must be None, "auto" or an int >= 1; got {tasks!r}.')
+
+
+#: client -> (time of the count, worker threads); a count is reused this many seconds
+_THREADS = weakref.WeakKeyDictionary()
+THREADS_TTL = 5.0
+
+
+def _dask_threads(client):
+    """A dask cluster's worker threads, asked of the scheduler at most every few seconds."""
+    now = time.monotonic()
+    cached = _THREADS.get(client)
+    if cached is not None and now - cached[0] < THREADS_TTL:
+        return cached[1]
+    workers = client.scheduler_info().get("workers", {}).values()  # a scheduler round trip
+    total = max(sum(int(w.get("nthreads", 1)) for w in workers), 1)
+    _THREADS[client] = (now, total)
+    return total
+
+
+class _TaskCollection:
+    """A collection seen by the backends with one entry per task (physical worker).
+
+    ``add(task, outcome)`` splits a task's outputs (its coded workers' rows,
+    worker-major) into one outcome per coded worker; an exception, a stopped
+    task or outputs of the wrong size make every coded worker of the task
+    missing, with that reason.
+    """
+
+    def __init__(self, collection, assignment, n_batches):
+        self.collection = collection
+        self.assignment = assignment
+        self.n_batches = n_batches
+
+    def add(self, task, outcome):
+        workers = self.assignment[task]
+        parts = [outcome] * len(workers)
+        if outcome is not None and not isinstance(outcome, BaseException):
+            outputs = np.asarray(outcome)
+            n_rows = len(workers) * self.n_batches
+            if outputs.ndim in (1, 2) and outputs.shape[0] == n_rows:
+                parts = np.split(outputs, len(workers))
+            else:
+                error = ValueError(f"outputs have shape {outputs.shape}; expected {n_rows} rows.")
+                parts = [error] * len(workers)
+        enough = False
+        for worker, part in zip(workers, parts, strict=True):
+            enough = self.collection.add(int(worker), part)
+        return enough
+
+    @property
+    def lost(self):  # set by a backend that lost its executor: kept on the collection
+        return self.collection.lost
+
+    @lost.setter
+    def lost(self, value):
+        self.collection.lost = value
+
+    def __getattr__(self, name):  # has_minimum and whatever else the backends read
+        return getattr(self.collection, name)
+
+
 def _lie(adversaries, results, returned, rng):
     """The Byzantine workers' lies, if an adversary model is given."""
     if adversaries is None:
         return results, returned
     return adversaries.corrupt(results, returned, rng)[0], returned
+
+
+def run_drawn(model, method, coded, missing, *, min_results=2, adversaries=None, rng=None):
+    """In process, with the straggler mask already drawn: the serving fast path.
+
+    :func:`run_workers` with ``executor=None`` minus its checks, for callers
+    that built ``coded`` themselves from validated, finite rows (the coded
+    estimators): one call of the method on all N*B rows, then ``missing``
+    (N, B) masks rows, then the adversary model lies.
+    """
+    n_workers, n_batches, n_features = coded.shape
+    outputs = getattr(model, method)(coded.reshape(n_workers * n_batches, n_features))
+    try:
+        outputs = _as_outputs(outputs, n_workers * n_batches)
+    except ValueError as error:
+        raise ValueError(
+            f"{type(model).__name__}.{method} on the {n_workers * n_batches} coded rows "
+            f"returned unusable outputs: {error}"
+        ) from None
+    results = outputs.reshape(n_workers, n_batches, -1)
+    returned = ~missing
+    finite = np.isfinite(results)
+    if not finite.all():
+        returned &= finite.all(axis=2)
+    _check_insufficient(returned, min_results, {}, n_workers)
+    if not returned.all():
+        results = results.copy()
+        results[~returned] = np.nan
+    if adversaries is not None:
+        adversaries = check_adversaries(adversaries, n_workers)
+    return _lie(adversaries, results, returned, check_random_state(rng))
 
 
 def _run_in_process(model, method, coded, stragglers, min_results, rng):

@@ -1,0 +1,450 @@
+"""Benchmark of coded serving under concurrent load (issue 23), in process and on dask.
+
+Part 1, in process: ``CodedClassifier`` (K = 16, N = 32, S = 2, ``executor=None``)
+against the plain model's own method on the same 2000 rows, for an MLP
+(40-256-256-5, sklearn ``MLPClassifier``) and a ``LogisticRegression``; plain and
+coded calls interleaved, median of the repeats, one BLAS thread. Targets:
+coded / plain <= 1.2 x (N/K) = 2.4 for the MLP and <= 4 for logistic regression.
+
+Part 2, on a dask ``LocalCluster`` (4 worker processes x 1 thread): C client
+threads (1, 4, 8, 16) each send requests of R rows (16, 64, 1024) back to back for
+a fixed time, the schemes taking turns in 2 rounds per cell (pooled); throughput
+(rows/s) and p50/p99 request latency for
+
+- uncoded: ``client.submit`` of the plain model's ``predict_proba`` on the scattered
+  model (the baseline a user would write), alone and behind the same
+  :class:`CoalescingPredictor` as the coded scheme (the baseline at its best);
+- replication 2x: the same task sent to two distinct workers, the first answer kept;
+- coded: ``CodedClassifier(K=16, N=32, S=8, executor=client, timeout=30)``: one task
+  per physical worker, each carrying 8 of the 32 coded rows of every batch
+  (interleaved), S = 8 coded rows = one physical worker;
+- coded + coalescing: the same behind a :class:`CoalescingPredictor` (``max_wait``
+  2 ms), which batches the concurrent clients' requests.
+
+with no injected stragglers, and with one slow worker (worker 0 sleeps 50 ms plus a
+Pareto(1.5) tail of scale 20 ms, capped at 2 s, before every task: uncancellable
+``time.sleep``). Targets with 8 clients and no stragglers: coded throughput >= 0.8 x
+(K/N) x uncoded and coded p99 <= 2x uncoded p99; with the slow worker: coded p99
+<= 0.5x uncoded p99 and <= replication's.
+
+Writes benchmarks/results/serving.json and serving.png (serving.quick.* for
+``--quick``). Run:
+
+    python benchmarks/bench_serving.py            # full (about 10 minutes)
+    python benchmarks/bench_serving.py --quick    # smoke run (about a minute)
+
+Absolute timings drift with the machine's load (a shared 2-core machine here):
+compare the schemes of one cell, measured back to back, not across runs.
+"""
+
+import argparse
+import json
+import logging
+import platform
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import distributed
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_limits
+
+from sklearn_coded.estimators import CoalescingPredictor, CodedClassifier
+
+RESULTS = Path(__file__).parent / "results"
+K, N = 16, 32
+S_IN_PROCESS = 2
+N_WORKERS = 4
+S_DASK = N // N_WORKERS  # coded rows of one physical worker
+CLIENTS = (1, 4, 8, 16)
+SIZES = (16, 64, 1024)
+SLOW = {"base": 0.05, "scale": 0.02, "shape": 1.5, "cap": 2.0}
+TARGET_MLP = 1.2 * N / K
+TARGET_LOGREG = 4.0
+TARGET_THROUGHPUT = 0.8 * K / N
+TARGET_P99 = 2.0
+
+
+def make_data(n_rows, seed=0):
+    X, y = make_classification(
+        n_rows, 40, n_informative=20, n_classes=5, n_clusters_per_class=1, random_state=seed
+    )
+    return X.astype(np.float64), y
+
+
+def train_mlp(X, y, seed=0):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a fixed, small budget
+        return MLPClassifier((256, 256), max_iter=15, random_state=seed).fit(X, y)
+
+
+# ----------------------------------------------------------------- in process
+def in_process(repeats):
+    X, y = make_data(4000)
+    X_test = X[2000:]
+    rows = []
+    for name, model, target in (
+        ("mlp 40-256-256-5", train_mlp(X[:2000], y[:2000]), TARGET_MLP),
+        ("logistic regression", LogisticRegression(max_iter=500), TARGET_LOGREG),
+    ):
+        clf = CodedClassifier(
+            model, batch_size=K, n_coded=N, stragglers=S_IN_PROCESS, random_state=0
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X[:2000], y[:2000])
+        plain = clf.estimator_
+        method = "decision_function" if hasattr(plain, "decision_function") else "predict_proba"
+        for _ in range(30):  # warm: every survivor set seen, operators cached
+            getattr(clf, method)(X_test)
+        times = {"plain": [], "coded": []}
+        for _ in range(repeats):  # interleaved, so that the load drifts alike
+            for key, fn in (("plain", getattr(plain, method)), ("coded", getattr(clf, method))):
+                start = time.perf_counter()
+                fn(X_test)
+                times[key].append(time.perf_counter() - start)
+        p, c = np.median(times["plain"]), np.median(times["coded"])
+        p_min, c_min = min(times["plain"]), min(times["coded"])
+        agreement = float(np.mean(clf.predict(X_test) == plain.predict(X_test)))
+        row = {
+            "model": name,
+            "rows": len(X_test),
+            "plain_ms": 1e3 * p,
+            "coded_ms": 1e3 * c,
+            "ratio": c / p,
+            "ratio_of_minima": c_min / p_min,
+            "target_ratio": target,
+            "met": bool(c / p <= target),
+            "overhead_us_per_row": 1e6 * (c - p) / len(X_test),
+            "argmax_agreement": agreement,
+        }
+        print(
+            f"in process {name}: plain {row['plain_ms']:.2f} ms, coded {row['coded_ms']:.2f} ms,"
+            f" ratio {row['ratio']:.2f} (of minima {row['ratio_of_minima']:.2f}; target <="
+            f" {target:.1f}), agreement {agreement:.3f}"
+        )
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------- dask
+class SlowWorker:
+    """A model whose methods sleep on dask worker 0 first (heavy-tailed, uncancellable)."""
+
+    def __init__(self, model, slow):
+        self.model = model
+        self.slow = slow
+        self.classes_ = model.classes_
+
+    def _maybe_sleep(self):
+        if self.slow is None:
+            return
+        try:
+            name = distributed.get_worker().name
+        except ValueError:
+            return
+        if name == 0:
+            s = self.slow
+            extra = s["scale"] * np.random.default_rng().pareto(s["shape"])
+            time.sleep(min(s["base"] + extra, s["cap"]))
+
+    def predict_proba(self, X):
+        self._maybe_sleep()
+        return self.model.predict_proba(X)
+
+
+def plain_predict(model, X):
+    return model.predict_proba(X).argmax(axis=1)
+
+
+class Uncoded:
+    name = "uncoded"
+
+    def __init__(self, client, model):
+        self.client = client
+        [self.model] = client.scatter([model], broadcast=True, hash=False)
+
+    def __call__(self, X):
+        return self.client.submit(plain_predict, self.model, X, pure=False).result()
+
+
+class Coalesced:
+    """A scheme behind a :class:`CoalescingPredictor` (the uncoded baseline at its best)."""
+
+    class _Predictor:
+        def __init__(self, function):
+            self.predict = function
+
+    def __init__(self, scheme):
+        self.predict = CoalescingPredictor(self._Predictor(scheme), max_wait=0.002).predict
+        self.name = f"{scheme.name} + coalescing"
+
+    def __call__(self, X):
+        return self.predict(X)
+
+
+class Replicated:
+    name = "replication 2x"
+
+    def __init__(self, client, model):
+        self.client = client
+        [self.model] = client.scatter([model], broadcast=True, hash=False)
+        self.workers = list(client.scheduler_info()["workers"])
+        self.rng = np.random.default_rng(0)
+        self.lock = threading.Lock()
+
+    def __call__(self, X):
+        with self.lock:
+            pair = self.rng.choice(len(self.workers), 2, replace=False)
+        futures = [
+            self.client.submit(plain_predict, self.model, X, pure=False, workers=[self.workers[w]])
+            for w in pair
+        ]
+        done, pending = distributed.wait(futures, return_when="FIRST_COMPLETED")
+        for future in pending:
+            future.cancel()
+        return next(iter(done)).result()
+
+
+class Coded:
+    name = "coded"
+
+    def __init__(self, client, model, X, y, coalesce):
+        clf = CodedClassifier(
+            LogisticRegression(max_iter=2000), batch_size=K, n_coded=N, stragglers=S_DASK,
+            executor=client, timeout=30, random_state=None,
+        ).fit(X[:200], y[:200])  # fmt: skip
+        clf.estimator_ = model  # the same fitted model as the baselines
+        clf._worker.estimator = model
+        clf.response_ = "log_proba"
+        clf._worker.space = "log_proba"
+        clf.classes_ = model.classes_
+        self.clf = clf
+        self.predict = CoalescingPredictor(clf, max_wait=0.002).predict if coalesce else clf.predict
+        self.name = "coded + coalescing" if coalesce else "coded"
+
+    def __call__(self, X):
+        return self.predict(X)
+
+
+def pooled(rounds):
+    """One cell over its rounds: rows / wall time summed, latencies pooled."""
+    latencies = np.concatenate([r["latencies"] for r in rounds])
+    rows, wall = sum(r["rows"] for r in rounds), sum(r["wall"] for r in rounds)
+    lat = latencies if latencies.size else np.array([np.nan])
+    errors = [e for r in rounds for e in r["errors"]]
+    return {
+        "requests": int(latencies.size),
+        "throughput_rows_s": rows / wall,
+        "throughput_per_round": [r["rows"] / r["wall"] for r in rounds],
+        "p50_ms": float(1e3 * np.percentile(lat, 50)),
+        "p99_ms": float(1e3 * np.percentile(lat, 99)),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+def load(scheme, X, n_clients, size, duration, seed):
+    """C client threads sending requests of ``size`` rows for ``duration`` seconds."""
+    latencies, rows, errors = [], [0], []
+    lock = threading.Lock()
+    stop = time.monotonic() + duration
+
+    def client(c):
+        rng = np.random.default_rng([seed, c])
+        while time.monotonic() < stop:
+            start_row = int(rng.integers(0, len(X) - size))
+            batch = X[start_row : start_row + size]
+            start = time.perf_counter()
+            try:
+                out = scheme(batch)
+                assert len(out) == size
+            except Exception as error:  # counted, not hidden
+                with lock:
+                    errors.append(repr(error))
+                continue
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                rows[0] += size
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(n_clients)]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - began
+    return {"latencies": np.array(latencies), "rows": rows[0], "wall": wall, "errors": errors}
+
+
+def on_dask(args):
+    X, y = make_data(6000, seed=1)
+    mlp = train_mlp(X[:2000], y[:2000])
+    X_serve = X[2000:]
+    cells = []
+    with (
+        distributed.LocalCluster(
+            n_workers=N_WORKERS, threads_per_worker=1, processes=True,
+            dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        for condition, slow in (("no stragglers", None), ("one slow worker", SLOW)):
+            model = SlowWorker(mlp, slow)
+            uncoded = Uncoded(client, model)
+            schemes = [
+                uncoded,
+                Coalesced(uncoded),
+                Replicated(client, model),
+                Coded(client, model, X, y, coalesce=False),
+                Coded(client, model, X, y, coalesce=True),
+            ]
+            for scheme in schemes:  # warm: model scattered, operators cached
+                for _ in range(3):
+                    scheme(X_serve[:64])
+            for size in args.sizes:
+                for n_clients in args.clients:
+                    runs = {scheme.name: [] for scheme in schemes}
+                    for r in range(args.rounds):  # the schemes take turns, round by round
+                        for scheme in schemes:
+                            seed = 1000 * r + size
+                            runs[scheme.name].append(
+                                load(scheme, X_serve, n_clients, size, args.duration, seed)
+                            )
+                    for scheme in schemes:
+                        cell = pooled(runs[scheme.name])
+                        cell.update(
+                            condition=condition, scheme=scheme.name, clients=n_clients, rows=size
+                        )
+                        cells.append(cell)
+                        print(
+                            f"{condition:16s} R={size:5d} C={n_clients:2d} {scheme.name:20s}"
+                            f" {cell['throughput_rows_s']:9.0f} rows/s  p50 {cell['p50_ms']:7.1f}"
+                            f" ms  p99 {cell['p99_ms']:7.1f} ms  errors {cell['errors']}",
+                            flush=True,
+                        )
+    return cells
+
+
+def verdicts(cells):
+    """The issue's targets, per request size, at 8 clients (or the closest measured)."""
+    out = []
+    for size in sorted({c["rows"] for c in cells}):
+        for condition in ("no stragglers", "one slow worker"):
+            sub = [c for c in cells if c["rows"] == size and c["condition"] == condition]
+            if not sub:
+                continue
+            clients = min({c["clients"] for c in sub}, key=lambda n: abs(n - 8))
+            by = {c["scheme"]: c for c in sub if c["clients"] == clients}
+            base = by["uncoded"]
+            best = max(
+                (by["uncoded"], by["uncoded + coalescing"]), key=lambda c: c["throughput_rows_s"]
+            )
+            for name in ("coded", "coded + coalescing"):
+                coded = by[name]
+                row = {
+                    "condition": condition,
+                    "rows": size,
+                    "clients": clients,
+                    "scheme": name,
+                    "throughput_over_uncoded": coded["throughput_rows_s"]
+                    / base["throughput_rows_s"],
+                    "p99_over_uncoded": coded["p99_ms"] / base["p99_ms"],
+                    "p99_over_replication": coded["p99_ms"] / by["replication 2x"]["p99_ms"],
+                    "throughput_over_best_uncoded": coded["throughput_rows_s"]
+                    / best["throughput_rows_s"],
+                    "p99_over_best_uncoded": coded["p99_ms"] / best["p99_ms"],
+                }
+                if condition == "no stragglers":
+                    row["met"] = bool(
+                        row["throughput_over_uncoded"] >= TARGET_THROUGHPUT
+                        and row["p99_over_uncoded"] <= TARGET_P99
+                    )
+                else:
+                    row["met"] = bool(
+                        row["p99_over_uncoded"] <= 0.5 and row["p99_over_replication"] <= 1.0
+                    )
+                out.append(row)
+                print(
+                    f"targets {condition:16s} R={size:5d} C={clients:2d} {name:20s}: throughput"
+                    f" {row['throughput_over_uncoded']:.2f}x uncoded, p99"
+                    f" {row['p99_over_uncoded']:.2f}x uncoded,"
+                    f" {row['p99_over_replication']:.2f}x replication -> met={row['met']};"
+                    f" vs coalesced uncoded: throughput {row['throughput_over_best_uncoded']:.2f}x,"
+                    f" p99 {row['p99_over_best_uncoded']:.2f}x"
+                )
+    return out
+
+
+def plot(cells, path):
+    sizes = sorted({c["rows"] for c in cells})
+    conditions = ("no stragglers", "one slow worker")
+    fig, axes = plt.subplots(4, len(sizes), figsize=(4.2 * len(sizes), 12), squeeze=False)
+    for j, size in enumerate(sizes):
+        for i, condition in enumerate(conditions):
+            sub = [c for c in cells if c["rows"] == size and c["condition"] == condition]
+            for scheme in dict.fromkeys(c["scheme"] for c in sub):
+                pts = sorted((c["clients"], c) for c in sub if c["scheme"] == scheme)
+                xs = [p[0] for p in pts]
+                axes[2 * i, j].plot(
+                    xs, [p[1]["throughput_rows_s"] for p in pts], "o-", label=scheme
+                )
+                axes[2 * i + 1, j].plot(xs, [p[1]["p99_ms"] for p in pts], "o-", label=scheme)
+            axes[2 * i, j].set_title(f"{condition}, {size} rows/request")
+            axes[2 * i, j].set_ylabel("throughput (rows/s)")
+            axes[2 * i + 1, j].set_ylabel("p99 latency (ms)")
+            axes[2 * i + 1, j].set_yscale("log")
+            for ax in axes[2 * i : 2 * i + 2, j]:
+                ax.set_xscale("log", base=2)
+                ax.set_xlabel("concurrent clients")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(f"coded serving on dask: {N_WORKERS} worker processes, K={K}, N={N}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run (about a minute)")
+    parser.add_argument("--duration", type=float, default=1.0, help="seconds per turn")
+    parser.add_argument("--repeats", type=int, default=40, help="in-process repeats")
+    parser.add_argument("--rounds", type=int, default=2, help="turns of the schemes per cell")
+    args = parser.parse_args(argv)
+    args.clients, args.sizes = CLIENTS, SIZES
+    if args.quick:
+        args.duration, args.repeats, args.clients, args.sizes = 0.5, 10, (1, 8), (64,)
+        args.rounds = 1
+    RESULTS.mkdir(exist_ok=True)
+    stem = "serving.quick" if args.quick else "serving"
+    began = time.time()
+    with threadpool_limits(limits=1):  # small matrices; BLAS threads only contend here
+        process_rows = in_process(args.repeats)
+        cells = on_dask(args)
+    settings = {"K": K, "N": N, "S_in_process": S_IN_PROCESS, "S_dask": S_DASK}
+    settings.update(dask_workers=N_WORKERS, slow_worker=SLOW, seconds_per_cell=args.duration)
+    settings.update(rounds=args.rounds)
+    result = {
+        "machine": platform.platform(),
+        "settings": settings,
+        "in_process": process_rows,
+        "dask": cells,
+        "targets": verdicts(cells),
+        "seconds": time.time() - began,
+    }
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    plot(cells, RESULTS / f"{stem}.png")
+    print(f"wrote {RESULTS / stem}.json/.png in {result['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
