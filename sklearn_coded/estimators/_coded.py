@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..coding import adversary_bound
 from ..execution import check_stragglers, run_workers
-from ..execution._run import run_drawn
+from ..execution._run import run_drawn, simulated_deadline
 from ..operators import (
     DEFAULT_PRIVATE_LAYOUT,
     EXACT_CODES,
@@ -391,6 +391,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         if self.executor is None:
             n_columns = self.n_draws * sum(g.slots.shape[0] for g in layout[0])
             model = check_stragglers(self.stragglers, N, min_results=config.min_results)
+            model = simulated_deadline(model, self.timeout)  # the hard limit, simulated
             missing = model.draw_missing(N, n_columns, rng)
         # padding rows (n_private > 0): fresh per batch, from the one generator
         encoder, decoder = make_coders(config, random_state=rng)

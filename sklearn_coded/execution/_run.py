@@ -420,10 +420,7 @@ def run_workers(
                 "enough applies to real executors; with executor=None the straggler model "
                 f"alone decides who returns. Got enough={enough!r}."
             )
-        if timeout is not None and isinstance(stragglers, LatencyStragglers):
-            # Simulated latencies past the hard limit are missing, as on a real executor.
-            deadline = timeout if stragglers.deadline is None else min(stragglers.deadline, timeout)
-            stragglers = clone(stragglers).set_params(deadline=deadline)
+        stragglers = simulated_deadline(stragglers, timeout)
         results, returned = _run_in_process(model, method, coded, stragglers, min_results, rng)
         return _lie(adversaries, results, returned, rng)
 
@@ -604,6 +601,34 @@ def run_drawn(model, method, coded, missing, *, min_results=2, adversaries=None,
     estimators): one call of the method on all N*B rows, then ``missing``
     (N, B) masks rows, then the adversary model lies.
     """
+    results, returned = _evaluate(model, method, coded, missing, min_results)
+    if adversaries is not None:
+        adversaries = check_adversaries(adversaries, coded.shape[0])
+    return _lie(adversaries, results, returned, check_random_state(rng))
+
+
+def simulated_deadline(stragglers, timeout):
+    """The straggler model of an in-process request with a time limit.
+
+    Simulated latencies past the hard limit are missing, as on a real executor:
+    a :class:`LatencyStragglers` gets ``deadline = min(deadline, timeout)``;
+    other models (and ``timeout=None``) are returned as they are.
+    """
+    if timeout is None or not isinstance(stragglers, LatencyStragglers):
+        return stragglers
+    deadline = timeout if stragglers.deadline is None else min(stragglers.deadline, timeout)
+    return clone(stragglers).set_params(deadline=deadline)
+
+
+def _run_in_process(model, method, coded, stragglers, min_results, rng):
+    """One call of the method on all N*B rows, then the straggler model masks rows."""
+    n_workers, n_batches, _ = coded.shape
+    missing = stragglers.draw_missing(n_workers, n_batches, rng)
+    return _evaluate(model, method, coded, missing, min_results)
+
+
+def _evaluate(model, method, coded, missing, min_results):
+    """f on all N*B coded rows in one call; rows that are ``missing`` or not finite are NaN."""
     n_workers, n_batches, n_features = coded.shape
     outputs = getattr(model, method)(coded.reshape(n_workers * n_batches, n_features))
     try:
@@ -614,33 +639,9 @@ def run_drawn(model, method, coded, missing, *, min_results=2, adversaries=None,
             f"returned unusable outputs: {error}"
         ) from None
     results = outputs.reshape(n_workers, n_batches, -1)
-    returned = ~missing
-    finite = np.isfinite(results)
-    if not finite.all():
-        returned &= finite.all(axis=2)
+    returned = ~missing & np.isfinite(results).all(axis=2)
     _check_insufficient(returned, min_results, {}, n_workers)
     if not returned.all():
         results = results.copy()
         results[~returned] = np.nan
-    if adversaries is not None:
-        adversaries = check_adversaries(adversaries, n_workers)
-    return _lie(adversaries, results, returned, check_random_state(rng))
-
-
-def _run_in_process(model, method, coded, stragglers, min_results, rng):
-    """One call of the method on all N*B rows, then the straggler model masks rows."""
-    n_workers, n_batches, n_features = coded.shape
-    outputs = getattr(model, method)(coded.reshape(n_workers * n_batches, n_features))
-    try:
-        outputs = _as_outputs(outputs, n_workers * n_batches)
-    except ValueError as error:
-        raise ValueError(
-            f"{type(model).__name__}.{method} on the {n_workers * n_batches} coded rows "
-            f"returned unusable outputs: {error}"
-        ) from None
-    results = outputs.reshape(n_workers, n_batches, -1).copy()
-    returned = np.isfinite(results).all(axis=2)
-    returned &= ~stragglers.draw_missing(n_workers, n_batches, rng)
-    _check_insufficient(returned, min_results, {}, n_workers)
-    results[~returned] = np.nan
     return results, returned

@@ -335,3 +335,34 @@ def test_a_closed_client_is_this_packages_error():
         with pytest.raises(ExecutorLostError, match="the client is 'closed'"):
             run_workers(model, "predict", coded, executor=client, timeout=10)
         assert time.monotonic() - start < MARGIN
+
+
+def test_estimator_in_process_timeout_applies_to_simulated_latencies():
+    # The estimators' in-process path draws the request's mask itself: the same
+    # hard limit applies there as in run_workers (oracle: the deadline set by hand).
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_coded import CodedClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 5))
+    y = (X[:, 0] > 0).astype(int)
+    common = dict(batch_size=8, n_coded=32, random_state=0)
+    timed = CodedClassifier(
+        LogisticRegression(),
+        stragglers=LatencyStragglers(shift=0.1, scale=0.2),
+        timeout=0.25,
+        **common,
+    ).fit(X, y)
+    told = CodedClassifier(
+        LogisticRegression(),
+        stragglers=LatencyStragglers(shift=0.1, scale=0.2, deadline=0.25),
+        **common,
+    ).fit(X, y)
+    untimed = CodedClassifier(
+        LogisticRegression(),
+        stragglers=LatencyStragglers(shift=0.1, scale=0.2),
+        **common,
+    ).fit(X, y)
+    np.testing.assert_array_equal(timed.decision_function(X), told.decision_function(X))
+    assert not np.array_equal(timed.decision_function(X), untimed.decision_function(X))
