@@ -27,8 +27,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..coding import adversary_bound
+from ..coding._private import signal_variance
 from ..execution import check_stragglers, run_workers
 from ..operators import DEFAULT_PRIVATE_LAYOUT, POINT_FAMILIES, SCHEMES, n_noise_rows
+from ..operators._privacy import LeakageLedger
 from ..operators._schemes import explicit_size
 from ._batching import batch_groups, decode_groups, encode_groups, make_coders
 from ._config import CodingConfig
@@ -83,6 +85,11 @@ PROBE_GRID = 4
 PROBE_MAX_FLAT = 0.5
 PROBE_MAX_ERROR = 0.5
 
+#: ``fit`` estimates the data covariance of the leakage bound (``n_private``) from at
+#: most this many training rows (a fixed draw): its top eigenvalue then has a
+#: relative standard error near sqrt(2 / 2000) = 3%, inside the 6% margin taken.
+PRIVACY_COVARIANCE_ROWS = 2000
+
 _SMOOTHING = [Interval(Real, 0, None, closed="left"), StrOptions({"gcv"}), tuple]
 
 
@@ -116,7 +123,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         "random_state": ["random_state"],
         "n_adversaries": [Interval(Integral, 0, None, closed="left")],
         "n_private": [Interval(Integral, 0, None, closed="left")],
-        "noise_scale": [Interval(Real, 0, None, closed="left")],
+        "noise_scale": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "max_leakage": [Interval(Real, 0, 1, closed="right")],
+        "leakage_budget": [Interval(Real, 0, 1, closed="right"), None],
         "adversaries": "no_validation",  # checked by execution.check_adversaries
     }
 
@@ -140,7 +149,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         random_state=None,
         n_adversaries=0,
         n_private=0,
-        noise_scale=1.0,
+        noise_scale="auto",
+        max_leakage=0.25,
+        leakage_budget=0.5,
         adversaries=None,
     ):
         self.estimator = estimator
@@ -161,6 +172,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         self.n_adversaries = n_adversaries
         self.n_private = n_private
         self.noise_scale = noise_scale
+        self.max_leakage = max_leakage
+        self.leakage_budget = leakage_budget
         self.adversaries = adversaries
 
     # ------------------------------------------------------------------ checks
@@ -212,6 +225,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             n_adversaries=self.n_adversaries,
             n_private=self.n_private,
             noise_scale=self.noise_scale,
+            max_leakage=self.max_leakage,
+            signal_variance=getattr(self, "signal_variance_", None),
         )
 
     def _check_adversaries(self, K, N):
@@ -299,7 +314,53 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         with _seeded_torch(seed if skorch and self.random_state is not None else None):
             estimator.fit(X, y, **fit_params)
         self.estimator_ = estimator
+        self._fit_privacy(X)
         return self
+
+    def _fit_privacy(self, X):
+        """The data covariance the leakage bound assumes, and a fresh leakage budget.
+
+        ``signal_variance_``: the largest eigenvalue of the training rows' column
+        covariance (at most ``PRIVACY_COVARIANCE_ROWS`` of them, a fixed draw), with
+        the margin of :func:`~sklearn_coded.coding._private.signal_variance`; kept
+        even when ``n_private=0`` so that ``set_params(n_private=T)`` after fit works.
+        With ``n_private > 0`` the noise is calibrated here once, so that a target
+        that cannot be met is refused at fit.
+        """
+        if len(X) > PRIVACY_COVARIANCE_ROWS:
+            rows = np.random.RandomState(0).choice(len(X), PRIVACY_COVARIANCE_ROWS, replace=False)
+            X = X[np.sort(rows)]
+        self.signal_variance_ = signal_variance(None, X, X.shape[1])
+        self._leakage_ledger = None
+        if self.n_private:
+            config = self._coding_config()
+            encoder = make_coders(config)[0]().fit(X[: config.batch_size])
+            self.noise_scale_, self.leakage_ = encoder.noise_scale_, encoder.leakage_
+
+    def _charge_leakage(self, X, config, encoder):
+        """Charge every row of a request its colluders' information; refuse past the budget.
+
+        Eq. (R) of ``operators/_privacy.py``: each coded view of a row adds its
+        ``q = lambda_max Q / sigma^2`` at its position in its batch (the worst
+        position when ``randomized``), ``n_draws`` times; a row repeated inside
+        the request, or padded into its batch, is charged for every copy. Nothing
+        is sent when a row would pass ``leakage_budget``.
+        """
+        if not config.n_private or self.leakage_budget is None:
+            return
+        q_rows = np.zeros(len(X))
+        for group in batch_groups(
+            len(X), config.batch_size, fixed_size=config.fixed_size, min_size=max(2, config.order)
+        ):
+            k = group.size
+            q = encoder().fit(X[group.slots[0]]).leakage_information(k)
+            q = np.full(k, q.max()) if self.randomized else q
+            np.add.at(q_rows, group.slots, self.n_draws * q[None, :])
+        # One budget per fitted model (fit starts a new one).
+        if getattr(self, "_leakage_ledger", None) is None:
+            self._leakage_ledger = LeakageLedger(self.leakage_budget)
+        self._leakage_ledger.budget = float(self.leakage_budget)
+        self._leakage_ledger.charge(X, q_rows)
 
     def _training_lam_dec(self, lam_dec):
         """The decoder lam of coded training: prediction's, and never "gcv"."""
@@ -350,8 +411,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 stacklevel=3,
             )
         rng = check_random_state(self.random_state)
-        # padding rows (n_private > 0): fresh per batch, from the one generator
-        encoder, decoder = make_coders(config, random_state=rng)
+        # padding rows (n_private > 0): fresh per batch, from the secret source
+        encoder, decoder = make_coders(config)
+        self._charge_leakage(X, config, encoder)  # before anything is sent
         shift_free = getattr(self, "response_", None) in SCORE_SPACES  # classes' scores
         n_samples, n_features = X.shape
         # Whole batches per chunk, so the chunks cut the input exactly as one pass would.
