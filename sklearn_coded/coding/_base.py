@@ -10,7 +10,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..operators import POINT_FAMILIES, coding_operator, coding_points, flush_tiny
 from ..operators._cache import ByteLRU
-from ..operators._privacy import LeakageLedger, information_for_leakage, leakage_bound
+from ..operators._privacy import (
+    LeakageLedger,
+    information_for_leakage,
+    leakage_bound,
+    resolve_budget,
+)
 from ..operators._secret import private_generator
 from ._byzantine import check_adversary_bound, locate_adversaries
 from ._private import MAX_NOISE_RATIO, colluders_q, layout, padded_operators, signal_variance
@@ -95,11 +100,12 @@ class BaseEncoder(_BaseCoder):
     covariance : None, float or array of shape (n_features, n_features), default=None
         The data's column covariance, or its largest eigenvalue; None estimates
         it from the rows given to ``fit`` (with a safety margin).
-    leakage_budget : float or None, default=0.5
+    leakage_budget : "auto", float or None, default="auto"
         Largest R^2 bound a row may reach over *all* the ``transform`` calls of
         this fitted encoder (views with fresh noise add, eq. R); a call past it
         raises :class:`~sklearn_coded.operators.LeakageBudgetError` and codes
-        nothing. Rows are recognised by a hash of their bytes. None: no account.
+        nothing. Rows are recognised by a hash of their bytes. "auto": three
+        views at ``max_leakage`` (0.5 at 0.25; no limit at 1). None: no account.
     random_state : int, RandomState instance or None, default=None
         Unused: the padding never comes from a public seed (anyone knowing it
         could subtract the noise). Kept so that existing code runs.
@@ -112,7 +118,7 @@ class BaseEncoder(_BaseCoder):
         "noise_scale": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "max_leakage": [Interval(Real, 0, 1, closed="right")],
         "covariance": [Interval(Real, 0, None, closed="left"), "array-like", None],
-        "leakage_budget": [Interval(Real, 0, 1, closed="right"), None],
+        "leakage_budget": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None],
         "random_state": ["random_state"],
     }
 
@@ -125,7 +131,7 @@ class BaseEncoder(_BaseCoder):
         noise_scale="auto",
         max_leakage=0.25,
         covariance=None,
-        leakage_budget=0.5,
+        leakage_budget="auto",
         random_state=None,
     ):
         self.n_coded = n_coded
@@ -172,7 +178,7 @@ class BaseEncoder(_BaseCoder):
             self.signal_variance_ = signal_variance(self.covariance, X, X.shape[1])
             self.noise_scale_ = self.calibrated_noise_scale(X.shape[0])
             self.leakage_ = leakage_bound(self.leakage_information(X.shape[0]))
-            budget = self.leakage_budget
+            budget = resolve_budget(self.leakage_budget, self.max_leakage)
             self._ledger = None if budget is None else LeakageLedger(budget)
         return self
 

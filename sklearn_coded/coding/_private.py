@@ -71,7 +71,14 @@ def signal_variance(covariance, X, n_features):
     if covariance is None:
         n = X.shape[0]
         C = np.atleast_2d(np.cov(np.asarray(X, dtype=np.float64), rowvar=False))
-        return float(np.linalg.eigvalsh(C).max()) * (1 + 2 * np.sqrt(2 / max(n - 1, 1)))
+        top = float(np.linalg.eigvalsh(C).max())
+        if not top > 0:
+            raise ValueError(
+                "The rows given to fit do not vary, so they give no scale for the privacy "
+                "noise (n_private > 0): fit on representative rows, or pass covariance= "
+                "(the data's column covariance or its largest eigenvalue)."
+            )
+        return top * (1 + 2 * np.sqrt(2 / max(n - 1, 1)))
     if np.ndim(covariance) == 0:
         value = float(covariance)
         if not (np.isfinite(value) and value >= 0):

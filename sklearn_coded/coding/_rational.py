@@ -29,10 +29,11 @@ class BerrutEncoder(BaseEncoder):
     covariance : None, float or array of shape (n_features, n_features), default=None
         The data's column covariance (or its largest eigenvalue) the bound is
         computed for; None estimates it from the rows given to ``fit``.
-    leakage_budget : float or None, default=0.5
+    leakage_budget : "auto", float or None, default="auto"
         Largest R^2 bound a row may reach over all ``transform`` calls (views
         with fresh noise add up): a call past it raises
-        :class:`~sklearn_coded.operators.LeakageBudgetError`. None: no account.
+        :class:`~sklearn_coded.operators.LeakageBudgetError`. "auto": three
+        views at ``max_leakage`` (0.5 at 0.25; no limit at 1). None: no account.
     random_state : int, RandomState instance or None, default=None
         Unused: no public seed draws the padding. Kept so existing code runs.
 
@@ -137,10 +138,11 @@ class LagrangeEncoder(BaseEncoder):
     covariance : None, float or array of shape (n_features, n_features), default=None
         The data's column covariance (or its largest eigenvalue) the bound is
         computed for; None estimates it from the rows given to ``fit``.
-    leakage_budget : float or None, default=0.5
+    leakage_budget : "auto", float or None, default="auto"
         Largest R^2 bound a row may reach over all ``transform`` calls (views
         with fresh noise add up): a call past it raises
-        :class:`~sklearn_coded.operators.LeakageBudgetError`. None: no account.
+        :class:`~sklearn_coded.operators.LeakageBudgetError`. "auto": three
+        views at ``max_leakage`` (0.5 at 0.25; no limit at 1). None: no account.
     random_state : int, RandomState instance or None, default=None
         Unused: no public seed draws the padding. Kept so existing code runs.
 

@@ -30,7 +30,7 @@ from ..coding import adversary_bound
 from ..coding._private import signal_variance
 from ..execution import check_stragglers, run_workers
 from ..operators import DEFAULT_PRIVATE_LAYOUT, POINT_FAMILIES, SCHEMES, n_noise_rows
-from ..operators._privacy import LeakageLedger
+from ..operators._privacy import LeakageLedger, resolve_budget
 from ..operators._schemes import explicit_size
 from ._batching import batch_groups, decode_groups, encode_groups, make_coders
 from ._config import CodingConfig
@@ -125,7 +125,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         "n_private": [Interval(Integral, 0, None, closed="left")],
         "noise_scale": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "max_leakage": [Interval(Real, 0, 1, closed="right")],
-        "leakage_budget": [Interval(Real, 0, 1, closed="right"), None],
+        "leakage_budget": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None],
         "adversaries": "no_validation",  # checked by execution.check_adversaries
     }
 
@@ -151,7 +151,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         n_private=0,
         noise_scale="auto",
         max_leakage=0.25,
-        leakage_budget=0.5,
+        leakage_budget="auto",
         adversaries=None,
     ):
         self.estimator = estimator
@@ -346,7 +346,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         the request, or padded into its batch, is charged for every copy. Nothing
         is sent when a row would pass ``leakage_budget``.
         """
-        if not config.n_private or self.leakage_budget is None:
+        budget = resolve_budget(self.leakage_budget, config.max_leakage)
+        if not config.n_private or budget is None:
             return
         q_rows = np.zeros(len(X))
         for group in batch_groups(
@@ -358,8 +359,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             np.add.at(q_rows, group.slots, self.n_draws * q[None, :])
         # One budget per fitted model (fit starts a new one).
         if getattr(self, "_leakage_ledger", None) is None:
-            self._leakage_ledger = LeakageLedger(self.leakage_budget)
-        self._leakage_ledger.budget = float(self.leakage_budget)
+            self._leakage_ledger = LeakageLedger(budget)
+        self._leakage_ledger.budget = budget
         self._leakage_ledger.charge(X, q_rows)
 
     def _training_lam_dec(self, lam_dec):

@@ -481,6 +481,25 @@ def leakage_bound(information, row_eigenvalue_floor=1.0):
     return bound if bound.ndim else bound[()]
 
 
+#: ``leakage_budget="auto"``: the bound after this many views of a row at ``max_leakage``
+#: (eq. R): R^2 0.5 at the default ``max_leakage=0.25``, 1 (no limit) at ``max_leakage=1``.
+AUTO_BUDGET_VIEWS = 3
+
+
+def resolve_budget(leakage_budget, max_leakage):
+    """The R^2 budget of ``leakage_budget`` ("auto": ``AUTO_BUDGET_VIEWS`` views at the target).
+
+    Examples
+    --------
+    >>> from sklearn_coded.operators._privacy import resolve_budget
+    >>> resolve_budget("auto", 0.25), resolve_budget("auto", 1.0), resolve_budget(0.3, 0.25)
+    (0.5, 1.0, 0.3)
+    """
+    if leakage_budget is None or leakage_budget != "auto":
+        return leakage_budget
+    return float(leakage_bound(AUTO_BUDGET_VIEWS * information_for_leakage(max_leakage)))
+
+
 def information_for_leakage(max_leakage):
     """q* = R2 / (1 - R2): the signal-to-noise ratio at which eq. (L) reaches ``max_leakage``."""
     return np.inf if max_leakage >= 1 else max_leakage / (1.0 - max_leakage)
