@@ -103,4 +103,4 @@ def test_set_params_n_private_after_fit_uses_the_training_covariance(digits):
     clf.set_params(n_private=2).predict(X[600:632])
     # The encoder the prediction used holds the same target.
     spent = clf._leakage_ledger.spent(X[600:632])
-    assert 0 < spent.min() and spent.max() <= 0.25 + 1e-12
+    assert spent.min() > 0 and spent.max() <= 0.25 + 1e-12
