@@ -63,22 +63,28 @@ def colluders_q(scheme, points, n_samples, n_coded, n_private, smoothing, params
 def signal_variance(covariance, X, n_features):
     """lambda_max, the largest variance of a unit-norm combination of a row's columns.
 
-    ``covariance`` None: the top eigenvalue of the sample covariance of ``X``, times
-    ``1 + 2 sqrt(2 / (n - 1))`` (two standard errors of a sample variance of n Gaussian
-    rows), so that an estimate from few rows errs on the safe side. A number is
-    lambda_max itself; a matrix is the column covariance.
+    ``covariance`` None: the top eigenvalue of the sample covariance of ``X`` plus
+    three standard errors of the variance along its eigenvector (estimated from the
+    rows' own fourth moment, so heavy tails widen it), so that an estimate from few
+    rows errs on the safe side. A number is lambda_max itself; a matrix is the
+    column covariance.
     """
     if covariance is None:
+        X = np.asarray(X, dtype=np.float64)
         n = X.shape[0]
-        C = np.atleast_2d(np.cov(np.asarray(X, dtype=np.float64), rowvar=False))
-        top = float(np.linalg.eigvalsh(C).max())
+        C = np.atleast_2d(np.cov(X, rowvar=False))
+        w, V = np.linalg.eigh(C)
+        top = float(w[-1])
         if not top > 0:
             raise ValueError(
                 "The rows given to fit do not vary, so they give no scale for the privacy "
                 "noise (n_private > 0): fit on representative rows, or pass covariance= "
                 "(the data's column covariance or its largest eigenvalue)."
             )
-        return top * (1 + 2 * np.sqrt(2 / max(n - 1, 1)))
+        squares = ((X - X.mean(axis=0)) @ V[:, -1]) ** 2
+        # Standard error of a variance: sd(p^2) / sqrt(n), at least the Gaussian one.
+        relative = max(squares.std() / squares.mean(), np.sqrt(2.0)) / np.sqrt(max(n - 1, 1))
+        return top * (1 + 3 * relative)
     if np.ndim(covariance) == 0:
         value = float(covariance)
         if not (np.isfinite(value) and value >= 0):

@@ -49,7 +49,7 @@ from ._points import make_points
 
 PRIVATE_LAYOUTS = ("alternate", "spread", "ends")
 
-#: The layout of ``n_private > 0``, measured in ``benchmarks/bench_privacy.py``
+#: The layout of ``n_private > 0``, measured in ``benchmarks/bench_privacy_layouts.py``
 #: (digits MLP, K = 16, T = 2, N = 128): with T = 2 noise points ("ends",
 #: "spread") every code leaks some row completely (worst R^2 = 1.0 at every noise
 #: scale up to 100 data standard deviations: the noise does not reach the data
@@ -89,7 +89,7 @@ def n_noise_rows(layout, n_samples, n_private):
 #: The coded points' distance from the data points of ``n_private > 0``, in node
 #: spacings, per scheme: of 0, 0.25 and 0.4, the gap with the best argmax
 #: agreement among the settings whose attack R^2 stays <= 0.25 for every row, on
-#: held-out rows (``bench_privacy.py --split train``, digits MLP, K = 16, T = 2,
+#: held-out rows (``bench_privacy_layouts.py --split train``, digits MLP, K = 16, T = 2,
 #: N = 128): spline 0.25 (agreement 0.38 at sigma = 30, against 0.24 with 0.4),
 #: Berrut 0.4 (0.47 at sigma = 10, the best of all), Lagrange 0.4 (0.21 at
 #: sigma = 100, the only setting under 0.25; a gap costs Lagrange accuracy at low
