@@ -631,11 +631,24 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         N - S >= K + P + 2A, P the noise rows of ``n_private`` (0 without).
         See :ref:`security`.
     n_private : int, default=0
-        T: pad every batch with random rows (fresh per batch, from
-        ``random_state``) so that T colluding workers learn little; the leakage
-        is measured, not zero (:ref:`security`).
-    noise_scale : float, default=1.0
-        Standard deviation of the padding entries, in the units of ``X``.
+        T: pad every batch with random rows, drawn from the operating system's
+        secret source afresh per batch and per call (never from
+        ``random_state``), so that any T colluding workers' best linear
+        predictor of any feature of a row reaches R^2 at most ``max_leakage``
+        (:ref:`security`).
+    noise_scale : "auto" or float, default="auto"
+        Standard deviation of the padding entries, in the units of ``X``;
+        ``"auto"`` is the smallest that meets ``max_leakage`` for the training
+        data's covariance; a number that does not meet it is refused at ``fit``.
+    max_leakage : float, default=0.25
+        The colluders' R^2 target in (0, 1] (``n_private > 0``); 1 accepts any
+        leakage. Stricter targets cost accuracy (user guide).
+    leakage_budget : "auto", float or None, default="auto"
+        Largest R^2 bound any row may reach over all the predictions of this
+        fitted model (repeated views add up); a request past it raises
+        :class:`~sklearn_coded.operators.LeakageBudgetError` before anything is
+        sent. "auto": three views at ``max_leakage`` (0.5 at 0.25). None: no
+        account.
     adversaries : None or adversary model, default=None
         Simulated Byzantine workers (e.g.
         :class:`~sklearn_coded.execution.GrossErrors`) that corrupt results after
@@ -654,6 +667,14 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``fit``, when they are all strings.
+    signal_variance_ : float
+        Largest eigenvalue of the training rows' column covariance (with a margin
+        of three standard errors): the data scale the leakage bound assumes.
+    noise_scale_ : float
+        Padding scale for batches of ``batch_size`` rows (``n_private > 0`` at fit).
+    leakage_ : ndarray of shape (batch_size,)
+        Guaranteed R^2 bound of each batch position against any T colluders, per
+        request (``n_private > 0`` at fit).
 
     See Also
     --------
@@ -862,9 +883,13 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     n_adversaries : int, default=0
         Byzantine workers per batch to locate and drop (see :class:`CodedClassifier`).
     n_private : int, default=0
-        Colluding workers to protect against by noise padding.
-    noise_scale : float, default=1.0
-        Standard deviation of the padding entries.
+        Colluding workers to protect against by secret noise padding.
+    noise_scale : "auto" or float, default="auto"
+        Standard deviation of the padding entries ("auto": from ``max_leakage``).
+    max_leakage : float, default=0.25
+        The colluders' R^2 target (see :class:`CodedClassifier`).
+    leakage_budget : "auto", float or None, default="auto"
+        Per-row leakage budget over all predictions (see :class:`CodedClassifier`).
     adversaries : None or adversary model, default=None
         Simulated Byzantine workers (see :class:`CodedClassifier`).
 
@@ -876,6 +901,14 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``fit``, when they are all strings.
+    signal_variance_ : float
+        Largest eigenvalue of the training rows' column covariance (with a margin
+        of three standard errors): the data scale the leakage bound assumes.
+    noise_scale_ : float
+        Padding scale for batches of ``batch_size`` rows (``n_private > 0`` at fit).
+    leakage_ : ndarray of shape (batch_size,)
+        Guaranteed R^2 bound of each batch position against any T colluders, per
+        request (``n_private > 0`` at fit).
 
     See Also
     --------
