@@ -19,13 +19,15 @@ colluders attack:
 - ``pixel_map``: one affine map from the pair's 2 values of a pixel to that
   pixel, fitted on half of the batches and scored on the rest;
 - ``ridge``: a ridge map from the 2 x 64 pooled values to the 64 pixels;
-- repeats: the same batches coded R times with fresh noise and averaged (the
+- repeats (at the 0.25 target): the same batches coded R times with fresh noise and averaged (the
   sufficient statistic), attacked by the LMMSE at sigma^2 / R; against the
   composed bound (eq. R) and the number of identical requests the estimator's
   default budget serves before it refuses.
 
-Every measured R^2 is compared with ``leakage_`` (the bound per row); the
-utility is the argmax agreement of ``predict`` with the bare model on the test
+Every measured R^2 is compared with ``leakage_`` (the bound per row), raw and
+within ``Z_SE`` standard errors (the bound is tight: the exact attack reaches it
+within a few percent, so a finite-sample estimate lands above it about half the
+time for the worst row); the utility is the argmax agreement of ``predict`` with the bare model on the test
 split. The default configuration (``CodedClassifier(est, n_private=2)``: spline,
 N = 4K = 64, ``max_leakage=0.25``) is a cell of its own.
 
@@ -58,6 +60,9 @@ from sklearn_coded.operators import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: A measured R^2 is within sampling error of the bound when it exceeds it by at most this
+#: many standard errors: Bonferroni over the ~700 (row, cell) comparisons at 5% (z = 3.9).
+Z_SE = 4.0
 K, T, N = 16, 2, 128
 SCHEMES = ("spline", "berrut", "lagrange")
 TARGETS = (0.05, 0.1, 0.25, 0.5)
@@ -96,7 +101,7 @@ def r2_scores(truth, estimate, mean, top):
     return float(pooled), float(1 - ratio), float(se)
 
 
-def attack_cell(encoder_factory, X_pool, C, mean, config, rng, repeats=True):
+def attack_cell(encoder_factory, X_pool, C, mean, config, rng, with_repeats=True):
     """Leakage bound, exact and measured attacks of one (scheme, N, target) cell."""
     n_coded = encoder_factory().n_coded
     enc = encoder_factory().fit(X_pool[:K])
@@ -119,7 +124,7 @@ def attack_cell(encoder_factory, X_pool, C, mean, config, rng, repeats=True):
         out["pixel_map"].append(
             collusion_r2(truth.reshape(-1, 1), seen.transpose(0, 2, 1).reshape(-1, T))
         )
-        out["ridge"].append(collusion_r2(truth, seen.reshape(n, -1), ridge=n / 10))
+        out["ridge"].append(collusion_r2(truth, seen.reshape(n, -1), ridge=float(n)))
         pooled, top_r2, se = r2_scores(
             truth, lmmse_attack(seen, truth, A, B, sigma, C, mean, pairs[k], k), mean, top
         )
@@ -127,12 +132,12 @@ def attack_cell(encoder_factory, X_pool, C, mean, config, rng, repeats=True):
         out["lmmse_top"].append(top_r2)
         ses.append(se)
     # Repeats: the same batches R times with fresh noise, averaged, LMMSE at sigma^2 / R.
-    m = config["repeat_batches"] if repeats else 0
+    m = config["repeat_batches"] if with_repeats else 0
     rep_rows = rows[:m]
     total = np.zeros((m, K, T, rows.shape[2]))
     repeats = {}
     done = 0
-    for R in REPEATS if repeats else ():
+    for R in REPEATS if with_repeats else ():
         while done < R:
             views = encode_groups(
                 rep_rows.reshape(m * K, -1), batch_groups(m * K, K), encoder_factory
@@ -162,8 +167,9 @@ def attack_cell(encoder_factory, X_pool, C, mean, config, rng, repeats=True):
             "exact_mean": float(exact_R.mean()),
             "bound_max": float(bound.max()),
             "bound_mean": float(bound.mean()),
-            # measured - 2 standard errors <= bound, every row: within sampling error
-            "within_bound": bool((scores[:, 0] - 2 * scores[:, 1] <= bound).all()),
+            # measured - Z_SE standard errors <= bound, every row: within sampling error
+            "within_bound": bool((scores[:, 0] - Z_SE * scores[:, 1] <= bound).all()),
+            "rows_over_raw": int((scores[:, 0] > bound).sum()),
             "exact_le_bound": bool((exact_R <= bound + 1e-12).all()),
         }
     measured = np.max([out[key] for key in out], axis=0)  # per row, the best attack
@@ -178,11 +184,15 @@ def attack_cell(encoder_factory, X_pool, C, mean, config, rng, repeats=True):
         "measured_max": float(measured.max()),
         "measured_le_bound_every_row": bool((measured <= enc.leakage_).all()),
         "lmmse_top_se_max": float(ses.max()),
-        # within sampling error: lmmse_top - 2 se <= leakage_ and the fitted attacks <= it
+        # within sampling error: lmmse_top - Z_SE se <= leakage_ and the fitted attacks <= it
         "measured_within_bound": bool(
-            (np.array(out["lmmse_top"]) - 2 * ses <= enc.leakage_).all()
+            (np.array(out["lmmse_top"]) - Z_SE * ses <= enc.leakage_).all()
             and (np.maximum(out["pixel_map"], out["ridge"]) <= enc.leakage_).all()
         ),
+        "rows_over_raw": int((measured > enc.leakage_).sum()),
+        "lmmse_top_mean": float(np.mean(out["lmmse_top"])),
+        "exact_mean": float(exact.mean()),
+        "leakage_mean": float(enc.leakage_.mean()),
         "repeats": repeats,
     }
 
@@ -244,7 +254,7 @@ def main(argv=None):
                 clf.set_params(**params)
             config_ = fitted["logistic"]._coding_config()
             cell = attack_cell(
-                make_coders(config_)[0], X_pop, C, mean, config, rng, repeats=target == 0.25
+                make_coders(config_)[0], X_pop, C, mean, config, rng, with_repeats=target == 0.25
             )
             cell.update(seed=seed, scheme=scheme, target=target)
             for name, clf in fitted.items():
@@ -309,7 +319,9 @@ def summarize(cells):
         "table": table,
         "targets": {
             "exact_lmmse_le_leakage_every_row": exact_ok,
-            "measured_within_2se_of_leakage_every_row": measured_ok,
+            "measured_within_4se_of_leakage_every_row": measured_ok,
+            "rows_over_raw_bound": sum(c["rows_over_raw"] for c in cells),
+            "rows_compared": K * len(cells),
             "measured_raw_le_leakage_every_row": raw_ok,
             "repeats_le_composed_bound": repeats_ok,
             "default_leakage_max": max(c["leakage_max"] for c in default),
