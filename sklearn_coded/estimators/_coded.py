@@ -508,6 +508,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False  # coded rows are dense combinations of rows
         tags.input_tags.allow_nan = False
+        # Secret padding (issue 16.1): two predictions of the same rows differ.
+        tags.non_deterministic = bool(self.n_private)
         return tags
 
 

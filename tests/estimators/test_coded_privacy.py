@@ -39,6 +39,7 @@ def test_identical_requests_give_different_coded_rows(digits):
     # calibrated scale, so their difference does not reveal a noise-free combination.
     assert first.shape == second.shape == (64 * 2, 64)
     assert np.abs(first - second).std() > 0.5 * clf.noise_scale_
+    assert clf.__sklearn_tags__().non_deterministic
 
 
 def test_default_private_classifier_leaks_at_most_a_quarter_on_standardized_digits(digits):
