@@ -72,6 +72,8 @@ def signal_variance(covariance, X, n_features):
     if covariance is None:
         X = np.asarray(X, dtype=np.float64)
         n = X.shape[0]
+        if n < 2:
+            raise ValueError(f"Estimating the covariance needs at least 2 rows; got {n}.")
         C = np.atleast_2d(np.cov(X, rowvar=False))
         w, V = np.linalg.eigh(C)
         top = float(w[-1])

@@ -330,8 +330,16 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         if len(X) > PRIVACY_COVARIANCE_ROWS:
             rows = np.random.RandomState(0).choice(len(X), PRIVACY_COVARIANCE_ROWS, replace=False)
             X = X[np.sort(rows)]
-        self.signal_variance_ = signal_variance(None, X, X.shape[1])
         self._leakage_ledger = None
+        try:
+            self.signal_variance_ = signal_variance(None, X, X.shape[1])
+        except (ValueError, np.linalg.LinAlgError):  # fewer than 2 rows, or constant ones
+            if self.n_private:
+                raise ValueError(
+                    f"n_private={self.n_private} scales its noise to the training rows' "
+                    f"covariance, but the {len(X)} training row(s) do not vary."
+                ) from None
+            self.signal_variance_ = None
         if self.n_private:
             config = self._coding_config()
             encoder = make_coders(config)[0]().fit(X[: config.batch_size])
