@@ -677,9 +677,10 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``fit``, when they are all strings.
-    signal_variance_ : float
+    signal_variance_ : float or None
         Largest eigenvalue of the training rows' column covariance (with a margin
-        of three standard errors): the data scale the leakage bound assumes.
+        of three standard errors): the data scale the leakage bound assumes; None
+        when the training rows do not vary.
     noise_scale_ : float
         Padding scale for batches of ``batch_size`` rows (``n_private > 0`` at fit).
     leakage_ : ndarray of shape (batch_size,)
@@ -911,9 +912,10 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``fit``, when they are all strings.
-    signal_variance_ : float
+    signal_variance_ : float or None
         Largest eigenvalue of the training rows' column covariance (with a margin
-        of three standard errors): the data scale the leakage bound assumes.
+        of three standard errors): the data scale the leakage bound assumes; None
+        when the training rows do not vary.
     noise_scale_ : float
         Padding scale for batches of ``batch_size`` rows (``n_private > 0`` at fit).
     leakage_ : ndarray of shape (batch_size,)
