@@ -5,14 +5,20 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _get_output_config
 from ..operators import POINT_FAMILIES, coding_operator, coding_points, flush_tiny
 from ..operators._cache import ByteLRU
+from ..operators._privacy import (
+    LeakageLedger,
+    information_for_leakage,
+    leakage_bound,
+    resolve_budget,
+)
+from ..operators._secret import private_generator
 from ._byzantine import check_adversary_bound, locate_adversaries
-from ._private import layout, padded_operators
+from ._private import MAX_NOISE_RATIO, colluders_q, layout, padded_operators, signal_variance
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -95,33 +101,66 @@ class BaseEncoder(_BaseCoder):
     n_private : int, default=0
         T >= 0 colluding workers to protect against: the batch is padded with
         random rows at noise points (:func:`~sklearn_coded.operators.private_layout`),
-        drawn afresh at every ``transform``. 0 encodes the data alone.
-    noise_scale : float, default=1.0
+        drawn afresh at every ``transform`` from the operating system's secret
+        source. 0 encodes the data alone.
+    noise_scale : "auto" or float, default="auto"
         Standard deviation of the padding entries, in the units of ``X``.
+        ``"auto"``: the smallest that holds every T colluders to ``max_leakage``
+        (per batch size). A number is checked against ``max_leakage`` at ``fit``.
+    max_leakage : float, default=0.25
+        Target in (0, 1]: the largest R^2 that any T colluders' best linear
+        predictor may reach on any linear feature of any row (eq. L of
+        ``operators/_privacy.py``, for independent rows of the ``fit``
+        covariance). 1 accepts any leakage.
+    covariance : None, float or array of shape (n_features, n_features), default=None
+        The data's column covariance, or its largest eigenvalue; None estimates
+        it from the rows given to ``fit`` (with a safety margin).
+    leakage_budget : "auto", float or None, default="auto"
+        Largest R^2 bound a row may reach over *all* the ``transform`` calls of
+        this fitted encoder (views with fresh noise add, eq. R); a call past it
+        raises :class:`~sklearn_coded.operators.LeakageBudgetError` and codes
+        nothing. Rows are recognised by a hash of their bytes. "auto": three
+        views at ``max_leakage`` (0.5 at 0.25; no limit at 1). None: no account.
     random_state : int, RandomState instance or None, default=None
-        Seeds the padding rows (drawn from one generator created in ``fit``).
+        Unused: the padding never comes from a public seed (anyone knowing it
+        could subtract the noise). Kept so that existing code runs.
     """
 
     _parameter_constraints: dict = {
         **_BaseCoder._parameter_constraints,
         "n_coded": [Interval(Integral, 2, None, closed="left")],
         "n_private": [Interval(Integral, 0, None, closed="left")],
-        "noise_scale": [Interval(Real, 0, None, closed="left")],
+        "noise_scale": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "max_leakage": [Interval(Real, 0, 1, closed="right")],
+        "covariance": [Interval(Real, 0, None, closed="left"), "array-like", None],
+        "leakage_budget": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None],
         "random_state": ["random_state"],
     }
 
     def __init__(
-        self, n_coded, *, points="chebyshev", n_private=0, noise_scale=1.0, random_state=None
+        self,
+        n_coded,
+        *,
+        points="chebyshev",
+        n_private=0,
+        noise_scale="auto",
+        max_leakage=0.25,
+        covariance=None,
+        leakage_budget="auto",
+        random_state=None,
     ):
         self.n_coded = n_coded
         self.points = points
         self.n_private = n_private
         self.noise_scale = noise_scale
+        self.max_leakage = max_leakage
+        self.covariance = covariance
+        self.leakage_budget = leakage_budget
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Record the number of columns and the points for a batch of ``len(X)`` rows.
+        """Record the columns and points for a batch of ``len(X)`` rows; calibrate the noise.
 
         Parameters
         ----------
@@ -133,6 +172,12 @@ class BaseEncoder(_BaseCoder):
         Returns
         -------
         self : object
+
+        Raises
+        ------
+        ValueError
+            With ``n_private > 0``, if no noise scale (or not the given one)
+            holds T colluders to ``max_leakage``.
         """
         X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
         if self.n_private and self._smoothing() == "gcv":
@@ -143,7 +188,13 @@ class BaseEncoder(_BaseCoder):
         self.data_points_, self.noise_points_, self.coded_points_ = layout(
             self, X.shape[0], self.n_coded
         )
-        self._rng = check_random_state(self.random_state)
+        self._scales = {}
+        if self.n_private:
+            self.signal_variance_ = signal_variance(self.covariance, X, X.shape[1])
+            self.noise_scale_ = self.calibrated_noise_scale(X.shape[0])
+            self.leakage_ = leakage_bound(self.leakage_information(X.shape[0]))
+            budget = resolve_budget(self.leakage_budget, self.max_leakage)
+            self._ledger = None if budget is None else LeakageLedger(budget)
         return self
 
     def transform(self, X):
@@ -167,20 +218,26 @@ class BaseEncoder(_BaseCoder):
             If ``X`` has more rows than ``n_coded``: a code has at least as many
             coded rows as data rows, N >= K (the lower-level
             :meth:`encoding_matrix` builds N < K too).
+        LeakageBudgetError
+            If coding these rows would pass ``leakage_budget``.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, ensure_min_samples=2)
-        if X.shape[0] > self.n_coded:
+        K = X.shape[0]
+        if self.n_coded < K:
             raise ValueError(
                 f"{type(self).__name__}(n_coded={self.n_coded}) got a batch of "
-                f"{X.shape[0]} rows: a code needs at least as many coded rows as data "
+                f"{K} rows: a code needs at least as many coded rows as data "
                 f"rows (N >= K); pass batches of at most {self.n_coded} rows or raise "
                 "n_coded."
             )
-        X_coded = apply_operator(self.encoding_matrix(X.shape[0], X), X)
-        if self.n_private:  # eq. (P): + B Z with fresh padding rows Z
-            B = self.noise_matrix(X.shape[0])
-            X_coded += apply_operator(B, self.draw_padding(B.shape[1], X.shape[1], X.dtype))
+        if self.n_private and self._ledger is not None:  # eq. (R), before anything is coded
+            self._ledger.charge(X, self.leakage_information(K))
+        X_coded = apply_operator(self.encoding_matrix(K, X), X)
+        if self.n_private:  # eq. (P): + B Z with fresh secret padding rows Z
+            B = self.noise_matrix(K)
+            Z = self.draw_padding(B.shape[1], X.shape[1], X.dtype, n_samples=K)
+            X_coded += apply_operator(B, Z)
         return self._new_rows(X_coded)
 
     def encoding_matrix(self, n_samples, X=None):
@@ -223,8 +280,12 @@ class BaseEncoder(_BaseCoder):
             return np.zeros((self.n_coded, 0))
         return self._padded_operators(n_samples)[1]
 
-    def draw_padding(self, n_rows, n_features, dtype=np.float64, n_batches=None):
-        """Fresh padding rows Z, entries N(0, noise_scale^2), from the fitted generator.
+    def draw_padding(self, n_rows, n_features, dtype=np.float64, n_batches=None, n_samples=None):
+        """Fresh padding rows Z from the operating system's secret source.
+
+        Entries are N(0, sigma^2), sigma the noise scale of batches of
+        ``n_samples`` rows; a new secret generator is drawn at every call, so
+        neither ``random_state`` nor numpy's global state can replay it.
 
         Parameters
         ----------
@@ -233,21 +294,135 @@ class BaseEncoder(_BaseCoder):
         n_features : int
         dtype : dtype, default=float64
         n_batches : int, optional
-            Draw a stack of shape (n_batches, P, n_features).
+            Draw a stack of shape (n_batches, P, n_features), fresh per batch.
+        n_samples : int, optional
+            K, the batch size the noise is for; default the size seen in ``fit``.
 
         Returns
         -------
         Z : ndarray of shape (P, n_features) or (n_batches, P, n_features)
         """
         check_is_fitted(self)
+        K = self.data_points_.size if n_samples is None else int(n_samples)
+        scale = self.calibrated_noise_scale(K) if self.n_private else 0.0
         shape = (n_rows, n_features) if n_batches is None else (n_batches, n_rows, n_features)
-        return (self.noise_scale * self._rng.standard_normal(shape)).astype(dtype, copy=False)
+        return (scale * private_generator().standard_normal(shape)).astype(dtype, copy=False)
+
+    def calibrated_noise_scale(self, n_samples):
+        """sigma for batches of ``n_samples`` rows: ``noise_scale``, or "auto"'s choice.
+
+        ``"auto"`` solves eq. (L) for the target: ``sigma^2 = lambda_max max_k Q_k / q*``,
+        ``q* = max_leakage / (1 - max_leakage)``.
+
+        Parameters
+        ----------
+        n_samples : int
+            K.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        ValueError
+            If the target cannot be met (a row seen without noise, or a noise
+            scale past ``MAX_NOISE_RATIO`` data standard deviations needed), or
+            the given ``noise_scale`` does not meet it.
+        """
+        check_is_fitted(self)
+        K = int(n_samples)
+        if K in self._scales:
+            return self._scales[K]
+        lam = self.signal_variance_
+        Q = float(self._colluders_q(K).max())
+        q_star = information_for_leakage(self.max_leakage)
+        where = (
+            f"(n_private=T={self.n_private} colluders among n_coded=N={self.n_coded}, "
+            f"batches of K={K} rows, scheme {self.scheme!r}, data variance up to {lam:.3g})"
+        )
+        if self.noise_scale == "auto":
+            if lam == 0 or np.isinf(q_star):
+                scale = 0.0
+            elif not np.isfinite(Q):
+                raise ValueError(
+                    f"max_leakage={self.max_leakage!r} cannot be met at any noise scale "
+                    f"{where}: some T workers see a data row without noise. Use more "
+                    "noise rows (another points family) or fewer colluders."
+                )
+            else:
+                scale = float(np.sqrt(lam * Q / q_star))  # eq. (L) solved for sigma
+                if scale > MAX_NOISE_RATIO * np.sqrt(lam):
+                    raise ValueError(
+                        f"max_leakage={self.max_leakage!r} needs noise of {scale:.3g} "
+                        f"{where}, over {MAX_NOISE_RATIO:g} data standard deviations: "
+                        "decoding would return rounding noise. Raise max_leakage or "
+                        "lower n_private."
+                    )
+        else:
+            scale = float(self.noise_scale)
+            bound = float(leakage_bound(lam * Q / scale**2 if scale > 0 else np.inf * (lam > 0)))
+            if bound > self.max_leakage * (1 + 1e-9):
+                needed = np.sqrt(lam * Q / q_star) if np.isfinite(Q) else np.inf
+                raise ValueError(
+                    f"noise_scale={self.noise_scale!r} lets T colluders reach R^2 {bound:.3f} "
+                    f"{where}, above max_leakage={self.max_leakage!r}; it needs noise_scale "
+                    f">= {needed:.3g}, or noise_scale='auto' (or max_leakage=1.0 to accept "
+                    "the leakage)."
+                )
+        self._scales[K] = scale
+        return scale
+
+    def leakage_information(self, n_samples):
+        """q of each data row of one coded batch of ``n_samples`` rows (eq. Q).
+
+        ``q_k = lambda_max Q_k / sigma^2``; the colluders' R^2 on row k is at most
+        ``q_k / (1 + q_k)`` (:func:`~sklearn_coded.operators.leakage_bound`), and
+        the q of repeated views add (eq. R).
+
+        Parameters
+        ----------
+        n_samples : int
+            K.
+
+        Returns
+        -------
+        q : ndarray of shape (K,)
+        """
+        check_is_fitted(self)
+        K = int(n_samples)
+        if not self.n_private:
+            return np.full(K, np.inf)
+        scale = self.calibrated_noise_scale(K)
+        Q = self._colluders_q(K)
+        if self.signal_variance_ == 0:
+            return np.zeros(K)
+        with np.errstate(divide="ignore"):
+            return self.signal_variance_ * Q / scale**2 if scale > 0 else np.full(K, np.inf)
+
+    def _colluders_q(self, n_samples):
+        params = tuple(sorted(self._operator_params().items()))
+        return colluders_q(
+            self.scheme,
+            self.points,
+            int(n_samples),
+            self.n_coded,
+            self.n_private,
+            self._smoothing(),
+            params,
+        )
 
     def _padded_operators(self, n_samples):
         alpha, nu, beta = layout(self, n_samples, self.n_coded)
         return padded_operators(
             self.scheme, alpha, nu, beta, self._smoothing(), **self._operator_params()
         )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Secret padding: two transforms of the same rows differ (issue 16.1).
+        tags.non_deterministic = bool(self.n_private)
+        return tags
 
 
 class BaseDecoder(_BaseCoder):

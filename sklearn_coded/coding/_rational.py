@@ -15,18 +15,42 @@ class BerrutEncoder(BaseEncoder):
         Point layout. ``"bacc"`` is the placement of the public BACC code:
         alpha_j = cos((2j + 1) pi / 2K) and beta_n = cos(n pi / N).
     n_private : int, default=0
-        T colluding workers to protect against: random rows are padded in at
-        noise points, fresh per ``transform`` (see :ref:`security`).
-    noise_scale : float, default=1.0
-        Standard deviation of the padding entries, in the units of ``X``.
+        T: pad each batch with random rows at noise points, drawn from the
+        operating system's secret source afresh at every ``transform``, so that
+        T colluding workers learn at most ``max_leakage`` of any row
+        (:func:`~sklearn_coded.operators.private_layout`; :ref:`security`).
+    noise_scale : "auto" or float, default="auto"
+        Standard deviation of the padding entries, in the units of ``X``:
+        ``"auto"`` chooses the smallest that meets ``max_leakage``; a number is
+        refused at ``fit`` if it does not.
+    max_leakage : float, default=0.25
+        The target in (0, 1]: the largest R^2 any T colluders' best linear
+        predictor may reach on any linear feature of a row (the bound is
+        ``leakage_``). 1 accepts any leakage.
+    covariance : None, float or array of shape (n_features, n_features), default=None
+        The data's column covariance (or its largest eigenvalue) the bound is
+        computed for; None estimates it from the rows given to ``fit``.
+    leakage_budget : "auto", float or None, default="auto"
+        Largest R^2 bound a row may reach over all ``transform`` calls (views
+        with fresh noise add up): a call past it raises
+        :class:`~sklearn_coded.operators.LeakageBudgetError`. "auto": three
+        views at ``max_leakage`` (0.5 at 0.25; no limit at 1). None: no account.
     random_state : int, RandomState instance or None, default=None
-        Seeds the padding rows.
+        Unused: no public seed draws the padding. Kept so existing code runs.
 
     Attributes
     ----------
     data_points_ : ndarray of shape (K,)
     coded_points_ : ndarray of shape (n_coded,)
     n_features_in_ : int
+    noise_scale_ : float
+        The noise scale for batches of the ``fit`` size (``n_private > 0``).
+    leakage_ : ndarray of shape (K,)
+        The guaranteed R^2 bound of each row of one coded batch against any T
+        colluders (``n_private > 0``).
+    signal_variance_ : float
+        The largest variance of a combination of a row's columns the bound
+        assumes (``n_private > 0``).
 
     Examples
     --------
@@ -120,18 +144,42 @@ class LagrangeEncoder(BaseEncoder):
     points : str or (data, coded) pair, default="chebyshev"
         Point layout.
     n_private : int, default=0
-        T colluding workers to protect against: random rows are padded in at
-        noise points, fresh per ``transform`` (see :ref:`security`).
-    noise_scale : float, default=1.0
-        Standard deviation of the padding entries, in the units of ``X``.
+        T: pad each batch with random rows at noise points, drawn from the
+        operating system's secret source afresh at every ``transform``, so that
+        T colluding workers learn at most ``max_leakage`` of any row
+        (:func:`~sklearn_coded.operators.private_layout`; :ref:`security`).
+    noise_scale : "auto" or float, default="auto"
+        Standard deviation of the padding entries, in the units of ``X``:
+        ``"auto"`` chooses the smallest that meets ``max_leakage``; a number is
+        refused at ``fit`` if it does not.
+    max_leakage : float, default=0.25
+        The target in (0, 1]: the largest R^2 any T colluders' best linear
+        predictor may reach on any linear feature of a row (the bound is
+        ``leakage_``). 1 accepts any leakage.
+    covariance : None, float or array of shape (n_features, n_features), default=None
+        The data's column covariance (or its largest eigenvalue) the bound is
+        computed for; None estimates it from the rows given to ``fit``.
+    leakage_budget : "auto", float or None, default="auto"
+        Largest R^2 bound a row may reach over all ``transform`` calls (views
+        with fresh noise add up): a call past it raises
+        :class:`~sklearn_coded.operators.LeakageBudgetError`. "auto": three
+        views at ``max_leakage`` (0.5 at 0.25; no limit at 1). None: no account.
     random_state : int, RandomState instance or None, default=None
-        Seeds the padding rows.
+        Unused: no public seed draws the padding. Kept so existing code runs.
 
     Attributes
     ----------
     data_points_ : ndarray of shape (K,)
     coded_points_ : ndarray of shape (n_coded,)
     n_features_in_ : int
+    noise_scale_ : float
+        The noise scale for batches of the ``fit`` size (``n_private > 0``).
+    leakage_ : ndarray of shape (K,)
+        The guaranteed R^2 bound of each row of one coded batch against any T
+        colluders (``n_private > 0``).
+    signal_variance_ : float
+        The largest variance of a combination of a row's columns the bound
+        assumes (``n_private > 0``).
 
     Examples
     --------

@@ -87,7 +87,10 @@ def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None, min_size=
 def make_coders(config, random_state=None):
     """Unfitted layer-2 encoder and decoder factories for a :class:`CodingConfig`.
 
-    ``random_state`` draws the encoder's padding rows when ``config.n_private > 0``.
+    ``random_state`` is unused: the padding rows (``config.n_private > 0``) are drawn
+    from the operating system's secret source (issue 16.1), the noise scale is
+    calibrated to ``config.max_leakage`` for the training data's
+    ``config.signal_variance``, and the leakage budget is the estimator's.
     """
     encoder_cls, decoder_cls = CODERS[config.scheme]
     spline = config.scheme == "spline"
@@ -99,7 +102,11 @@ def make_coders(config, random_state=None):
     dec_kw = {"smoothing": config.lam_dec, "order": config.order} if spline else {}
     if config.n_private:
         enc_kw.update(
-            n_private=config.n_private, noise_scale=config.noise_scale, random_state=random_state
+            n_private=config.n_private,
+            noise_scale=config.noise_scale,
+            max_leakage=config.max_leakage,
+            covariance=config.signal_variance,
+            leakage_budget=None,  # the estimator keeps one budget over all its requests
         )
         dec_kw.update(n_private=config.n_private)
     if config.n_adversaries:
@@ -129,7 +136,7 @@ def encode_groups(X, groups, encoder):
         batch = X[group.slots]  # (n_batches, k, n_features)
         stacked = batch.transpose(1, 0, 2).reshape(k, n_batches * n_features)
         coded = apply_operator(E, stacked).reshape(-1, n_batches, n_features)
-        if getattr(fitted, "n_private", 0):  # + B Z_b, fresh padding rows per batch
+        if getattr(fitted, "n_private", 0):  # + B Z_b, fresh secret padding rows per batch
             B = fitted.noise_matrix(k)
             Z = fitted.draw_padding(B.shape[1], n_features, X.dtype, n_batches)
             P = B.shape[1]

@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..coding import adversary_bound
+from ..coding._private import signal_variance
 from ..execution import check_stragglers, run_workers
 from ..execution._run import run_drawn, simulated_deadline
 from ..operators import (
@@ -37,6 +38,7 @@ from ..operators import (
     SCHEMES,
     n_noise_rows,
 )
+from ..operators._privacy import LeakageLedger, resolve_budget
 from ..operators._schemes import explicit_size
 from ._batching import (
     Codec,
@@ -92,6 +94,11 @@ PROBE_GRID = 4
 PROBE_MAX_FLAT = 0.5
 PROBE_MAX_ERROR = 0.5
 
+#: ``fit`` estimates the data covariance of the leakage bound (``n_private``) from at
+#: most this many training rows (a fixed draw), plus three standard errors of the
+#: variance along the top eigenvector (digits, 1000 rows: a margin of 13%).
+PRIVACY_COVARIANCE_ROWS = 2000
+
 _SMOOTHING = [Interval(Real, 0, None, closed="left"), StrOptions({"gcv"}), tuple]
 
 
@@ -125,7 +132,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         "random_state": ["random_state"],
         "n_adversaries": [Interval(Integral, 0, None, closed="left")],
         "n_private": [Interval(Integral, 0, None, closed="left")],
-        "noise_scale": [Interval(Real, 0, None, closed="left")],
+        "noise_scale": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "max_leakage": [Interval(Real, 0, 1, closed="right")],
+        "leakage_budget": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None],
         "adversaries": "no_validation",  # checked by execution.check_adversaries
     }
 
@@ -149,7 +158,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         random_state=None,
         n_adversaries=0,
         n_private=0,
-        noise_scale=1.0,
+        noise_scale="auto",
+        max_leakage=0.25,
+        leakage_budget="auto",
         adversaries=None,
     ):
         self.estimator = estimator
@@ -170,6 +181,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         self.n_adversaries = n_adversaries
         self.n_private = n_private
         self.noise_scale = noise_scale
+        self.max_leakage = max_leakage
+        self.leakage_budget = leakage_budget
         self.adversaries = adversaries
 
     # ------------------------------------------------------------------ checks
@@ -221,6 +234,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             n_adversaries=self.n_adversaries,
             n_private=self.n_private,
             noise_scale=self.noise_scale,
+            max_leakage=self.max_leakage,
+            signal_variance=getattr(self, "signal_variance_", None),
         )
 
     def _check_adversaries(self, K, N):
@@ -323,7 +338,62 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         with _seeded_torch(seed if skorch and self.random_state is not None else None):
             estimator.fit(X, y, **fit_params)
         self.estimator_ = estimator
+        self._fit_privacy(X)
         return self
+
+    def _fit_privacy(self, X):
+        """The data covariance the leakage bound assumes, and a fresh leakage budget.
+
+        ``signal_variance_``: the largest eigenvalue of the training rows' column
+        covariance (at most ``PRIVACY_COVARIANCE_ROWS`` of them, a fixed draw), with
+        the margin of :func:`~sklearn_coded.coding._private.signal_variance`; kept
+        even when ``n_private=0`` so that ``set_params(n_private=T)`` after fit works.
+        With ``n_private > 0`` the noise is calibrated here once, so that a target
+        that cannot be met is refused at fit.
+        """
+        if len(X) > PRIVACY_COVARIANCE_ROWS:
+            rows = np.random.RandomState(0).choice(len(X), PRIVACY_COVARIANCE_ROWS, replace=False)
+            X = X[np.sort(rows)]
+        self._leakage_ledger = None
+        try:
+            self.signal_variance_ = signal_variance(None, X, X.shape[1])
+        except (ValueError, np.linalg.LinAlgError):  # fewer than 2 rows, or constant ones
+            if self.n_private:
+                raise ValueError(
+                    f"n_private={self.n_private} scales its noise to the training rows' "
+                    f"covariance, but the {len(X)} training row(s) do not vary."
+                ) from None
+            self.signal_variance_ = None
+        if self.n_private:
+            config = self._coding_config()
+            encoder = make_coders(config)[0]().fit(X[: config.batch_size])
+            self.noise_scale_, self.leakage_ = encoder.noise_scale_, encoder.leakage_
+
+    def _charge_leakage(self, X, config, encoder):
+        """Charge every row of a request its colluders' information; refuse past the budget.
+
+        Eq. (R) of ``operators/_privacy.py``: each coded view of a row adds its
+        ``q = lambda_max Q / sigma^2`` at its position in its batch (the worst
+        position when ``randomized``), ``n_draws`` times; a row repeated inside
+        the request, or padded into its batch, is charged for every copy. Nothing
+        is sent when a row would pass ``leakage_budget``.
+        """
+        budget = resolve_budget(self.leakage_budget, config.max_leakage)
+        if not config.n_private or budget is None:
+            return
+        q_rows = np.zeros(len(X))
+        for group in batch_groups(
+            len(X), config.batch_size, fixed_size=config.fixed_size, min_size=max(2, config.order)
+        ):
+            k = group.size
+            q = encoder().fit(X[group.slots[0]]).leakage_information(k)
+            q = np.full(k, q.max()) if self.randomized else q
+            np.add.at(q_rows, group.slots, self.n_draws * q[None, :])
+        # One budget per fitted model (fit starts a new one).
+        if getattr(self, "_leakage_ledger", None) is None:
+            self._leakage_ledger = LeakageLedger(budget)
+        self._leakage_ledger.budget = budget
+        self._leakage_ledger.charge(X, q_rows)
 
     def _training_lam_dec(self, lam_dec):
         """The decoder lam of coded training: prediction's, and never "gcv"."""
@@ -393,8 +463,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             model = check_stragglers(self.stragglers, N, min_results=config.min_results)
             model = simulated_deadline(model, self.timeout)  # the hard limit, simulated
             missing = model.draw_missing(N, n_columns, rng)
-        # padding rows (n_private > 0): fresh per batch, from the one generator
-        encoder, decoder = make_coders(config, random_state=rng)
+        # padding rows (n_private > 0): fresh per batch, from the secret source
+        encoder, decoder = make_coders(config)
+        self._charge_leakage(X, config, encoder)  # before anything is sent
         fast_decode = config.lam_dec != "gcv" and not config.n_adversaries
         shift_free = getattr(self, "response_", None) in SCORE_SPACES  # classes' scores
         # Whole batches per chunk, so the chunks cut the input exactly as one pass would.
@@ -522,6 +593,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False  # coded rows are dense combinations of rows
         tags.input_tags.allow_nan = False
+        # Secret padding (issue 16.1): two predictions of the same rows differ.
+        tags.non_deterministic = bool(self.n_private)
         return tags
 
 
@@ -656,11 +729,24 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         N - S >= K + P + 2A, P the noise rows of ``n_private`` (0 without).
         See :ref:`security`.
     n_private : int, default=0
-        T: pad every batch with random rows (fresh per batch, from
-        ``random_state``) so that T colluding workers learn little; the leakage
-        is measured, not zero (:ref:`security`).
-    noise_scale : float, default=1.0
-        Standard deviation of the padding entries, in the units of ``X``.
+        T: pad every batch with random rows, drawn from the operating system's
+        secret source afresh per batch and per call (never from
+        ``random_state``), so that any T colluding workers' best linear
+        predictor of any feature of a row reaches R^2 at most ``max_leakage``
+        (:ref:`security`).
+    noise_scale : "auto" or float, default="auto"
+        Standard deviation of the padding entries, in the units of ``X``;
+        ``"auto"`` is the smallest that meets ``max_leakage`` for the training
+        data's covariance; a number that does not meet it is refused at ``fit``.
+    max_leakage : float, default=0.25
+        The colluders' R^2 target in (0, 1] (``n_private > 0``); 1 accepts any
+        leakage. Stricter targets cost accuracy (user guide).
+    leakage_budget : "auto", float or None, default="auto"
+        Largest R^2 bound any row may reach over all the predictions of this
+        fitted model (repeated views add up); a request past it raises
+        :class:`~sklearn_coded.operators.LeakageBudgetError` before anything is
+        sent. "auto": three views at ``max_leakage`` (0.5 at 0.25). None: no
+        account.
     adversaries : None or adversary model, default=None
         Simulated Byzantine workers (e.g.
         :class:`~sklearn_coded.execution.GrossErrors`) that corrupt results after
@@ -679,6 +765,15 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``fit``, when they are all strings.
+    signal_variance_ : float or None
+        Largest eigenvalue of the training rows' column covariance (with a margin
+        of three standard errors): the data scale the leakage bound assumes; None
+        when the training rows do not vary.
+    noise_scale_ : float
+        Padding scale for batches of ``batch_size`` rows (``n_private > 0`` at fit).
+    leakage_ : ndarray of shape (batch_size,)
+        Guaranteed R^2 bound of each batch position against any T colluders, per
+        request (``n_private > 0`` at fit).
 
     See Also
     --------
@@ -936,9 +1031,13 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     n_adversaries : int, default=0
         Byzantine workers per batch to locate and drop (see :class:`CodedClassifier`).
     n_private : int, default=0
-        Colluding workers to protect against by noise padding.
-    noise_scale : float, default=1.0
-        Standard deviation of the padding entries.
+        Colluding workers to protect against by secret noise padding.
+    noise_scale : "auto" or float, default="auto"
+        Standard deviation of the padding entries ("auto": from ``max_leakage``).
+    max_leakage : float, default=0.25
+        The colluders' R^2 target (see :class:`CodedClassifier`).
+    leakage_budget : "auto", float or None, default="auto"
+        Per-row leakage budget over all predictions (see :class:`CodedClassifier`).
     adversaries : None or adversary model, default=None
         Simulated Byzantine workers (see :class:`CodedClassifier`).
 
@@ -950,6 +1049,15 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``fit``, when they are all strings.
+    signal_variance_ : float or None
+        Largest eigenvalue of the training rows' column covariance (with a margin
+        of three standard errors): the data scale the leakage bound assumes; None
+        when the training rows do not vary.
+    noise_scale_ : float
+        Padding scale for batches of ``batch_size`` rows (``n_private > 0`` at fit).
+    leakage_ : ndarray of shape (batch_size,)
+        Guaranteed R^2 bound of each batch position against any T colluders, per
+        request (``n_private > 0`` at fit).
 
     See Also
     --------

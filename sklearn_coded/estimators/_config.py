@@ -38,8 +38,13 @@ class CodingConfig:
         A, corrupted results per batch the decoder locates and drops.
     n_private : int, default=0
         T, colluding workers the encoder's noise padding protects against.
-    noise_scale : float, default=1.0
-        Standard deviation of the padding rows (``n_private > 0``).
+    noise_scale : float or "auto", default="auto"
+        Standard deviation of the padding rows (``n_private > 0``); "auto"
+        calibrates it to ``max_leakage``.
+    max_leakage : float, default=0.25
+        The colluders' R^2 target the noise is calibrated to (``n_private > 0``).
+    signal_variance : float or None, default=None
+        lambda_max of the training data's column covariance, estimated at fit.
 
     Examples
     --------
@@ -60,4 +65,6 @@ class CodingConfig:
     order: int = 2
     n_adversaries: int = 0
     n_private: int = 0
-    noise_scale: float = 1.0
+    noise_scale: Any = "auto"
+    max_leakage: float = 0.25
+    signal_variance: Any = None

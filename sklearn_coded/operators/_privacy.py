@@ -39,6 +39,7 @@ itself). With ``gap = g > 0`` no coded point comes closer to a data point than
 rest of [-1, 1] by its arclength.
 """
 
+import hashlib
 import itertools
 from math import comb
 
@@ -48,7 +49,7 @@ from ._points import make_points
 
 PRIVATE_LAYOUTS = ("alternate", "spread", "ends")
 
-#: The layout of ``n_private > 0``, measured in ``benchmarks/bench_privacy.py``: the
+#: The layout of ``n_private > 0``, measured in ``benchmarks/bench_privacy_layouts.py``: the
 #: only layout whose leakage falls with the noise scale; figures in
 #: docs/benchmarks.rst, "Defaults and the measurements behind them".
 DEFAULT_PRIVATE_LAYOUT = "alternate"
@@ -85,7 +86,7 @@ def n_noise_rows(layout, n_samples, n_private):
 #: The coded points' distance from the data points of ``n_private > 0``, in node
 #: spacings, per scheme: of 0, 0.25 and 0.4, the gap with the best argmax
 #: agreement among the settings whose attack R^2 stays <= 0.25 for every row, on
-#: held-out rows (``bench_privacy.py --split train``, digits MLP, K = 16, T = 2,
+#: held-out rows (``bench_privacy_layouts.py --split train``, digits MLP, K = 16, T = 2,
 #: N = 128): spline 0.25 (agreement 0.38 at sigma = 30, against 0.24 with 0.4),
 #: Berrut 0.4 (0.47 at sigma = 10, the best of all), Lagrange 0.4 (0.21 at
 #: sigma = 100, the only setting under 0.25; a gap costs Lagrange accuracy at low
@@ -335,3 +336,319 @@ def collusion_r2(data_rows, pooled_rows, *, train_fraction=0.5, ridge=0.0):
     residual = Y[n_train:] - offset - Zs[n_train:] @ coef
     spread = Y[n_train:] - Y[n_train:].mean(axis=0)
     return float(1.0 - (residual**2).sum() / (spread**2).sum())
+
+
+# ------------------------------------------------------------------ certified leakage
+#
+# The bound the coders guarantee (method.md 8, "Leakage of T colluders"). Colluders J
+# see ``Y_J = A_J X + B_J Z`` (eq. P). Give them, on top, every other row of the batch
+# (a known-plaintext attacker: only more knowledge): what is left about row k is
+#
+#     Y_J - A_J,-k X_-k = a x_k' + B_J Z,        a = A[J, k],  Z iid N(0, sigma^2).
+#
+# Rotate the columns onto the eigenvectors of the column covariance C (the noise is
+# isotropic, so its columns stay iid): each eigen-column j of x_k, of variance lambda_j,
+# is seen through its own scalar Gaussian channel, with signal-to-noise ratio
+#
+#     q_j = (lambda_j / sigma^2) a' (B_J B_J')^+ a                                  (Q)
+#
+# (infinite when a leaves the range of B_J: the row is seen without noise). The LMMSE
+# R^2 of any linear feature v'x_k is a weighted mean of q_j / (1 + q_j), at most
+#
+#     R2_k <= q_k / (1 + q_k),   q_k = (lambda_max / sigma^2) max_J a' (B_J B_J')^+ a     (L)
+#
+# for every T-subset J: a bound on the LMMSE attacker who knows the layout, sigma and
+# the true covariance, whichever linear feature or pixel of the row it targets (equality
+# for the top principal component when the other rows are known). R requests that code
+# row k again with fresh noise are R independent channels given the data: their
+# precisions add, and the bound after them is (L) with q_k = sum_r q_k,r             (R)
+#
+# whatever the batches, positions or neighbours of the repeats. Rows of a batch that are
+# correlated (covariance Sigma >= r (I_K kron C), r the smallest eigenvalue of the rows'
+# correlation matrix) have, since the posterior covariance grows with the prior's,
+#
+#     R2_k <= 1 - r / (1 + r q_k)                                                   (L_r)
+#
+# for the attacker who does not know the other rows (r = 1 is eq. L).
+
+#: All T-subsets of workers are enumerated for the bound when there are at most this many.
+MAX_CERTIFIED_SUBSETS = 500_000
+
+
+def colluder_information(data_operator, noise_operator, n_colluders, *, max_subsets=None):
+    """Worst signal-to-noise factor of each data row over every set of T workers (eq. Q).
+
+    ``Q_k = max_J a' (B_J B_J')^+ a`` with ``a = A[J, k]``, over *every* T-subset
+    J of the N workers; the colluders' R^2 on row k is at most ``q / (1 + q)``
+    with ``q = lambda_max Q_k / sigma^2`` (eq. L of this module's source).
+
+    Parameters
+    ----------
+    data_operator : array-like of shape (N, K)
+        A in eq. (P).
+    noise_operator : array-like of shape (N, P)
+        B in eq. (P).
+    n_colluders : int
+        T, 1 <= T <= N.
+    max_subsets : int, optional
+        Largest number of T-subsets enumerated; default ``MAX_CERTIFIED_SUBSETS``.
+        More subsets than this is refused (no bound is claimed from a sample).
+
+    Returns
+    -------
+    Q : ndarray of shape (K,)
+        ``inf`` where some T workers see the row without noise.
+
+    Raises
+    ------
+    ValueError
+        If ``C(N, T)`` exceeds ``max_subsets``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.operators import colluder_information
+    >>> A = np.array([[1.0], [1.0]])  # both workers see x + z: a'(BB')^+ a = 1
+    >>> B = np.array([[1.0], [1.0]])
+    >>> colluder_information(A, B, 1), colluder_information(A, B, 2)
+    (array([1.]), array([1.]))
+    """
+    A = np.asarray(data_operator, dtype=np.float64)
+    B = np.asarray(noise_operator, dtype=np.float64)
+    N, K = A.shape
+    T = int(n_colluders)
+    if not 1 <= T <= N:
+        raise ValueError(f"n_colluders must be in [1, N={N}]; got {n_colluders!r}.")
+    limit = MAX_CERTIFIED_SUBSETS if max_subsets is None else int(max_subsets)
+    if comb(N, T) > limit:
+        raise ValueError(
+            f"Certifying the leakage to T={T} colluders among N={N} workers means checking "
+            f"C(N, T) = {comb(N, T)} subsets, more than {limit}; use fewer workers "
+            "(n_coded) or fewer colluders (n_private)."
+        )
+    subsets = np.array(list(itertools.combinations(range(N), T)), dtype=np.intp)
+    worst = np.zeros(K)
+    for start in range(0, len(subsets), 8192):
+        J = subsets[start : start + 8192]
+        AJ, BJ = A[J], B[J]  # (M, T, K), (M, T, P)
+        w, V = np.linalg.eigh(BJ @ BJ.transpose(0, 2, 1))  # B_J B_J' = V diag(w) V'
+        proj = V.transpose(0, 2, 1) @ AJ  # V' a for every k: (M, T, K)
+        # Eigenvalues under rounding of the largest are zero: B_J B_J' is singular there.
+        kept = w > np.maximum(w.max(axis=1, keepdims=True) * 1e-12, 1e-300)
+        q = np.einsum("mt,mtk->mk", np.where(kept, 1.0 / np.where(kept, w, 1.0), 0.0), proj**2)
+        # a with a component outside range(B_J): seen without noise.
+        outside = np.einsum("mt,mtk->mk", ~kept, proj**2)
+        scale = np.einsum("mtk,mtk->mk", AJ, AJ)
+        q[outside > 1e-20 * np.maximum(scale, 1e-300)] = np.inf
+        worst = np.maximum(worst, q.max(axis=0))
+    return worst
+
+
+def leakage_bound(information, row_eigenvalue_floor=1.0):
+    """R^2 bound of the colluders from their total signal-to-noise ratio (eqs. L, L_r).
+
+    Parameters
+    ----------
+    information : array-like
+        q, the summed ``lambda_max Q / sigma^2`` of every coded view of the row
+        (eq. R: views with fresh noise add).
+    row_eigenvalue_floor : float, default=1.0
+        r in (0, 1]: a lower bound on the smallest eigenvalue of the correlation
+        matrix of the rows of a batch; 1 for independent rows.
+
+    Returns
+    -------
+    r2 : ndarray
+        ``1 - r / (1 + r q)``, in [0, 1] (1 where q is infinite).
+
+    Examples
+    --------
+    >>> from sklearn_coded.operators import leakage_bound
+    >>> leakage_bound([0.0, 1 / 3, 1.0]).round(3)
+    array([0.  , 0.25, 0.5 ])
+    >>> leakage_bound(1 / 3, row_eigenvalue_floor=0.5).round(3)  # correlated rows leak more
+    np.float64(0.571)
+    """
+    q = np.asarray(information, dtype=np.float64)
+    r = float(row_eigenvalue_floor)
+    if not 0 < r <= 1:
+        raise ValueError(f"row_eigenvalue_floor must be in (0, 1]; got {row_eigenvalue_floor!r}.")
+    with np.errstate(invalid="ignore"):
+        bound = np.where(np.isinf(q), 1.0, 1.0 - r / (1.0 + r * np.where(np.isinf(q), 0.0, q)))
+    return bound if bound.ndim else bound[()]
+
+
+#: ``leakage_budget="auto"``: the bound after this many views of a row at ``max_leakage``
+#: (eq. R): R^2 0.5 at the default ``max_leakage=0.25``, 1 (no limit) at ``max_leakage=1``.
+AUTO_BUDGET_VIEWS = 3
+
+
+def resolve_budget(leakage_budget, max_leakage):
+    """The R^2 budget of ``leakage_budget`` ("auto": ``AUTO_BUDGET_VIEWS`` views at the target).
+
+    Examples
+    --------
+    >>> from sklearn_coded.operators._privacy import resolve_budget
+    >>> resolve_budget("auto", 0.25), resolve_budget("auto", 1.0), resolve_budget(0.3, 0.25)
+    (0.5, 1.0, 0.3)
+    """
+    if leakage_budget is None or leakage_budget != "auto":
+        return leakage_budget
+    return float(leakage_bound(AUTO_BUDGET_VIEWS * information_for_leakage(max_leakage)))
+
+
+def information_for_leakage(max_leakage):
+    """q* = R2 / (1 - R2): the signal-to-noise ratio at which eq. (L) reaches ``max_leakage``."""
+    return np.inf if max_leakage >= 1 else max_leakage / (1.0 - max_leakage)
+
+
+def lmmse_leakage(data_operator, noise_operator, noise_scale, covariance, subset):
+    """Exact R^2 of the LMMSE attack of the workers ``subset`` on every data row.
+
+    The oracle for eq. (L): the data ``vec(X)`` (row-major, K rows of d columns) has
+    covariance ``covariance`` (any (K d, K d) positive semi-definite matrix: rows and
+    columns may be correlated), the workers J see ``(A_J kron I) vec(X) + (B_J kron I)
+    vec(Z)``; the posterior covariance of the batch is
+    ``S - S G' (G S G' + sigma^2 (B_J B_J' kron I))^+ G S`` with ``G = A_J kron I``.
+
+    Parameters
+    ----------
+    data_operator : array-like of shape (N, K)
+    noise_operator : array-like of shape (N, P)
+    noise_scale : float
+    covariance : array-like of shape (K * d, K * d)
+    subset : array-like of int
+        The colluding workers J.
+
+    Returns
+    -------
+    pooled : ndarray of shape (K,)
+        ``1 - tr(posterior_kk) / tr(prior_kk)``: the R^2 pooled over the row's columns.
+    worst : ndarray of shape (K,)
+        The largest R^2 of any linear feature ``v' x_k`` of the row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.operators import lmmse_leakage
+    >>> A, B = np.array([[1.0]]), np.array([[1.0]])  # one worker sees x + z
+    >>> lmmse_leakage(A, B, 1.0, np.eye(1), [0])
+    (array([0.5]), array([0.5]))
+    """
+    A = np.asarray(data_operator, dtype=np.float64)
+    B = np.asarray(noise_operator, dtype=np.float64)
+    S = np.asarray(covariance, dtype=np.float64)
+    K = A.shape[1]
+    d = S.shape[0] // K
+    J = np.asarray(subset, dtype=np.intp)
+    eye = np.eye(d)
+    G = np.kron(A[J], eye)
+    noise = noise_scale**2 * np.kron(B[J] @ B[J].T, eye)
+    SG = S @ G.T
+    post = S - SG @ np.linalg.pinv(G @ SG + noise, hermitian=True) @ SG.T
+    pooled, worst = np.empty(K), np.empty(K)
+    for k in range(K):
+        block = slice(k * d, (k + 1) * d)
+        prior, after = S[block, block], post[block, block]
+        pooled[k] = 1.0 - np.trace(after) / np.trace(prior)
+        w, V = np.linalg.eigh(prior)
+        keep = w > w.max() * 1e-12
+        W = V[:, keep] / np.sqrt(w[keep])  # whitening of the prior on its range
+        worst[k] = 1.0 - np.linalg.eigvalsh(W.T @ after @ W).min()
+    return np.clip(pooled, 0.0, 1.0), np.clip(worst, 0.0, 1.0)
+
+
+class LeakageBudgetError(ValueError):
+    """A request would code rows past the leakage budget of a fitted model (eq. R).
+
+    Examples
+    --------
+    >>> from sklearn_coded.operators import LeakageBudgetError
+    >>> issubclass(LeakageBudgetError, ValueError)
+    True
+    """
+
+
+class LeakageLedger:
+    """Per-row account of the colluders' information over requests (eq. R).
+
+    Rows are identified by a hash of their bytes (as float64, so a float32 copy of
+    a row is the same row); each coded view of a row adds its ``q`` (eq. Q), and
+    the bound after all of them is :func:`leakage_bound` of the sum.
+
+    Parameters
+    ----------
+    budget : float
+        Largest R^2 bound any row may reach, in (0, 1].
+    owner : str, default="leakage_budget"
+        The parameter named in the error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.operators import LeakageLedger
+    >>> ledger = LeakageLedger(0.5)
+    >>> X = np.arange(4.0).reshape(2, 2)
+    >>> ledger.charge(X, [1 / 3, 1 / 3]).round(3)  # one view each: R^2 <= 0.25
+    array([0.25, 0.25])
+    >>> ledger.charge(X, [1 / 3, 1 / 3]).round(3)  # a second view: 0.4
+    array([0.4, 0.4])
+    """
+
+    def __init__(self, budget, owner="leakage_budget"):
+        self.budget = float(budget)
+        self.owner = owner
+        self._spent = {}
+
+    def __len__(self):
+        return len(self._spent)
+
+    @staticmethod
+    def keys(X):
+        """16-byte BLAKE2b digests of the rows of ``X`` as float64."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in X]
+
+    def spent(self, X):
+        """The current bound (eq. L of the summed q) of each row of ``X``."""
+        return leakage_bound([self._spent.get(key, 0.0) for key in self.keys(X)])
+
+    def charge(self, X, information):
+        """Add a request's views; refuse (nothing recorded) if a row would pass the budget.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            The rows of the request; a row listed twice is charged twice.
+        information : array-like of shape (n_rows,)
+            q of this request's view(s) of each row.
+
+        Returns
+        -------
+        bound : ndarray of shape (n_rows,)
+            Each row's bound after this request.
+
+        Raises
+        ------
+        LeakageBudgetError
+            If some row's bound would exceed the budget.
+        """
+        keys = self.keys(X)
+        q = np.broadcast_to(np.asarray(information, dtype=np.float64), (len(keys),))
+        total = {}
+        for key, qi in zip(keys, q, strict=True):
+            total[key] = total.get(key, self._spent.get(key, 0.0)) + qi
+        after = leakage_bound(np.array([total[key] for key in keys]))
+        over = after > self.budget * (1 + 1e-9)
+        if over.any():
+            first = int(np.flatnonzero(over)[0])
+            before = leakage_bound(self._spent.get(keys[first], 0.0))
+            raise LeakageBudgetError(
+                f"{int(over.sum())} of the {len(keys)} rows of this request would pass "
+                f"{self.owner}={self.budget!r}: row {first} has leaked up to R^2 "
+                f"{before:.3f} to T colluders in earlier requests and would reach "
+                f"{after[first]:.3f} (views with fresh noise add up; see the security "
+                "guide). Nothing was sent. Fit a new model, or raise the budget."
+            )
+        self._spent.update(total)
+        return after
