@@ -66,13 +66,25 @@ class BerrutEncoder(BaseEncoder):
     # Declared here (not only in BaseEncoder) so that a misspelled argument's
     # TypeError names this class.
     def __init__(
-        self, n_coded, *, points="chebyshev", n_private=0, noise_scale=1.0, random_state=None
+        self,
+        n_coded,
+        *,
+        points="chebyshev",
+        n_private=0,
+        noise_scale="auto",
+        max_leakage=0.25,
+        covariance=None,
+        leakage_budget="auto",
+        random_state=None,
     ):
         super().__init__(
             n_coded,
             points=points,
             n_private=n_private,
             noise_scale=noise_scale,
+            max_leakage=max_leakage,
+            covariance=covariance,
+            leakage_budget=leakage_budget,
             random_state=random_state,
         )
 
@@ -195,13 +207,25 @@ class LagrangeEncoder(BaseEncoder):
     # Declared here (not only in BaseEncoder) so that a misspelled argument's
     # TypeError names this class.
     def __init__(
-        self, n_coded, *, points="chebyshev", n_private=0, noise_scale=1.0, random_state=None
+        self,
+        n_coded,
+        *,
+        points="chebyshev",
+        n_private=0,
+        noise_scale="auto",
+        max_leakage=0.25,
+        covariance=None,
+        leakage_budget="auto",
+        random_state=None,
     ):
         super().__init__(
             n_coded,
             points=points,
             n_private=n_private,
             noise_scale=noise_scale,
+            max_leakage=max_leakage,
+            covariance=covariance,
+            leakage_budget=leakage_budget,
             random_state=random_state,
         )
 

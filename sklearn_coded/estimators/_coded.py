@@ -833,7 +833,9 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         random_state=None,
         n_adversaries=0,
         n_private=0,
-        noise_scale=1.0,
+        noise_scale="auto",
+        max_leakage=0.25,
+        leakage_budget="auto",
         adversaries=None,
     ):
         # The parameters of _BaseCoded, declared again so that scikit-learn reads them
@@ -857,6 +859,8 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
             n_adversaries=n_adversaries,
             n_private=n_private,
             noise_scale=noise_scale,
+            max_leakage=max_leakage,
+            leakage_budget=leakage_budget,
             adversaries=adversaries,
         )
 
@@ -1104,7 +1108,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         random_state=None,
         n_adversaries=0,
         n_private=0,
-        noise_scale=1.0,
+        noise_scale="auto",
+        max_leakage=0.25,
+        leakage_budget="auto",
         adversaries=None,
     ):
         # The parameters of _BaseCoded, declared again so that scikit-learn reads them
@@ -1128,6 +1134,8 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
             n_adversaries=n_adversaries,
             n_private=n_private,
             noise_scale=noise_scale,
+            max_leakage=max_leakage,
+            leakage_budget=leakage_budget,
             adversaries=adversaries,
         )
 
