@@ -15,11 +15,66 @@ Lagrange, ApproxIFER's rational locator
 (:func:`~sklearn_coded.operators.locate_rational`, N >= 2K + 2A + S - 1): it
 locates as well on plain codes and it is the only one of the three that still
 locates liars when the code is padded with noise rows.
+
+Certified decoding (method.md 8). ``r + 2A`` results are necessary, not
+sufficient: a batch's decode is *certified* only when
+
+(a) its survivor set can locate A liars: after removing any block of 2A
+    results adjacent in coded point, the rest still determine the code
+    (:func:`~sklearn_coded.operators.span_locatable`: the smallest
+    ``1 - lambda_max(H_WW)`` over those blocks is at least ``LOCATABLE_MARGIN``,
+    so the kept rows' conditioning is at most ``1 / sqrt(LOCATABLE_MARGIN)``
+    times the full set's; the spline code at N <= 40, K = 16, A = 3 fails this
+    although N - S >= K + 2A);
+(b) after the located rows are dropped, every kept result is consistent with
+    the code: its studentized residual
+    (:func:`~sklearn_coded.operators.span_consistency_scores`) is at most
+    ``CONSISTENCY_THRESHOLD``. More liars than declared leave some of them among
+    the kept rows, and (b) fails.
+
+A decoder refuses an uncertified batch with :class:`UncertifiedDecodeError`
+naming the numbers; the estimators apply their ``on_uncertified`` policy.
 """
 
 import numpy as np
 
-from ..operators import coding_operator, locate_span, span_locator_bound
+from ..operators import (
+    CONSISTENCY_THRESHOLD,
+    coding_operator,
+    locate_span,
+    span_consistency_scores,
+    span_locatable,
+    span_locator_bound,
+    span_residuals,
+)
+
+
+class UncertifiedDecodeError(ValueError):
+    """A decoder with ``n_adversaries > 0`` could not certify a batch's decode.
+
+    Raised instead of returning a decode that may be wrong (method.md 8): the
+    survivor set cannot locate the declared liars, or the kept results are not
+    consistent with the code (more liars than declared, or an f far from smooth
+    along the code).
+
+    Attributes
+    ----------
+    n_results : int
+        Finite results the batch had.
+    n_adversaries : int
+        A, the declared number of liars.
+    locatable : int
+        Most liars this survivor set can locate (condition (a)).
+    reason : str
+        What failed.
+    """
+
+    def __init__(self, message, *, n_results, n_adversaries, locatable, reason):
+        super().__init__(message)
+        self.n_results = n_results
+        self.n_adversaries = n_adversaries
+        self.locatable = locatable
+        self.reason = reason
 
 
 def adversary_bound(n_nodes, n_adversaries):
@@ -84,3 +139,60 @@ def code_basis(decoder, survivors):
 def locate_adversaries(decoder, survivors, Y_survivors):
     """Boolean mask over ``survivors`` of the rows located as corrupted."""
     return locate_span(code_basis(decoder, survivors), Y_survivors, decoder.n_adversaries)
+
+
+def certified_locate(decoder, survivors, Y_survivors):
+    """Locate the liars of one batch and certify the decode (method.md 8).
+
+    Parameters
+    ----------
+    decoder : BaseDecoder
+        Fitted, with ``n_adversaries = A > 0``.
+    survivors : ndarray of int
+        Sorted indices of the finite results, at least ``r + 2A``.
+    Y_survivors : ndarray of shape (len(survivors), n_outputs)
+
+    Returns
+    -------
+    bad : ndarray of bool of shape (len(survivors),)
+        The rows located as corrupted.
+    error : UncertifiedDecodeError or None
+        None when the decode is certified, else the error to raise.
+    """
+    A = decoder.n_adversaries
+    Y = np.asarray(Y_survivors, dtype=np.float64)
+    order = np.argsort(decoder.coded_points_[survivors], kind="stable")
+    B = code_basis(decoder, survivors)
+    locatable, slack = span_locatable(B[order], A)
+    bad = locate_span(B, Y, A)
+    kept = ~bad
+    scores = span_consistency_scores(B[kept], Y[kept])
+    name = type(decoder).__name__
+    numbers = dict(n_results=survivors.size, n_adversaries=A, locatable=locatable)
+    if locatable < A:
+        reason = (
+            f"removing {2 * A} results adjacent in coded point leaves the code "
+            f"undetermined (1 - lambda_max = {slack:.2g}): these {survivors.size} results "
+            f"can locate at most {locatable} liars"
+        )
+        return bad, _uncertified(name, reason, numbers)
+    if scores.max() > CONSISTENCY_THRESHOLD:
+        worst = survivors[np.flatnonzero(kept)[np.argmax(scores)]]
+        reason = (
+            f"after dropping the {int(bad.sum())} located results, the result of worker "
+            f"{worst} is inconsistent with the code (studentized residual "
+            f"{scores.max():.3g} > {CONSISTENCY_THRESHOLD:g}): more liars than "
+            f"n_adversaries={A}, or f is far from smooth along the code"
+        )
+        return bad, _uncertified(name, reason, numbers)
+    return bad, None
+
+
+def _uncertified(name, reason, numbers):
+    message = (
+        f"{name} cannot certify this batch's decode with n_adversaries="
+        f"{numbers['n_adversaries']} from {numbers['n_results']} results: {reason}. "
+        "Refused rather than returned: add workers (n_coded), lower the stragglers, or "
+        "declare the number of liars the survivors can locate."
+    )
+    return UncertifiedDecodeError(message, reason=reason, **numbers)

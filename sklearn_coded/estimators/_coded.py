@@ -14,6 +14,7 @@ sit in a Pipeline, GridSearchCV and cross_val_score like their inner estimator.
 import contextlib
 import dataclasses
 import numbers
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -32,6 +33,7 @@ from ..operators import DEFAULT_PRIVATE_LAYOUT, POINT_FAMILIES, SCHEMES, n_noise
 from ..operators._schemes import explicit_size
 from ._batching import batch_groups, decode_groups, encode_groups, make_coders
 from ._config import CodingConfig
+from ._diagnostics import UNCERTIFIED_POLICIES, Diagnostics, RequestDiagnostics, apply_policy
 from ._response import (
     DECISION_SPACES,
     SCORE_SPACES,
@@ -118,6 +120,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         "n_private": [Interval(Integral, 0, None, closed="left")],
         "noise_scale": [Interval(Real, 0, None, closed="left")],
         "adversaries": "no_validation",  # checked by execution.check_adversaries
+        "min_results": [Interval(Integral, 2, None, closed="left"), None],
+        "on_uncertified": [StrOptions(set(UNCERTIFIED_POLICIES))],
     }
 
     def __init__(
@@ -142,6 +146,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         n_private=0,
         noise_scale=1.0,
         adversaries=None,
+        min_results=None,
+        on_uncertified="raise",
     ):
         self.estimator = estimator
         self.scheme = scheme
@@ -162,9 +168,11 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         self.n_private = n_private
         self.noise_scale = noise_scale
         self.adversaries = adversaries
+        self.min_results = min_results
+        self.on_uncertified = on_uncertified
 
     # ------------------------------------------------------------------ checks
-    def _coding_config(self):
+    def _coding_config(self, predicting=False):
         """Resolve and cross-check the coding parameters; errors name parameter and value."""
         K = int(self.batch_size)
         N = DEFAULT_REDUNDANCY * K if self.n_coded is None else int(self.n_coded)
@@ -193,11 +201,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 f"scheme='lagrange' needs at least K=batch_size={K} results per batch, "
                 f"so n_coded must be >= {K}; got n_coded={self.n_coded!r}."
             )
-        # Survivors one batch needs: K for Lagrange (|F| >= K), the order m (and 2) for
-        # the spline, 2 for Berrut.
-        min_results = max(K, 2) if self.scheme == "lagrange" else max(2, self.order)
-        if self.n_adversaries:  # the locator's bound (coding/_byzantine.py)
-            min_results = max(min_results, self._check_adversaries(K, N))
+        min_results = self._floor(K, N, predicting)
         check_stragglers(self.stragglers, N, min_results=min_results)
         return CodingConfig(
             scheme=self.scheme,
@@ -213,6 +217,38 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             n_private=self.n_private,
             noise_scale=self.noise_scale,
         )
+
+    def _floor(self, K, N, predicting):
+        """The quality floor: fewest results a batch is decoded from (method.md 8).
+
+        K + P, the code's nodes (fewer do not determine the outputs even for an
+        affine f; ``BaseDecoder.min_results``), K + P + 2A with ``n_adversaries``
+        (the locator's bound), or ``min_results`` when given (not below those).
+        With N below it (N < K, a training setting) fitting works and
+        predicting raises.
+        """
+        P = n_noise_rows(DEFAULT_PRIVATE_LAYOUT, K, self.n_private) if self.n_private else 0
+        floor = max(K + P, 2, self.order if self.scheme == "spline" else 2)
+        if self.n_adversaries:  # the locator's bound (coding/_byzantine.py)
+            floor = max(floor, self._check_adversaries(K, N))
+        if self.min_results is not None:
+            if self.min_results < floor:
+                raise ValueError(
+                    f"min_results={self.min_results} is below the fewest results the code "
+                    f"needs per batch, {floor} (K=batch_size={K}, P={P} noise rows, "
+                    f"n_adversaries={self.n_adversaries}); set it to at least {floor}."
+                )
+            floor = int(self.min_results)
+        if floor > N:
+            if predicting or self.scheme == "lagrange" or self.min_results is not None:
+                raise ValueError(
+                    f"n_coded={N} gives each batch at most {N} results, fewer than the "
+                    f"{floor} a batch is decoded from (K=batch_size={K} rows, P={P} noise "
+                    f"rows; min_results={self.min_results!r}): predict with n_coded >= "
+                    f"{floor}. (N < K is a training setting of coded-smoothing.)"
+                )
+            return max(2, self.order)  # fit only: the training code is checked there
+        return floor
 
     def _check_adversaries(self, K, N):
         """Results per batch the locator needs; an error naming the bound if S leaves fewer."""
@@ -299,6 +335,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         with _seeded_torch(seed if skorch and self.random_state is not None else None):
             estimator.fit(X, y, **fit_params)
         self.estimator_ = estimator
+        self.diagnostics_ = Diagnostics()
         return self
 
     def _training_lam_dec(self, lam_dec):
@@ -336,19 +373,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         self._validate_params()  # coding parameters may have been set after fit
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-        config = self._coding_config()
+        config = self._coding_config(predicting=True)
         K, N = config.batch_size, config.n_coded
-        if N < K:
-            warnings.warn(
-                f"n_coded={N} < batch_size={K}: each batch of {K} rows is decoded from "
-                f"at most {N} worker results, fewer than its rows, so predictions lose "
-                "accuracy even without stragglers (measured: LogisticRegression on the "
-                "digits, K = 16: accuracy 0.96 at N >= 16, 0.50 at N = 8, 0.32 at N = 4). "
-                "N < K is a training setting of coded-smoothing; predict with "
-                "n_coded >= batch_size.",
-                UserWarning,
-                stacklevel=3,
-            )
         rng = check_random_state(self.random_state)
         # padding rows (n_private > 0): fresh per batch, from the one generator
         encoder, decoder = make_coders(config, random_state=rng)
@@ -358,6 +384,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         per_batch = self.n_draws * N * n_features * X.dtype.itemsize
         chunk = K * max(1, PREDICT_CHUNK_BYTES // per_batch)
         decoded = None
+        # per-batch diagnostics over the chunks (method.md 8)
+        n_used, refused, below, reasons, decode_s = [], [], [], {}, 0.0
+        raising = self.on_uncertified == "raise"
         for start in range(0, n_samples, chunk):
             rows = X[start : start + chunk]
             groups = []
@@ -375,18 +404,48 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 encode_groups(rows, groups, encoder),
                 executor=self.executor,
                 stragglers=self.stragglers,
-                min_results=config.min_results,
+                # "raise": wait for the floor (to the timeout), else the package's error
+                min_results=config.min_results if raising else 1,
                 random_state=rng,
                 timeout=self.timeout,
                 adversaries=self.adversaries,
             )
+            report = {}
+            tic = time.perf_counter()
             part = decode_groups(
-                results, returned, groups, decoder, len(rows), shift_free=shift_free
+                results,
+                returned,
+                groups,
+                decoder,
+                len(rows),
+                shift_free=shift_free,
+                floor=config.min_results,
+                report=report,
             )
+            decode_s += time.perf_counter() - tic
+            offset = sum(u.size for u in n_used)
+            n_used.append(report["n_used"])
+            refused.append(offset + np.flatnonzero(~report["certified"]))
+            below.append(offset + np.flatnonzero(report["below_floor"]))
+            reasons.update({offset + b: why for b, why in report["reasons"].items()})
             if decoded is None:
                 decoded = np.empty((n_samples, part.shape[1]))
             decoded[start : start + len(rows)] = part
-        return decoded / self.n_draws
+        n_used = np.concatenate(n_used)
+        refused, below = np.concatenate(refused), np.concatenate(below)
+        request = RequestDiagnostics(
+            n_samples=n_samples,
+            floor=config.min_results,
+            results_used=n_used,
+            below_floor=below,
+            uncertified=refused,
+            reasons=reasons,
+            decode_seconds=decode_s,
+        )
+        if not hasattr(self, "diagnostics_"):  # fitted before diagnostics existed
+            self.diagnostics_ = Diagnostics()
+        self.diagnostics_.requests.append(request)  # same object: predict changes no attribute
+        return apply_policy(decoded / self.n_draws, request, self.on_uncertified)
 
     def _probe_smoothness(self, X):
         """Warn when the inner estimator's outputs are far from smooth along the code.

@@ -17,6 +17,8 @@ from ._privacy import (
 )
 from ._rational import berrut_operator, lagrange_operator
 from ._robust import (
+    CONSISTENCY_THRESHOLD,
+    LOCATABLE_MARGIN,
     LOO_THRESHOLD,
     SPAN_METHODS,
     SPAN_THRESHOLD,
@@ -25,6 +27,8 @@ from ._robust import (
     locate_span,
     rational_locator_bound,
     span_candidate_scores,
+    span_consistency_scores,
+    span_locatable,
     span_locator_bound,
     span_residuals,
     spline_loo_residuals,
@@ -34,6 +38,8 @@ from ._spline import spline_gcv, spline_operator
 
 __all__ = [
     "DEFAULT_PRIVATE_LAYOUT",
+    "CONSISTENCY_THRESHOLD",
+    "LOCATABLE_MARGIN",
     "LOO_THRESHOLD",
     "POINT_FAMILIES",
     "PRIVATE_GAPS",
@@ -56,6 +62,8 @@ __all__ = [
     "private_layout",
     "rational_locator_bound",
     "span_candidate_scores",
+    "span_consistency_scores",
+    "span_locatable",
     "span_locator_bound",
     "span_residuals",
     "spline_gcv",

@@ -12,9 +12,9 @@ from sklearn_coded import (
     SplineDecoder,
     SplineEncoder,
 )
-from sklearn_coded.coding import adversary_bound
+from sklearn_coded.coding import UncertifiedDecodeError, adversary_bound
 from sklearn_coded.coding._byzantine import code_basis
-from sklearn_coded.operators import locate_span, span_residuals
+from sklearn_coded.operators import locate_span, span_locatable, span_residuals
 
 
 def relu_net(Z, seed=0):
@@ -83,6 +83,10 @@ def test_decoders_locate_the_liars_of_an_affine_f(encoder_cls, decoder_cls, n_pr
     K, A, S = 5, 2, 3
     P = 0 if n_private == 0 else K + 1  # the "alternate" layout's noise rows
     N = K + P + 2 * A + 4 + S
+    if encoder_cls is SplineEncoder and n_private:
+        # the padded spline cannot locate 2 liars from r + 2A + 4 results: removing
+        # 4 adjacent ones leaves it rank-deficient (test_..._refuses_below_...)
+        N += 2 * P
     X = rng.normal(size=(K, 4))
     encoder = encoder_cls(N, n_private=n_private, noise_scale=0.5, random_state=0)
     Y = encoder.fit_transform(X) @ rng.normal(size=(4, 3)) + 1.0
@@ -112,8 +116,14 @@ def test_too_few_results_for_the_locator_names_the_bound(decoder_cls, n_private,
     message = rf"\(r = K \+ P = {r} nodes\) needs at least K \+ P \+ 2A = {needed} finite"
     with pytest.raises(ValueError, match=message + rf".*only {needed - 1} arrived"):
         decoder.transform(Y)
-    Y[needed - 1] = 1.0  # at the bound it decodes
-    assert decoder.transform(Y).shape == (5, 2)
+    Y[needed - 1] = 1.0  # at the bound: decoded if certified, else refused
+    basis = code_basis(decoder, np.arange(needed))
+    locatable = span_locatable(basis[np.argsort(decoder.coded_points_[:needed])], 2)[0]
+    if locatable == 2:
+        assert decoder.transform(Y).shape == (5, 2)
+    else:
+        with pytest.raises(UncertifiedDecodeError, match=f"can locate at most {locatable} liars"):
+            decoder.transform(Y)
 
 
 def test_the_locator_uses_the_spline_order_of_the_code():
@@ -147,7 +157,10 @@ def test_decoders_choose_candidates_by_least_trimmed_squares():
         Y = SplineEncoder(K + 2 * A).fit_transform(X) @ rng.normal(size=(3, 2))
         Y = corrupt(Y, rng.choice(len(Y), A, replace=False), rng)
         decoder = SplineDecoder(K, n_adversaries=A).fit(Y)
-        decoder.transform(Y)
+        try:
+            decoder.transform(Y)
+        except UncertifiedDecodeError:  # at the bound: flagged_ is set, then refused
+            assert not decoder.certified_
         basis = code_basis(decoder, np.arange(len(Y)))
         np.testing.assert_array_equal(decoder.flagged_, locate_span(basis, Y, A, method="lts"))
         differ += (locate_span(basis, Y, A, method="irls") != decoder.flagged_).any()
