@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..operators import POINT_FAMILIES, coding_operator, coding_points, flush_tiny
 from ..operators._cache import ByteLRU
-from ._byzantine import check_adversary_bound, certified_locate
+from ._byzantine import certified_locate, check_adversary_bound
 from ._private import layout, padded_operators
 
 FLOAT_DTYPES = (np.float64, np.float32)

@@ -45,7 +45,6 @@ from ..operators import (
     span_consistency_scores,
     span_locatable,
     span_locator_bound,
-    span_residuals,
 )
 
 
