@@ -21,11 +21,13 @@ sufficient: a batch's decode is *certified* only when
 
 (a) its survivor set can locate A liars: after removing any block of 2A
     results adjacent in coded point, the rest still determine the code
-    (:func:`~sklearn_coded.operators.span_locatable`: the smallest
-    ``1 - lambda_max(H_WW)`` over those blocks is at least ``LOCATABLE_MARGIN``,
-    so the kept rows' conditioning is at most ``1 / sqrt(LOCATABLE_MARGIN)``
-    times the full set's; the spline code at N <= 40, K = 16, A = 3 fails this
-    although N - S >= K + 2A);
+    (:func:`~sklearn_coded.operators.span_locatable`: the smallest slack
+    ``1 - lambda_max(H_WW)`` over those blocks is above ``RANK_MARGIN``, the
+    spline code at N <= 40, K = 16, A = 3 fails this although
+    N - S >= K + 2A), and either the slack is at least ``LOCATABLE_MARGIN`` or
+    the largest lie it lets hide from (b), ``CONSISTENCY_THRESHOLD * sigma /
+    sqrt(slack)`` with sigma the kept results' residual scale, is at most
+    ``MAX_HIDDEN_LIE`` spreads (always so for an affine f, exact up to rounding);
 (b) after the located rows are dropped, every kept result is consistent with
     the code: its studentized residual
     (:func:`~sklearn_coded.operators.span_consistency_scores`) is at most
@@ -40,12 +42,30 @@ import numpy as np
 
 from ..operators import (
     CONSISTENCY_THRESHOLD,
+    LOCATABLE_MARGIN,
     coding_operator,
     locate_span,
     span_consistency_scores,
     span_locatable,
     span_locator_bound,
+    span_residuals,
 )
+from ..operators._robust import _kept_rss, _trimmed_squares_search
+
+#: ``1 - lambda_max`` below which the kept rows are rank-deficient to working
+#: precision: no A-liar location is unique, whatever the noise.
+RANK_MARGIN = 1e-10
+
+#: Least ratio of the kept results' residual sum of squares after trimming A more
+#: of them to before (:func:`_excess_trim`) for a certified decode: below it,
+#: liars beyond the declared A are among the kept results (method.md 8 (b)).
+#: Chosen in ``benchmarks/bench_adversarial.py --certified`` against clean
+#: digits-MLP batches.
+EXCESS_RATIO = 0.05
+
+#: Largest lie, in spreads, that condition (a) lets hide along a block whose
+#: ``1 - lambda_max`` is under ``LOCATABLE_MARGIN`` (:func:`_hidden_lie`).
+MAX_HIDDEN_LIE = 1.0
 
 
 class UncertifiedDecodeError(ValueError):
@@ -162,17 +182,30 @@ def certified_locate(decoder, survivors, Y_survivors):
     Y = np.asarray(Y_survivors, dtype=np.float64)
     order = np.argsort(decoder.coded_points_[survivors], kind="stable")
     B = code_basis(decoder, survivors)
-    locatable, slack = span_locatable(B[order], A)
+    locatable, slack = span_locatable(B[order], A, margin=RANK_MARGIN)
     bad = locate_span(B, Y, A)
     kept = ~bad
     scores = span_consistency_scores(B[kept], Y[kept])
     name = type(decoder).__name__
     numbers = dict(n_results=survivors.size, n_adversaries=A, locatable=locatable)
-    if locatable < A:
+    hidden = _hidden_lie(B[kept], Y[kept], slack) if slack < LOCATABLE_MARGIN else 0.0
+    if locatable < A or hidden > MAX_HIDDEN_LIE:
+        if locatable == A:  # full rank, but too weak for the results' own noise
+            numbers["locatable"] = span_locatable(B[order], A, margin=LOCATABLE_MARGIN)[0]
         reason = (
             f"removing {2 * A} results adjacent in coded point leaves the code "
-            f"undetermined (1 - lambda_max = {slack:.2g}): these {survivors.size} results "
-            f"can locate at most {locatable} liars"
+            f"{'undetermined' if locatable < A else 'too weakly determined'} "
+            f"(1 - lambda_max = {slack:.2g} < {LOCATABLE_MARGIN:g}; a lie of {hidden:.3g} "
+            f"spreads could hide): these {survivors.size} results can locate at most "
+            f"{numbers['locatable']} liars"
+        )
+        return bad, _uncertified(name, reason, numbers)
+    excess = _excess_trim(B[kept], Y[kept], A)
+    if excess < EXCESS_RATIO:
+        reason = (
+            f"after dropping the {int(bad.sum())} located results, dropping {A} more lowers "
+            f"the kept results' residual sum of squares to {excess:.2g} of itself (< "
+            f"{EXCESS_RATIO:g}): more liars than n_adversaries={A}"
         )
         return bad, _uncertified(name, reason, numbers)
     if scores.max() > CONSISTENCY_THRESHOLD:
@@ -185,6 +218,47 @@ def certified_locate(decoder, survivors, Y_survivors):
         )
         return bad, _uncertified(name, reason, numbers)
     return bad, None
+
+
+def _excess_trim(B, Y, A):
+    """RSS of the kept rows after trimming A more of them, over their RSS (method.md 8 (b)).
+
+    With every liar located, the kept rows are clean and trimming A more of them
+    removes only A of their residuals; with liars left among them, trimming
+    those leaves a much smaller sum (for an affine f, rounding). The A rows are
+    chosen by least trimmed squares from the A largest standardized residuals.
+    """
+    if B.shape[0] - A < np.linalg.matrix_rank(B) + 1:
+        return 1.0
+    spread = np.maximum(Y.std(axis=0), 1e-12 * (np.abs(Y).max(axis=0) + 1e-300))
+    scaled = Y / spread
+    rss = _kept_rss(B, scaled, np.zeros(B.shape[0], dtype=bool))
+    if rss <= 1e-20 * float((scaled**2).sum()):  # consistent to rounding: nothing left
+        return 1.0
+    residual = span_residuals(B, scaled, standardized=True)
+    start = np.zeros(B.shape[0], dtype=bool)
+    start[np.argsort(-np.sqrt((residual**2).sum(axis=1)), kind="stable")[:A]] = True
+    trimmed = _trimmed_squares_search(B, scaled, start)
+    return _kept_rss(B, scaled, trimmed) / rss
+
+
+def _hidden_lie(B, Y, slack):
+    """Largest lie (in spreads) along the weakest block that the consistency check may miss.
+
+    A lie e on a block W shows in the syndrome through ``(I - H) e``, of norm at
+    least ``sqrt(slack) |e|`` (method.md 8 (a)); it passes the check while that
+    is under ``CONSISTENCY_THRESHOLD`` residual scales sigma, so lies up to
+    ``CONSISTENCY_THRESHOLD * sigma / sqrt(slack)`` may hide. sigma is the kept
+    rows' robust residual scale and the spread their standard deviation, per
+    column, combined by root mean square: for an affine f sigma is rounding and
+    nothing hides.
+    """
+    standardized = span_residuals(B, Y, standardized=True)
+    sigma = np.median(np.abs(standardized), axis=0) / 0.6745
+    floor = 1e-12 * (np.abs(Y).max(axis=0) + 1e-300)  # rounding: exact results hide nothing
+    sigma = np.where(sigma <= floor, 0.0, sigma)
+    ratio = float(np.sqrt(np.mean((sigma / np.maximum(Y.std(axis=0), floor)) ** 2)))
+    return CONSISTENCY_THRESHOLD * ratio / np.sqrt(max(slack, 1e-300))
 
 
 def _uncertified(name, reason, numbers):

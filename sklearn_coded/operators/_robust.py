@@ -223,13 +223,17 @@ def _column_space(B):
 CONSISTENCY_THRESHOLD = 20.0
 
 #: Least ``1 - lambda_max(H_WW)`` over the removable blocks W of 2A rows for a
-#: survivor set to locate A liars (:func:`span_locatable`): below it the kept
-#: rows are rank-deficient to working precision (their conditioning would exceed
-#: ``1e5`` times the full set's), and two codewords that differ only on W are
-#: indistinguishable. Above it, a lie along the block's weakest direction still
-#: shows in the syndrome by ``sqrt(1 - lambda_max)`` of its size; the
-#: consistency check (:func:`span_consistency_scores`) then decides.
-LOCATABLE_MARGIN = 1e-10
+#: survivor set to locate A liars (:func:`span_locatable`). At 0 the kept rows
+#: are rank-deficient and two codewords that differ only on W are
+#: indistinguishable; just above 0 a lie along the block's weakest direction
+#: shows in the syndrome by only ``sqrt(1 - lambda_max)`` of its size. Chosen in
+#: ``benchmarks/bench_adversarial.py --certified`` (digits MLP, K = 16, S = 4):
+#: the spline code padded for T = 2 at N = 80 (slack 1e-6 to 1e-4 at A = 2) let
+#: lies along the weakest direction through silently, 10 spreads off; the plain
+#: spline (interior points, A = 3: slack 3e-4 to 5e-3) and Berrut (Chebyshev,
+#: 0.016 to 0.05) codes never did. 2e-4 separates them: the kept rows'
+#: conditioning is then at most 71 times the full set's.
+LOCATABLE_MARGIN = 2e-4
 
 
 def span_consistency_scores(basis, values):
@@ -314,7 +318,7 @@ def span_locatable(basis, n_adversaries, *, margin=LOCATABLE_MARGIN):
     >>> span_locatable(code(80), 3)[0]
     3
     >>> span_locatable(code(36), 3)  # 6 adjacent rows removed: rank-deficient
-    (2, 0.0)
+    (1, 0.0)
     """
     B = np.asarray(basis, dtype=np.float64)
     A = int(n_adversaries)
@@ -369,7 +373,9 @@ def locate_span(basis, values, n_adversaries, *, threshold=SPAN_THRESHOLD, metho
 
     - ``"lts"`` (least trimmed squares): the A rows whose removal leaves the kept
       rows the smallest residual sum of squares, in units of each column's robust
-      residual spread, by a local search started from the ``"irls"`` candidates:
+      residual spread, by a local search started from the ``"irls"`` candidates
+      and from the block of A adjacent rows (rows in increasing coded point)
+      whose removal leaves the smallest sum, keeping the better end point:
       the swap of a candidate with a kept row that lowers that sum most, computed
       exactly by rank-one updates, is made while it at least halves the sum. For
       an affine f this repairs the starts the robust fit gets wrong; on a
@@ -447,8 +453,13 @@ def locate_span(basis, values, n_adversaries, *, threshold=SPAN_THRESHOLD, metho
     if method == "irls":
         flagged = irls
     elif method == "lts":
-        # squares in units of each column's robust residual spread
-        flagged = _trimmed_squares_search(B, Y / spread, irls)
+        # squares in units of each column's robust residual spread; the search also
+        # starts from the best block of A adjacent rows (liars who choose adjacent
+        # positions hide from the robust fit's start), and the lower RSS wins
+        scaled = Y / spread
+        starts = [irls, _best_block(B, scaled, A)]
+        found = [_trimmed_squares_search(B, scaled, start) for start in starts]
+        flagged = min(found, key=lambda mask: _kept_rss(B, scaled, mask))
     rows = np.flatnonzero(flagged)
     flagged[rows[span_candidate_scores(B, Y, flagged) <= threshold]] = False
     return flagged
@@ -472,6 +483,19 @@ def _trimmed_squares_search(B, Y, start, gain=2.0):
             break
         flagged = swapped
     return flagged
+
+
+def _best_block(B, Y, A):
+    """The block of A consecutive rows whose removal leaves the smallest RSS."""
+    n = B.shape[0]
+    best, best_rss = None, np.inf
+    for i in range(n - A + 1):
+        mask = np.zeros(n, dtype=bool)
+        mask[i : i + A] = True
+        rss = _kept_rss(B, Y, mask)
+        if rss < best_rss:
+            best, best_rss = mask, rss
+    return best
 
 
 def _confirmed_swap(B, Y, flagged, swap, gain):

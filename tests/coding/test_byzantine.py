@@ -13,7 +13,7 @@ from sklearn_coded import (
     SplineEncoder,
 )
 from sklearn_coded.coding import UncertifiedDecodeError, adversary_bound
-from sklearn_coded.coding._byzantine import code_basis
+from sklearn_coded.coding._byzantine import RANK_MARGIN, code_basis
 from sklearn_coded.operators import locate_span, span_locatable, span_residuals
 
 
@@ -32,7 +32,9 @@ def corrupt(Y, bad, rng, scale=10.0):
 @pytest.mark.parametrize("seed", range(5))
 def test_spline_decoder_finds_the_liars_and_equals_the_decoder_told_them(seed):
     rng = np.random.default_rng(seed)
-    K, N, S, A = 16, 80, 4, 3
+    # N = 100: at N = 80 some survivor sets leave 6 adjacent rows too weakly
+    # determined for this rough random ReLU net, and the decode is refused
+    K, N, S, A = 16, 100, 4, 3
     X = rng.normal(size=(K, 6))
     Y = relu_net(SplineEncoder(N, points="uniform").fit_transform(X))
     Y[rng.choice(N, S, replace=False)] = np.nan  # stragglers
@@ -118,7 +120,8 @@ def test_too_few_results_for_the_locator_names_the_bound(decoder_cls, n_private,
         decoder.transform(Y)
     Y[needed - 1] = 1.0  # at the bound: decoded if certified, else refused
     basis = code_basis(decoder, np.arange(needed))
-    locatable = span_locatable(basis[np.argsort(decoder.coded_points_[:needed])], 2)[0]
+    order = np.argsort(decoder.coded_points_[:needed])
+    locatable = span_locatable(basis[order], 2, margin=RANK_MARGIN)[0]  # exact results
     if locatable == 2:
         assert decoder.transform(Y).shape == (5, 2)
     else:
