@@ -462,7 +462,7 @@ CERTIFIED_CODES = {
     "spline_private_N120": (SplineDecoder, "interior", T, 120),
 }
 ENCODERS = {SplineDecoder: SplineEncoder, BerrutDecoder: BerrutEncoder}
-CERT_FULL = {"batches": 40, "seeds": (0, 1, 2), "mlp_iter": 300}
+CERT_FULL = {"batches": 20, "seeds": (0, 1, 2), "mlp_iter": 300}
 CERT_QUICK = {"batches": 6, "seeds": (0,), "mlp_iter": 60}
 
 

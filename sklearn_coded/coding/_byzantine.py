@@ -50,7 +50,7 @@ from ..operators import (
     span_locator_bound,
     span_residuals,
 )
-from ..operators._robust import _kept_rss, _trimmed_squares_search
+from ..operators._robust import _irls_residuals, _kept_rss, _trimmed_squares_search
 
 #: ``1 - lambda_max`` below which the kept rows are rank-deficient to working
 #: precision: no A-liar location is unique, whatever the noise.
@@ -183,18 +183,30 @@ def certified_locate(decoder, survivors, Y_survivors):
     order = np.argsort(decoder.coded_points_[survivors], kind="stable")
     B = code_basis(decoder, survivors)
     locatable, slack = span_locatable(B[order], A, margin=RANK_MARGIN)
+    name = type(decoder).__name__
+    if locatable < A:  # (a) fails whatever the results: refuse before locating
+        reason = (
+            f"removing {2 * A} results adjacent in coded point leaves the code undetermined "
+            f"(1 - lambda_max = {slack:.2g}): these {survivors.size} results can locate at "
+            f"most {locatable} liars"
+        )
+        numbers = dict(n_results=survivors.size, n_adversaries=A, locatable=locatable)
+        return np.zeros(survivors.size, dtype=bool), _uncertified(name, reason, numbers)
     bad = locate_span(B, Y, A)
     kept = ~bad
-    scores = span_consistency_scores(B[kept], Y[kept])
-    name = type(decoder).__name__
+    # (b) on the least-squares fit of the kept rows (studentized) and on a robust
+    # fit of them: liars left among the kept rows pull the least-squares fit and
+    # inflate its residual scale, but not the robust one's
+    scores = np.maximum(
+        span_consistency_scores(B[kept], Y[kept]), _irls_residuals(B[kept], Y[kept])[0]
+    )
     numbers = dict(n_results=survivors.size, n_adversaries=A, locatable=locatable)
     hidden = _hidden_lie(B[kept], Y[kept], slack) if slack < LOCATABLE_MARGIN else 0.0
-    if locatable < A or hidden > MAX_HIDDEN_LIE:
-        if locatable == A:  # full rank, but too weak for the results' own noise
-            numbers["locatable"] = span_locatable(B[order], A, margin=LOCATABLE_MARGIN)[0]
+    if hidden > MAX_HIDDEN_LIE:  # full rank, but too weak for the results' own noise
+        numbers["locatable"] = span_locatable(B[order], A, margin=LOCATABLE_MARGIN)[0]
         reason = (
             f"removing {2 * A} results adjacent in coded point leaves the code "
-            f"{'undetermined' if locatable < A else 'too weakly determined'} "
+            "too weakly determined "
             f"(1 - lambda_max = {slack:.2g} < {LOCATABLE_MARGIN:g}; a lie of {hidden:.3g} "
             f"spreads could hide): these {survivors.size} results can locate at most "
             f"{numbers['locatable']} liars"

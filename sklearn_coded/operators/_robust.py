@@ -486,16 +486,26 @@ def _trimmed_squares_search(B, Y, start, gain=2.0):
 
 
 def _best_block(B, Y, A):
-    """The block of A consecutive rows whose removal leaves the smallest RSS."""
+    """The block of A consecutive rows whose removal leaves the smallest RSS.
+
+    Removing rows W from a least-squares fit lowers its RSS by
+    ``sum_c e_Wc' (I - H_WW)^+ e_Wc`` (e the residuals, H the projector on the
+    column space): one small A x A system per block, no refit. Blocks whose
+    removal leaves the fit undetermined (an eigenvalue of H_WW at 1) are skipped.
+    """
     n = B.shape[0]
-    best, best_rss = None, np.inf
-    for i in range(n - A + 1):
-        mask = np.zeros(n, dtype=bool)
-        mask[i : i + A] = True
-        rss = _kept_rss(B, Y, mask)
-        if rss < best_rss:
-            best, best_rss = mask, rss
-    return best
+    U = _column_space(B)[0]
+    e = Y - U @ (U.T @ Y)
+    windows = np.lib.stride_tricks.sliding_window_view(np.arange(n), A)  # (n-A+1, A)
+    UW = U[windows]  # (n-A+1, A, r)
+    G = np.eye(A) - UW @ UW.transpose(0, 2, 1)  # I - H_WW
+    eW = e[windows]  # (n-A+1, A, m)
+    slack = np.linalg.eigvalsh(G)[:, 0]
+    drop = np.einsum("wac,wac->w", eW, np.linalg.pinv(G) @ eW)
+    drop[slack < 1e-10] = -np.inf
+    mask = np.zeros(n, dtype=bool)
+    mask[windows[int(np.argmax(drop))]] = True
+    return mask
 
 
 def _confirmed_swap(B, Y, flagged, swap, gain):
