@@ -625,7 +625,9 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         decoding matrix per survivor set) with the code-span locator
         (:func:`~sklearn_coded.operators.locate_span`); needs
         N - S >= K + P + 2A, P the noise rows of ``n_private`` (0 without).
-        See :ref:`security`.
+        A batch's decode is certified (its survivors can locate A liars and
+        the kept results are consistent with the code) or refused, see
+        ``on_uncertified`` and :ref:`security`.
     n_private : int, default=0
         T: pad every batch with random rows (fresh per batch, from
         ``random_state``) so that T colluding workers learn little; the leakage
@@ -636,11 +638,30 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         Simulated Byzantine workers (e.g.
         :class:`~sklearn_coded.execution.GrossErrors`) that corrupt results after
         collection, in process or on an executor; for measuring ``n_adversaries``.
+    min_results : int or None, default=None
+        The quality floor: fewest results a batch is decoded from. None: the
+        code's nodes, K + P (fewer do not determine the outputs even for an
+        affine f), and K + P + 2A with ``n_adversaries``; an int raises it (not
+        below those). Set it to the count at which you measured the accuracy
+        you need. On a real executor the request waits for it up to
+        ``timeout``.
+    on_uncertified : {"raise", "nan"}, default="raise"
+        What a refused batch does (below the floor, or with ``n_adversaries``
+        not certified): "raise" raises
+        :class:`~sklearn_coded.execution.InsufficientResultsError` (below the
+        floor) or ``UncertifiedBatchError`` naming the batch; "nan" returns NaN
+        for its rows with one ``UncertifiedBatchWarning`` per call (``predict``
+        then gives NaN, or None for non-numeric classes, on those rows). Never
+        silent.
 
     Attributes
     ----------
     estimator_ : estimator
         The fitted inner estimator (a coded-smoothing net when ``mu > 0``).
+    diagnostics_ : Diagnostics
+        The last requests' decode diagnostics (``diagnostics_.last``): results
+        used per batch, the floor, batches below it, refused batches and why,
+        decode time.
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     response_ : str
@@ -670,8 +691,8 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     per request (tasks are sent in a random order), as in the in-process
     simulation. ``fit`` probes the inner estimator on a few training batches
     and warns (``UserWarning``) when its outputs are far from smooth along the
-    code (trees, k-NN, forests), which costs accuracy; ``predict`` warns when
-    ``n_coded < batch_size``.
+    code (trees, k-NN, forests), which costs accuracy; ``predict`` refuses
+    ``n_coded`` below the floor (``n_coded < batch_size``, a training setting).
 
     Examples
     --------
@@ -738,9 +759,16 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         """
         check_is_fitted(self)
         scores = self._scores(X)
+        refused = np.isnan(scores).any(axis=1)  # on_uncertified="nan": never a made-up class
         if scores.shape[1] == 1:
-            return self.classes_[(scores[:, 0] > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
+            labels = self.classes_[(scores[:, 0] > 0).astype(int)]
+        else:
+            labels = self.classes_[np.argmax(np.nan_to_num(scores, nan=0.0), axis=1)]
+        if refused.any():
+            numeric = np.issubdtype(labels.dtype, np.number)
+            labels = labels.astype(np.float64 if numeric else object)
+            labels[refused] = np.nan if numeric else None
+        return labels
 
     def _has_decision(self):
         if hasattr(self, "response_"):
@@ -863,11 +891,17 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         Standard deviation of the padding entries.
     adversaries : None or adversary model, default=None
         Simulated Byzantine workers (see :class:`CodedClassifier`).
+    min_results : int or None, default=None
+        The quality floor (see :class:`CodedClassifier`).
+    on_uncertified : {"raise", "nan"}, default="raise"
+        What a refused batch does (see :class:`CodedClassifier`).
 
     Attributes
     ----------
     estimator_ : estimator
         The fitted inner estimator.
+    diagnostics_ : Diagnostics
+        The last requests' decode diagnostics (see :class:`CodedClassifier`).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

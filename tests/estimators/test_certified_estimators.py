@@ -127,3 +127,25 @@ def test_classifier_locates_liars_on_row_centred_log_probabilities(digits):
     B = coding_operator("spline", alpha, beta)[0]
     flagged = locate_span(B, centred(scores[:, 0]), 3)
     np.testing.assert_array_equal(np.flatnonzero(flagged), [5, 40, 41])
+
+
+def test_classifier_predict_gives_nan_not_a_class_for_refused_rows(digits):
+    X, y = digits
+    clf = CodedClassifier(
+        LogisticRegression(max_iter=300),
+        batch_size=8,
+        n_coded=16,
+        stragglers=RandomStragglers(0.4),
+        on_uncertified="nan",
+        random_state=3,
+    ).fit(X[:400], y[:400])
+    with pytest.warns(UncertifiedBatchWarning):
+        labels = clf.predict(X[400:480])
+    refused = np.isnan(labels)
+    assert refused.any() and not refused.all()
+    below = clf.diagnostics_.last.below_floor
+    expected = np.zeros(80, dtype=bool)
+    for b in below:
+        expected[8 * b : 8 * b + 8] = True
+    np.testing.assert_array_equal(refused, expected)
+    assert set(labels[~refused]) <= set(clf.classes_)
