@@ -63,6 +63,13 @@ RANK_MARGIN = 1e-10
 #: digits-MLP batches.
 EXCESS_RATIO = 0.05
 
+#: Threshold of the robust half of check (b): a kept row's residual against a
+#: robust (bisquare) fit of the kept rows, in robust spreads, not studentized, so
+#: the extrapolated end rows of a clean network's results reach 28
+#: (tests/estimators/test_coded_security.py); liars left among the kept rows
+#: stand out by far more (an affine f: by their whole lie).
+ROBUST_THRESHOLD = 40.0
+
 #: Largest lie, in spreads, that condition (a) lets hide along a block whose
 #: ``1 - lambda_max`` is under ``LOCATABLE_MARGIN`` (:func:`_hidden_lie`).
 MAX_HIDDEN_LIE = 1.0
@@ -198,7 +205,8 @@ def certified_locate(decoder, survivors, Y_survivors):
     # fit of them: liars left among the kept rows pull the least-squares fit and
     # inflate its residual scale, but not the robust one's
     scores = np.maximum(
-        span_consistency_scores(B[kept], Y[kept]), _irls_residuals(B[kept], Y[kept])[0]
+        span_consistency_scores(B[kept], Y[kept]),
+        _irls_residuals(B[kept], Y[kept])[0] * (CONSISTENCY_THRESHOLD / ROBUST_THRESHOLD),
     )
     numbers = dict(n_results=survivors.size, n_adversaries=A, locatable=locatable)
     hidden = _hidden_lie(B[kept], Y[kept], slack) if slack < LOCATABLE_MARGIN else 0.0
