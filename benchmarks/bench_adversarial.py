@@ -59,9 +59,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import mlp_model
 
 from sklearn_coded import BerrutDecoder, BerrutEncoder, SplineDecoder, SplineEncoder
+from sklearn_coded.coding import UncertifiedDecodeError
 from sklearn_coded.coding._byzantine import code_basis
 from sklearn_coded.execution import (
     AdaptiveAdversaries,
+    ChoosingAdversaries,
     FixedStragglers,
     GrossErrors,
     SignFlips,
@@ -445,12 +447,221 @@ def plot(rows, path):
     plt.close(fig)
 
 
+# ---------------------------------------------------------------- certified decoding
+#: Chosen-position attacks of issue 16 (ChoosingAdversaries: position, lie).
+CHOSEN_ATTACKS = [
+    ("stragglers", "weakest"),
+    ("ends", "weakest"),
+    ("weakest", "weakest"),
+    ("weakest", "frame"),
+    ("stragglers", "smooth"),
+    ("stragglers", "shift"),
+    ("random", "gross"),
+]
+CERTIFIED_CODES = {
+    # label: (decoder class, points, n_private, N)
+    "spline": (SplineDecoder, "interior", 0, N),
+    "berrut": (BerrutDecoder, "chebyshev", 0, N),
+    "spline_private": (SplineDecoder, "interior", T, N),
+    "spline_private_N120": (SplineDecoder, "interior", T, 120),
+}
+ENCODERS = {SplineDecoder: SplineEncoder, BerrutDecoder: BerrutEncoder}
+CERT_FULL = {"batches": 20, "seeds": (0, 1, 2), "mlp_iter": 300}
+CERT_QUICK = {"batches": 6, "seeds": (0,), "mlp_iter": 60}
+
+
+def _certified_batches(f, X, code, n_batches, rng):
+    """Clean centred results (N, B, 10), stragglers' mask, and the fitted public decoder."""
+    decoder_cls, points, n_private, n_coded = CERTIFIED_CODES[code]
+    private = {"n_private": n_private, "noise_scale": NOISE} if n_private else {}
+    encoder = ENCODERS[decoder_cls](n_coded, points=points, **private).fit(X[:K])
+    rows = [rng.choice(len(X), K, replace=False) for _ in range(n_batches)]
+    results = np.stack([f(encoder.transform(X[r])) for r in rows], axis=1)
+    results -= results.mean(axis=2, keepdims=True)  # row-centred, as the estimators locate
+    returned = np.ones(results.shape[:2], dtype=bool)
+    for b in range(n_batches):
+        returned[rng.choice(n_coded, S, replace=False), b] = False
+    results[~returned] = np.nan
+    return results, returned, (decoder_cls, points, n_private)
+
+
+def _decode_batch(decoder, Y, ok):
+    """(decoded or None when refused, seconds)."""
+    tic = time.perf_counter()
+    try:
+        out = decoder.transform(Y, ok)
+    except UncertifiedDecodeError:
+        out = None
+    return out, time.perf_counter() - tic
+
+
+def certified_cell(f, X, code, attack, n_liars, declared, scale, n_batches, rng):
+    """Silent failures and certified fraction of one (code, attack, liars, declared) cell."""
+    results, returned, (decoder_cls, points, n_private) = _certified_batches(
+        f, X, code, n_batches, rng
+    )
+    n_coded = results.shape[0]
+    public = decoder_cls(K, points=points, n_private=n_private)
+    robust = decoder_cls(K, points=points, n_private=n_private, n_adversaries=declared)
+    robust.fit(results[:, 0])
+    linear = clone(public).fit(results[:, 0])
+    if attack is None:
+        corrupted, bad = results, np.zeros_like(returned)
+    else:
+        position, lie = attack
+        model = ChoosingAdversaries(n_liars, code=public, position=position, lie=lie, scale=scale)
+        corrupted, bad = model.corrupt(results, returned, random_state=rng)
+    errors, certified, t_robust, t_linear = [], [], [], []
+    for b in range(n_batches):
+        Y, ok = corrupted[:, b], returned[:, b]
+        spread = np.nanstd(results[ok, b], axis=0)
+        told = linear.transform(Y, ok & ~bad[:, b])  # the decoder told the liars
+        tic = time.perf_counter()
+        linear.transform(Y, ok)
+        t_linear.append(time.perf_counter() - tic)
+        out, seconds = _decode_batch(robust, Y, ok)
+        t_robust.append(seconds)
+        certified.append(out is not None)
+        if out is not None:
+            errors.append(float(np.sqrt(np.mean(((out - told) / spread) ** 2))))
+    errors = np.array(errors)
+    return {
+        "code": code,
+        "N": n_coded,
+        "attack": "none" if attack is None else "/".join(attack),
+        "liars": int(n_liars if attack is not None else 0),
+        "declared": declared,
+        "scale": scale,
+        "batches": n_batches,
+        "certified": float(np.mean(certified)),
+        "silent_failures": int((errors > 3.0).sum()),
+        "max_error_spreads": float(errors.max()) if errors.size else None,
+        "decode_ms_robust": 1e3 * float(np.median(t_robust)),
+        "decode_ms_linear": 1e3 * float(np.median(t_linear)),
+    }
+
+
+def certified_study(quick=False, out_dir=RESULTS):
+    """Chosen-position attacks against the certified decoders (issue 16.4, 16.7, 16.8)."""
+    config = CERT_QUICK if quick else CERT_FULL
+    rows = []
+    t_start = time.perf_counter()
+    for seed in config["seeds"]:
+        f, X_test, *_ = mlp_model({"mlp_iter": config["mlp_iter"]}, seed)
+        rng = np.random.RandomState(100 + seed)
+        for code in CERTIFIED_CODES:
+            for declared in (2, 3):
+                cells = [(None, 0, 0.0)]
+                for attack in CHOSEN_ATTACKS:
+                    for scale in (3.0, 30.0):
+                        cells.append((attack, declared, scale))  # up to the declared A
+                    cells.append((attack, 2 * declared, 30.0))  # more liars than declared
+                for attack, n_liars, scale in cells:
+                    row = certified_cell(
+                        f, X_test, code, attack, n_liars, declared, scale, config["batches"], rng
+                    )
+                    row["seed"] = seed
+                    rows.append(row)
+                    print(
+                        f"seed={seed} {code:20s} A={declared} {row['attack']:20s} "
+                        f"liars={row['liars']} scale={scale:4g} certified={row['certified']:.3f} "
+                        f"silent={row['silent_failures']} max_err={row['max_error_spreads']} "
+                        f"t={row['decode_ms_robust']:.2f}/{row['decode_ms_linear']:.3f} ms",
+                        flush=True,
+                    )
+    honest = [r for r in rows if r["attack"] == "none"]
+    within = [r for r in rows if r["liars"] <= r["declared"]]
+    beyond = [r for r in rows if r["liars"] > r["declared"]]
+    summary = {
+        "silent_failures": int(sum(r["silent_failures"] for r in within)),
+        "silent_failures_more_liars_than_declared": int(sum(r["silent_failures"] for r in beyond)),
+        "batches_within": int(sum(r["batches"] for r in within)),
+        "batches_more_liars_than_declared": int(sum(r["batches"] for r in beyond)),
+        "silent_failures_by_code": {
+            code: [
+                int(sum(r["silent_failures"] for r in within if r["code"] == code)),
+                int(sum(r["silent_failures"] for r in beyond if r["code"] == code)),
+            ]
+            for code in CERTIFIED_CODES
+        },
+        "certified_under_attack_by_code": {
+            code: float(
+                np.mean([r["certified"] for r in within if r["code"] == code and r["liars"]])
+            )
+            for code in CERTIFIED_CODES
+        },
+        "certified_batches_under_attack": float(
+            np.mean([r["certified"] for r in rows if r["attack"] != "none"])
+        ),
+        "certified_honest_by_code": {
+            code: float(np.mean([r["certified"] for r in honest if r["code"] == code]))
+            for code in CERTIFIED_CODES
+        },
+        "decode_ms_robust_median": float(np.median([r["decode_ms_robust"] for r in rows])),
+        "decode_ms_linear_median": float(np.median([r["decode_ms_linear"] for r in rows])),
+    }
+    summary["targets"] = {
+        "zero_silent_failures_up_to_declared": summary["silent_failures"] == 0,
+        "zero_silent_failures_more_than_declared": (
+            summary["silent_failures_more_liars_than_declared"] == 0
+        ),
+        "certified_honest_99pct": {
+            code: value >= 0.99 for code, value in summary["certified_honest_by_code"].items()
+        },
+    }
+    print("summary:", json.dumps(summary, indent=1))
+    suffix = "_quick" if quick else ""
+    payload = {
+        "config": {"K": K, "N": N, "S": S, "T": T, "noise_scale": NOISE, **config},
+        "summary": summary,
+        "rows": rows,
+        "platform": platform.platform(),
+        "seconds": time.perf_counter() - t_start,
+        "note": "timings on a 2-core machine shared with other jobs: ratios, not absolutes",
+    }
+    (out_dir / f"adversarial_certified{suffix}.json").write_text(json.dumps(payload, indent=1))
+    plot_certified(rows, out_dir / f"adversarial_certified{suffix}.png")
+    return payload
+
+
+def plot_certified(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    codes = list(CERTIFIED_CODES)
+    attacks = ["none"] + ["/".join(a) for a in CHOSEN_ATTACKS]
+    width = 0.8 / len(codes)
+    for i, code in enumerate(codes):
+        values = [
+            np.mean([r["certified"] for r in rows if r["code"] == code and r["attack"] == a])
+            for a in attacks
+        ]
+        ax.bar(np.arange(len(attacks)) + i * width, values, width, label=code)
+    ax.set_xticks(np.arange(len(attacks)) + 0.4 - width / 2, attacks, rotation=30, ha="right")
+    ax.set_ylabel("certified fraction of batches")
+    ax.set_title("Certified decoding under chosen-position attacks (silent failures: see JSON)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--certified", action="store_true", help="only the certified-decoding study (issue 16)"
+    )
     args = parser.parse_args(argv)
+    if args.certified:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        certified_study(args.quick, args.out_dir)
+        return
     config = dict(QUICK if args.quick else FULL)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()

@@ -1,7 +1,7 @@
 """Layer 2, the coders: scikit-learn transformers around the operators."""
 
 from ._base import BaseDecoder, BaseEncoder
-from ._byzantine import adversary_bound
+from ._byzantine import UncertifiedDecodeError, adversary_bound
 from ._exact import ExactDecoder, ExactEncoder
 from ._rational import BerrutDecoder, BerrutEncoder, LagrangeDecoder, LagrangeEncoder
 from ._spline import SplineDecoder, SplineEncoder
@@ -25,5 +25,6 @@ __all__ = [
     "LagrangeEncoder",
     "SplineDecoder",
     "SplineEncoder",
+    "UncertifiedDecodeError",
     "adversary_bound",
 ]

@@ -17,7 +17,7 @@ from ..operators._privacy import (
     resolve_budget,
 )
 from ..operators._secret import private_generator
-from ._byzantine import check_adversary_bound, locate_adversaries
+from ._byzantine import certified_locate, check_adversary_bound
 from ._private import MAX_NOISE_RATIO, colluders_q, layout, padded_operators, signal_variance
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -503,14 +503,22 @@ class BaseDecoder(_BaseCoder):
         ValueError
             If ``n_samples`` exceeds the N fitted workers (a code decodes at most
             N >= K rows), if ``Y`` does not have N rows, or too few workers
-            returned (with ``n_adversaries > 0``: fewer than the locator's bound,
-            which the message names).
+            returned: fewer than :meth:`min_results` (K + P), or with
+            ``n_adversaries > 0`` fewer than the locator's bound; the message
+            names the numbers.
+        UncertifiedDecodeError
+            With ``n_adversaries > 0``, if the decode cannot be certified
+            (method.md 8): the survivors cannot locate A liars, or a kept
+            result is inconsistent with the code (more liars than declared).
+            A ValueError; ``flagged_`` and ``certified_`` are set first.
 
         Notes
         -----
         With ``n_adversaries > 0`` this sets ``flagged_``, the boolean mask of
-        the N rows located as corrupted in this call, and decodes without them
-        (the one attribute a ``transform`` sets; with A = 0 it sets none).
+        the N rows located as corrupted in this call, and ``certified_`` (True
+        when the decode is certified, see :mod:`~sklearn_coded.coding._byzantine`),
+        and decodes without the flagged rows (the only attributes a ``transform``
+        sets; with A = 0 it sets none).
         """
         check_is_fitted(self)
         Y = validate_data(self, Y, reset=False, dtype=FLOAT_DTYPES, ensure_all_finite=False)
@@ -523,10 +531,14 @@ class BaseDecoder(_BaseCoder):
             )
         survivors = self.survivors(Y, returned)
         if self.n_adversaries:  # the only state transform sets (none when A = 0)
+            self.check_results(survivors.size)
             check_adversary_bound(self, survivors.size)
-            bad = locate_adversaries(self, survivors, Y[survivors])
+            bad, error = certified_locate(self, survivors, Y[survivors])
             self.flagged_ = np.zeros(Y.shape[0], dtype=bool)
             self.flagged_[survivors[bad]] = True
+            self.certified_ = error is None
+            if error is not None:
+                raise error
             survivors = survivors[~bad]
         Y_survivors = Y[survivors]
         return self._new_rows(
@@ -578,12 +590,7 @@ class BaseDecoder(_BaseCoder):
         """
         check_is_fitted(self)
         survivors = np.asarray(survivors, dtype=np.intp)
-        needed = self._needed_survivors()
-        if survivors.size < needed:
-            raise ValueError(
-                f"Only {survivors.size} of {self.coded_points_.size} workers returned a "
-                f"finite result; {type(self).__name__} needs at least {needed}."
-            )
+        self.check_results(survivors.size)
         return coding_operator(
             self.scheme,
             self.coded_points_[survivors],
@@ -592,6 +599,52 @@ class BaseDecoder(_BaseCoder):
             values=Y_survivors,
             **self._operator_params(),
         )[0]
+
+    def min_results(self):
+        """Fewest results this decoder decodes from: r = K + P, the code's nodes.
+
+        The encoder's coded rows are ``M X_nodes`` with M of rank r = K + P (K
+        data points, P noise points when ``n_private > 0``); an affine f keeps
+        the results in that r-dimensional span. From fewer than r results some
+        nonzero change of the K data rows leaves every result unchanged, so no
+        decoder can tell the outputs apart: below r a decode is a guess (the
+        spline decoder on 2 of 32 results returned -34 to 45 for tanh outputs).
+        Every scheme needs r (a spline of order m also needs m >= 2 points,
+        which r >= 2 covers for K >= m).
+
+        Returns
+        -------
+        needed : int
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_coded.coding import SplineDecoder
+        >>> SplineDecoder(16).fit(np.zeros((32, 1))).min_results()
+        16
+        """
+        check_is_fitted(self)
+        r = self.data_points_.size + self.noise_points_.size
+        return max(r, self._needed_survivors())
+
+    def check_results(self, n_results):
+        """Raise ValueError, naming K, the count and the minimum, below :meth:`min_results`.
+
+        Parameters
+        ----------
+        n_results : int
+            Finite results of the batch.
+        """
+        needed = self.min_results()
+        if n_results < needed:
+            P = self.noise_points_.size
+            nodes = f"K + P = {self.n_samples} + {P} nodes" if P else f"K = {self.n_samples} nodes"
+            raise ValueError(
+                f"Only {n_results} of {self.coded_points_.size} workers returned a finite "
+                f"result; {type(self).__name__} needs at least {needed} to decode "
+                f"K=n_samples={self.n_samples} rows (the code has {nodes}: fewer results "
+                "do not determine the outputs, even for an affine f)."
+            )
 
     def _needed_survivors(self):
         return 2

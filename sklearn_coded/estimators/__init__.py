@@ -1,6 +1,20 @@
 """Layer 4: coded prediction meta-estimators around any scikit-learn estimator."""
 
 from ._coded import CodedClassifier, CodedRegressor
+from ._diagnostics import (
+    Diagnostics,
+    RequestDiagnostics,
+    UncertifiedBatchError,
+    UncertifiedBatchWarning,
+)
 from ._serving import CoalescingPredictor
 
-__all__ = ["CoalescingPredictor", "CodedClassifier", "CodedRegressor"]
+__all__ = [
+    "CoalescingPredictor",
+    "CodedClassifier",
+    "CodedRegressor",
+    "Diagnostics",
+    "RequestDiagnostics",
+    "UncertifiedBatchError",
+    "UncertifiedBatchWarning",
+]

@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from ..coding import CODERS
+from ..coding import CODERS, UncertifiedDecodeError, adversary_bound
 from ..coding._base import apply_operator
 
 
@@ -146,7 +146,16 @@ def encode_groups(X, groups, encoder):
 
 
 def decode_groups(
-    results, returned, groups, decoder, n_samples, out_dtype=np.float64, *, shift_free=False
+    results,
+    returned,
+    groups,
+    decoder,
+    n_samples,
+    out_dtype=np.float64,
+    *,
+    shift_free=False,
+    floor=None,
+    report=None,
 ):
     """Sum of the decoded outputs of every batch, scattered back to the rows.
 
@@ -170,15 +179,27 @@ def decode_groups(
         argmax and softmax ignore it): with ``n_adversaries > 0`` the liars are
         then located on row-centred results, which removes the per-row
         log-sum-exp of log-probabilities and its kinks.
+    floor : int, optional
+        The quality floor (method.md 8): a batch with fewer finite results is
+        not decoded, its rows are NaN. None: each decoder's ``min_results()``.
+    report : dict, optional
+        Filled with ``"n_used"`` (results each batch was decoded from, the
+        finite ones less the located liars), ``"certified"`` (bool per batch:
+        at or above the floor and, with ``n_adversaries``, certified) and
+        ``"reasons"`` (batch -> why it was refused). Refused batches' rows are NaN.
 
     Returns
     -------
     decoded : ndarray of shape (n_samples, n_outputs)
     """
-    n_coded, _, n_outputs = results.shape
+    n_coded, n_all, n_outputs = results.shape
     results = np.asarray(results, dtype=np.float64)
     ok = np.asarray(returned, dtype=bool) & np.isfinite(results).all(axis=2)
     decoded = np.zeros((n_samples, n_outputs), dtype=out_dtype)
+    n_used = ok.sum(axis=0)  # method.md 8: results per batch, against the floor
+    certified = np.ones(n_all, dtype=bool)
+    below = np.zeros(n_all, dtype=bool)
+    reasons = {}
     start = 0
     for group in groups:
         n_batches, k = group.slots.shape
@@ -186,10 +207,24 @@ def decode_groups(
         start += n_batches
         dec = decoder(k).fit(np.zeros((n_coded, n_outputs)))
         gcv = getattr(dec, "smoothing", 0.0) == "gcv"
+        least = max(dec.min_results(), 0 if floor is None else int(floor))
+        if dec.n_adversaries:  # and the locator's bound, r + 2A
+            least = max(least, adversary_bound(dec.min_results(), dec.n_adversaries)[0])
+        for c in cols[n_used[cols] < least]:  # below the floor: refused, rows NaN
+            certified[c], below[c] = False, True
+            reasons[int(c)] = f"{n_used[c]} results, below the floor of {least}"
+            ok[:, c] = False
         if dec.n_adversaries:  # Byzantine workers: each batch locates its own liars
-            batch_out = np.stack(
-                [_robust_decode(dec, results[:, c], ok[:, c], shift_free) for c in cols], axis=1
-            )
+            batch_out = np.full((k, n_batches, n_outputs), np.nan)
+            for j, c in enumerate(cols):
+                if not certified[c]:
+                    continue
+                try:
+                    batch_out[:, j] = _robust_decode(dec, results[:, c], ok[:, c], shift_free)
+                except UncertifiedDecodeError as error:  # method.md 8: abstain
+                    certified[c] = False
+                    reasons[int(c)] = error.reason
+                n_used[c] -= int(dec.flagged_.sum())
             per_slot = batch_out.transpose(1, 0, 2)
             decoded[group.slots[group.keep]] += per_slot[group.keep]
             continue
@@ -198,6 +233,9 @@ def decode_groups(
         for p, pattern in enumerate(patterns):
             members = np.flatnonzero(inverse.ravel() == p)
             survivors = np.flatnonzero(pattern)
+            if survivors.size < least:  # refused above
+                batch_out[:, members, :] = np.nan
+                continue
             Y = results[survivors][:, cols[members], :]  # (|F|, G, n_outputs)
             if gcv:  # one lam per batch, chosen from its own results
                 for j, b in enumerate(members):
@@ -211,6 +249,8 @@ def decode_groups(
                 )
         per_slot = batch_out.transpose(1, 0, 2)  # (n_batches, k, n_outputs)
         decoded[group.slots[group.keep]] += per_slot[group.keep]
+    if report is not None:
+        report.update(n_used=n_used, certified=certified, below_floor=below, reasons=reasons)
     return decoded
 
 

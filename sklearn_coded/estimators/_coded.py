@@ -14,6 +14,7 @@ sit in a Pipeline, GridSearchCV and cross_val_score like their inner estimator.
 import contextlib
 import dataclasses
 import numbers
+import time
 import warnings
 import weakref
 from numbers import Integral, Real
@@ -52,6 +53,7 @@ from ._batching import (
     request_layout,
 )
 from ._config import CodingConfig
+from ._diagnostics import UNCERTIFIED_POLICIES, Diagnostics, RequestDiagnostics, apply_policy
 from ._response import (
     DECISION_SPACES,
     SCORE_SPACES,
@@ -136,6 +138,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         "max_leakage": [Interval(Real, 0, 1, closed="right")],
         "leakage_budget": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None],
         "adversaries": "no_validation",  # checked by execution.check_adversaries
+        "min_results": [Interval(Integral, 2, None, closed="left"), None],
+        "on_uncertified": [StrOptions(set(UNCERTIFIED_POLICIES))],
     }
 
     def __init__(
@@ -162,6 +166,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         max_leakage=0.25,
         leakage_budget="auto",
         adversaries=None,
+        min_results=None,
+        on_uncertified="raise",
     ):
         self.estimator = estimator
         self.scheme = scheme
@@ -184,9 +190,11 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         self.max_leakage = max_leakage
         self.leakage_budget = leakage_budget
         self.adversaries = adversaries
+        self.min_results = min_results
+        self.on_uncertified = on_uncertified
 
     # ------------------------------------------------------------------ checks
-    def _coding_config(self):
+    def _coding_config(self, predicting=False):
         """Resolve and cross-check the coding parameters; errors name parameter and value."""
         K = int(self.batch_size)
         N = DEFAULT_REDUNDANCY * K if self.n_coded is None else int(self.n_coded)
@@ -215,11 +223,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 f"scheme='lagrange' needs at least K=batch_size={K} results per batch, "
                 f"so n_coded must be >= {K}; got n_coded={self.n_coded!r}."
             )
-        # Survivors one batch needs: K for Lagrange (|F| >= K), the order m (and 2) for
-        # the spline, 2 for Berrut.
-        min_results = max(K, 2) if self.scheme == "lagrange" else max(2, self.order)
-        if self.n_adversaries:  # the locator's bound (coding/_byzantine.py)
-            min_results = max(min_results, self._check_adversaries(K, N))
+        min_results = self._floor(K, N, predicting)
         check_stragglers(self.stragglers, N, min_results=min_results)
         return CodingConfig(
             scheme=self.scheme,
@@ -237,6 +241,38 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             max_leakage=self.max_leakage,
             signal_variance=getattr(self, "signal_variance_", None),
         )
+
+    def _floor(self, K, N, predicting):
+        """The quality floor: fewest results a batch is decoded from (method.md 8).
+
+        K + P, the code's nodes (fewer do not determine the outputs even for an
+        affine f; ``BaseDecoder.min_results``), K + P + 2A with ``n_adversaries``
+        (the locator's bound), or ``min_results`` when given (not below those).
+        With N below it (N < K, a training setting) fitting works and
+        predicting raises.
+        """
+        P = n_noise_rows(DEFAULT_PRIVATE_LAYOUT, K, self.n_private) if self.n_private else 0
+        floor = max(K + P, 2, self.order if self.scheme == "spline" else 2)
+        if self.n_adversaries:  # the locator's bound (coding/_byzantine.py)
+            floor = max(floor, self._check_adversaries(K, N))
+        if self.min_results is not None:
+            if self.min_results < floor:
+                raise ValueError(
+                    f"min_results={self.min_results} is below the fewest results the code "
+                    f"needs per batch, {floor} (K=batch_size={K}, P={P} noise rows, "
+                    f"n_adversaries={self.n_adversaries}); set it to at least {floor}."
+                )
+            floor = int(self.min_results)
+        if floor > N:
+            if predicting or self.scheme == "lagrange" or self.min_results is not None:
+                raise ValueError(
+                    f"n_coded={N} gives each batch at most {N} results, fewer than the "
+                    f"{floor} a batch is decoded from (K=batch_size={K} rows, P={P} noise "
+                    f"rows; min_results={self.min_results!r}): predict with n_coded >= "
+                    f"{floor}. (N < K is a training setting of coded-smoothing.)"
+                )
+            return max(2, self.order)  # fit only: the training code is checked there
+        return floor
 
     def _check_adversaries(self, K, N):
         """Results per batch the locator needs; an error naming the bound if S leaves fewer."""
@@ -290,6 +326,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
     # --------------------------------------------------------------------- fit
     def _fit(self, X, y, fit_params):
         self._check_estimator()
+        _SERVING.pop(self, None)  # a refit resolves the serving state anew
         if self.scheme == "layerwise":  # exact layer-wise inference (nn/_layerwise.py)
             from ..nn._layerwise import fit_layerwise
 
@@ -339,6 +376,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             estimator.fit(X, y, **fit_params)
         self.estimator_ = estimator
         self._fit_privacy(X)
+        self.diagnostics_ = Diagnostics()
         return self
 
     def _fit_privacy(self, X):
@@ -435,17 +473,6 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         config, codec = self._serving_state()  # validated once per parameter setting
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
         K, N = config.batch_size, config.n_coded
-        if N < K:
-            warnings.warn(
-                f"n_coded={N} < batch_size={K}: each batch of {K} rows is decoded from "
-                f"at most {N} worker results, fewer than its rows, so predictions lose "
-                "accuracy even without stragglers (measured: LogisticRegression on the "
-                "digits, K = 16: accuracy 0.96 at N >= 16, 0.50 at N = 8, 0.32 at N = 4). "
-                "N < K is a training setting of coded-smoothing; predict with "
-                "n_coded >= batch_size.",
-                UserWarning,
-                stacklevel=3,
-            )
         rng = check_random_state(self.random_state)
         n_samples, n_features = X.shape
         # The request's layout (and in process its stragglers) is drawn once, before
@@ -472,6 +499,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         per_batch = self.n_draws * N * n_features * X.dtype.itemsize
         chunk = K * max(1, PREDICT_CHUNK_BYTES // per_batch)
         decoded = None
+        # per-batch diagnostics over the chunks (method.md 8)
+        n_used, refused, below, reasons, decode_s = [], [], [], {}, 0.0
+        raising = self.on_uncertified == "raise"
         for start in range(0, n_samples, chunk):
             stop = min(start + chunk, n_samples)
             rows = X[start:stop]
@@ -486,7 +516,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                     "response",
                     coded,
                     missing[:, columns],
-                    min_results=config.min_results,
+                    # "raise": the package's error below the floor; "nan": NaN rows
+                    min_results=config.min_results if raising else 1,
                     adversaries=self.adversaries,
                     rng=rng,
                 )
@@ -497,22 +528,59 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                     coded,
                     executor=self.executor,
                     stragglers=self.stragglers,
-                    min_results=config.min_results,
+                    # "raise": wait for the floor (to the timeout), else the package's error
+                    min_results=config.min_results if raising else 1,
                     random_state=rng,
                     timeout=self.timeout,
                     adversaries=self.adversaries,
                     tasks="auto",  # one task per physical worker, rows interleaved
                 )
-            if fast_decode:
+            report = {}
+            tic = time.perf_counter()
+            n_ok = (returned & np.isfinite(results).all(axis=2)).sum(axis=0)
+            if fast_decode and n_ok.min() >= config.min_results:  # every batch above the floor
                 part = decode_request(results, returned, groups, codec, len(rows))
-            else:
-                part = decode_groups(
-                    results, returned, groups, decoder, len(rows), shift_free=shift_free
+                report.update(
+                    n_used=n_ok,
+                    certified=np.ones(n_ok.size, dtype=bool),
+                    below_floor=np.zeros(n_ok.size, dtype=bool),
+                    reasons={},
                 )
+            else:  # located liars, GCV, or batches below the floor (refused: NaN rows)
+                part = decode_groups(
+                    results,
+                    returned,
+                    groups,
+                    decoder,
+                    len(rows),
+                    shift_free=shift_free,
+                    floor=config.min_results,
+                    report=report,
+                )
+            decode_s += time.perf_counter() - tic
+            offset = sum(u.size for u in n_used)
+            n_used.append(report["n_used"])
+            refused.append(offset + np.flatnonzero(~report["certified"]))
+            below.append(offset + np.flatnonzero(report["below_floor"]))
+            reasons.update({offset + b: why for b, why in report["reasons"].items()})
             if decoded is None:
                 decoded = np.empty((n_samples, part.shape[1]))
             decoded[start:stop] = part
-        return decoded / self.n_draws
+        n_used = np.concatenate(n_used)
+        refused, below = np.concatenate(refused), np.concatenate(below)
+        request = RequestDiagnostics(
+            n_samples=n_samples,
+            floor=config.min_results,
+            results_used=n_used,
+            below_floor=below,
+            uncertified=refused,
+            reasons=reasons,
+            decode_seconds=decode_s,
+        )
+        if not hasattr(self, "diagnostics_"):  # fitted before diagnostics existed
+            self.diagnostics_ = Diagnostics()
+        self.diagnostics_.requests.append(request)  # same object: predict changes no attribute
+        return apply_policy(decoded / self.n_draws, request, self.on_uncertified)
 
     def _serving_state(self):
         """(CodingConfig, Codec) for the current parameters, kept while they stay the same.
@@ -524,12 +592,13 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         state lives beside the estimator (``_SERVING``), not in it: pickles,
         clones and ``__dict__`` stay as they were.
         """
-        key = tuple(_param_key(getattr(self, name)) for name in _PREDICT_PARAMS)
+        params = self.get_params(deep=False)
+        key = tuple((name, _param_key(params[name])) for name in sorted(params))
         state = _SERVING.get(self)
         if state is not None and state[0] == key:
             return state[1], state[2]
         self._validate_params()  # coding parameters may have been set after fit
-        config = self._coding_config()
+        config = self._coding_config(predicting=True)
         codec = Codec(config)
         _SERVING[self] = (key, config, codec)
         return config, codec
@@ -727,7 +796,9 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         decoding matrix per survivor set) with the code-span locator
         (:func:`~sklearn_coded.operators.locate_span`); needs
         N - S >= K + P + 2A, P the noise rows of ``n_private`` (0 without).
-        See :ref:`security`.
+        A batch's decode is certified (its survivors can locate A liars and
+        the kept results are consistent with the code) or refused, see
+        ``on_uncertified`` and :ref:`security`.
     n_private : int, default=0
         T: pad every batch with random rows, drawn from the operating system's
         secret source afresh per batch and per call (never from
@@ -751,11 +822,30 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         Simulated Byzantine workers (e.g.
         :class:`~sklearn_coded.execution.GrossErrors`) that corrupt results after
         collection, in process or on an executor; for measuring ``n_adversaries``.
+    min_results : int or None, default=None
+        The quality floor: fewest results a batch is decoded from. None: the
+        code's nodes, K + P (fewer do not determine the outputs even for an
+        affine f), and K + P + 2A with ``n_adversaries``; an int raises it (not
+        below those). Set it to the count at which you measured the accuracy
+        you need. On a real executor the request waits for it up to
+        ``timeout``.
+    on_uncertified : {"raise", "nan"}, default="raise"
+        What a refused batch does (below the floor, or with ``n_adversaries``
+        not certified): "raise" raises
+        :class:`~sklearn_coded.execution.InsufficientResultsError` (below the
+        floor) or ``UncertifiedBatchError`` naming the batch; "nan" returns NaN
+        for its rows with one ``UncertifiedBatchWarning`` per call (``predict``
+        then gives NaN, or None for non-numeric classes, on those rows). Never
+        silent.
 
     Attributes
     ----------
     estimator_ : estimator
         The fitted inner estimator (a coded-smoothing net when ``mu > 0``).
+    diagnostics_ : Diagnostics
+        The last requests' decode diagnostics (``diagnostics_.last``): results
+        used per batch, the floor, batches below it, refused batches and why,
+        decode time.
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     response_ : str
@@ -794,8 +884,8 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     per request (tasks are sent in a random order), as in the in-process
     simulation. ``fit`` probes the inner estimator on a few training batches
     and warns (``UserWarning``) when its outputs are far from smooth along the
-    code (trees, k-NN, forests), which costs accuracy; ``predict`` warns when
-    ``n_coded < batch_size``.
+    code (trees, k-NN, forests), which costs accuracy; ``predict`` refuses
+    ``n_coded`` below the floor (``n_coded < batch_size``, a training setting).
 
     Examples
     --------
@@ -913,9 +1003,16 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         """
         check_is_fitted(self)
         scores = self._scores(X)
+        refused = np.isnan(scores).any(axis=1)  # on_uncertified="nan": never a made-up class
         if scores.shape[1] == 1:
-            return self.classes_[(scores[:, 0] > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
+            labels = self.classes_[(scores[:, 0] > 0).astype(int)]
+        else:
+            labels = self.classes_[np.argmax(np.nan_to_num(scores, nan=0.0), axis=1)]
+        if refused.any():
+            numeric = np.issubdtype(labels.dtype, np.number)
+            labels = labels.astype(np.float64 if numeric else object)
+            labels[refused] = np.nan if numeric else None
+        return labels
 
     def _has_decision(self):
         if hasattr(self, "response_"):
@@ -1044,11 +1141,17 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         Per-row leakage budget over all predictions (see :class:`CodedClassifier`).
     adversaries : None or adversary model, default=None
         Simulated Byzantine workers (see :class:`CodedClassifier`).
+    min_results : int or None, default=None
+        The quality floor (see :class:`CodedClassifier`).
+    on_uncertified : {"raise", "nan"}, default="raise"
+        What a refused batch does (see :class:`CodedClassifier`).
 
     Attributes
     ----------
     estimator_ : estimator
         The fitted inner estimator.
+    diagnostics_ : Diagnostics
+        The last requests' decode diagnostics (see :class:`CodedClassifier`).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -1189,26 +1292,6 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
 
 #: estimator -> (parameter key, CodingConfig, Codec) of its last request
 _SERVING = weakref.WeakKeyDictionary()
-
-#: The parameters ``predict`` reads; a change in any of them validates them again.
-_PREDICT_PARAMS = (
-    "scheme",
-    "n_coded",
-    "batch_size",
-    "smoothing",
-    "order",
-    "points",
-    "stragglers",
-    "executor",
-    "randomized",
-    "n_draws",
-    "timeout",
-    "random_state",
-    "n_adversaries",
-    "n_private",
-    "noise_scale",
-    "adversaries",
-)
 
 
 def _param_key(value):

@@ -9,6 +9,7 @@ The straggler models say who does not return; the adversary models, who lies.
 from ._adversaries import (
     AdaptiveAdversaries,
     BaseAdversaries,
+    ChoosingAdversaries,
     GrossErrors,
     SignFlips,
     TargetedShift,
@@ -29,6 +30,7 @@ __all__ = [
     "AdaptiveAdversaries",
     "BaseAdversaries",
     "BaseStragglers",
+    "ChoosingAdversaries",
     "FixedStragglers",
     "ExecutorLostError",
     "GrossErrors",

@@ -35,6 +35,8 @@ from ._privacy import (
 )
 from ._rational import berrut_operator, lagrange_operator
 from ._robust import (
+    CONSISTENCY_THRESHOLD,
+    LOCATABLE_MARGIN,
     LOO_THRESHOLD,
     SPAN_METHODS,
     SPAN_THRESHOLD,
@@ -43,6 +45,8 @@ from ._robust import (
     locate_span,
     rational_locator_bound,
     span_candidate_scores,
+    span_consistency_scores,
+    span_locatable,
     span_locator_bound,
     span_residuals,
     spline_loo_residuals,
@@ -61,6 +65,8 @@ __all__ = [
     "locate_liars",
     "worst_condition",
     "DEFAULT_PRIVATE_LAYOUT",
+    "CONSISTENCY_THRESHOLD",
+    "LOCATABLE_MARGIN",
     "LOO_THRESHOLD",
     "LeakageBudgetError",
     "LeakageLedger",
@@ -90,6 +96,8 @@ __all__ = [
     "private_layout",
     "rational_locator_bound",
     "span_candidate_scores",
+    "span_consistency_scores",
+    "span_locatable",
     "span_locator_bound",
     "span_residuals",
     "spline_gcv",

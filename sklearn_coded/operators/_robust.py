@@ -211,6 +211,139 @@ def _column_space(B):
     return U[:, rank], s[rank], Vt[rank]
 
 
+#: Default threshold of :func:`span_consistency_scores`: a certified decode needs
+#: every kept row's score at or below it (method.md 8 (b)). The largest over all
+#: rows of a batch is heavier-tailed than a candidate's score (``SPAN_THRESHOLD``):
+#: on clean digits-MLP batches (K = 16, S = 4; 300 batches per cell, two model
+#: seeds) its 99.9% quantiles were 8.0-9.8 for the spline code (interior points,
+#: N = 80; the largest at the interval's ends), 5.6-6.0 padded for T = 2 (N = 100)
+#: and 4.1-4.5 for Berrut (Chebyshev, N = 80); the weaker nets of
+#: tests/estimators/test_coded_security.py reached 24.8 at the last of N = 160
+#: rows, where the coded rows are extrapolated. 30 is above all of them
+#: (``bench_adversarial.py --certified`` ran at 20 and at 30).
+CONSISTENCY_THRESHOLD = 30.0
+
+#: Least ``1 - lambda_max(H_WW)`` over the removable blocks W of 2A rows for a
+#: survivor set to locate A liars (:func:`span_locatable`). At 0 the kept rows
+#: are rank-deficient and two codewords that differ only on W are
+#: indistinguishable; just above 0 a lie along the block's weakest direction
+#: shows in the syndrome by only ``sqrt(1 - lambda_max)`` of its size. Chosen in
+#: ``benchmarks/bench_adversarial.py --certified`` (digits MLP, K = 16, S = 4):
+#: the spline code padded for T = 2 at N = 80 (slack 1e-6 to 1e-4 at A = 2) let
+#: lies along the weakest direction through silently, 10 spreads off; the plain
+#: spline (interior points, A = 3: slack 3e-4 to 5e-3) and Berrut (Chebyshev,
+#: 0.016 to 0.05) codes never did. 2e-4 separates them: the kept rows'
+#: conditioning is then at most 71 times the full set's.
+LOCATABLE_MARGIN = 2e-4
+
+
+def span_consistency_scores(basis, values):
+    """Studentized residual of every row against the code's span, in robust units.
+
+    Row i's score is ``|e_i| / sqrt(1 - H_ii)`` (eq. S; equal to its
+    leave-one-out prediction error over that error's standard deviation), per
+    column in units of the median absolute standardized residual / 0.6745, and
+    combined over the columns by root mean square. When every row is honest the
+    scores are those of clean rows; a row left over by a locator that missed
+    liars stands out.
+
+    Parameters
+    ----------
+    basis : array-like of shape (n, r)
+    values : array-like of shape (n,) or (n, m)
+
+    Returns
+    -------
+    scores : ndarray of shape (n,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.operators import coding_operator, span_consistency_scores
+    >>> rng = np.random.default_rng(0)
+    >>> M = coding_operator("spline", np.linspace(-0.9, 0.9, 4), np.linspace(-1, 1, 30))[0]
+    >>> y = M @ rng.standard_normal((4, 2)) + 1e-3 * rng.standard_normal((30, 2))
+    >>> bool(span_consistency_scores(M, y).max() < 15)
+    True
+    >>> y[7] += 1.0
+    >>> int(span_consistency_scores(M, y).argmax())
+    7
+    """
+    B = np.asarray(basis, dtype=np.float64)
+    Y = np.asarray(values, dtype=np.float64).reshape(B.shape[0], -1)
+    standardized = span_residuals(B, Y, standardized=True)
+    scale = np.median(np.abs(standardized), axis=0) / 0.6745
+    floor = 1e-12 * (np.abs(Y).max(axis=0) + 1e-300)
+    return np.sqrt(((standardized / np.maximum(scale, floor)) ** 2).mean(axis=1))
+
+
+def span_locatable(basis, n_adversaries, *, margin=LOCATABLE_MARGIN):
+    """Most liars (up to ``n_adversaries``) the rows of a code can locate, and the margin.
+
+    Locating A liars among n rows is unique only if no two codewords agree on
+    n - 2A rows, i.e. if the rows left after removing *any* 2A of them still
+    have rank r (method.md 8 (a)). With H the projector on the column space of
+    the basis and W the removed rows, the kept rows' Gram matrix is
+    ``B'B - B_W'B_W``, whose smallest eigenvalue is at least
+    ``(1 - lambda_max(H_WW)) sigma_min(B)^2``; so the removal keeps rank r, with
+    conditioning at most ``kappa(B) / sqrt(1 - lambda_max(H_WW))``, when
+    ``1 - lambda_max(H_WW) >= margin``. This checks every block of 2A rows that
+    are consecutive in the rows' order (the coded points, sorted): the removals
+    that leave the widest gap, which are the worst for the local spline code
+    (at N <= 40, K = 16, A = 3 it is exactly rank-deficient there). Other
+    removals are not enumerated; the consistency check of the kept rows
+    (:func:`span_consistency_scores`) catches a wrong location they allow.
+
+    Parameters
+    ----------
+    basis : array-like of shape (n, r)
+        Rows in increasing coded point.
+    n_adversaries : int
+        A, the declared number of liars.
+    margin : float, default=LOCATABLE_MARGIN
+
+    Returns
+    -------
+    locatable : int
+        The largest A' <= A whose 2A'-blocks all keep ``1 - lambda_max >= margin``
+        (and with ``n >= r + 2A'``).
+    slack : float
+        ``min_W 1 - lambda_max(H_WW)`` over the blocks of 2A rows (1.0 when A = 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.operators import coding_operator, coding_points, span_locatable
+    >>> def code(N):  # K = 16 data points, N coded points, Chebyshev family
+    ...     return coding_operator("spline", *coding_points("chebyshev", 16, N))[0]
+    >>> span_locatable(code(80), 3)[0]
+    3
+    >>> span_locatable(code(36), 3)  # 6 adjacent rows removed: rank-deficient
+    (1, 0.0)
+    """
+    B = np.asarray(basis, dtype=np.float64)
+    A = int(n_adversaries)
+    U = _column_space(B)[0]
+    if U.shape[1] < B.shape[1]:
+        return 0, 0.0  # the rows do not even determine the code
+    n = B.shape[0]
+    slack_at = {}
+    for a in range(1, A + 1):
+        m = 2 * a
+        if n < B.shape[1] + m:
+            slack_at[a] = 0.0
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(U, m, axis=0)  # (n-m+1, r, m)
+        top = np.linalg.svd(windows, compute_uv=False)[:, 0] ** 2  # lambda_max(H_WW)
+        slack_at[a] = max(float(1.0 - top.max()), 0.0)
+    locatable = 0
+    for a in range(1, A + 1):
+        if slack_at[a] < margin:
+            break
+        locatable = a
+    return locatable, slack_at.get(A, 1.0)
+
+
 def span_locator_bound(n_nodes, n_adversaries):
     """Fewest rows the code-span locator needs: ``r + 2A`` (r nodes, A errors).
 
@@ -241,7 +374,9 @@ def locate_span(basis, values, n_adversaries, *, threshold=SPAN_THRESHOLD, metho
 
     - ``"lts"`` (least trimmed squares): the A rows whose removal leaves the kept
       rows the smallest residual sum of squares, in units of each column's robust
-      residual spread, by a local search started from the ``"irls"`` candidates:
+      residual spread, by a local search started from the ``"irls"`` candidates
+      and from the block of A adjacent rows (rows in increasing coded point)
+      whose removal leaves the smallest sum, keeping the better end point:
       the swap of a candidate with a kept row that lowers that sum most, computed
       exactly by rank-one updates, is made while it at least halves the sum. For
       an affine f this repairs the starts the robust fit gets wrong; on a
@@ -319,8 +454,13 @@ def locate_span(basis, values, n_adversaries, *, threshold=SPAN_THRESHOLD, metho
     if method == "irls":
         flagged = irls
     elif method == "lts":
-        # squares in units of each column's robust residual spread
-        flagged = _trimmed_squares_search(B, Y / spread, irls)
+        # squares in units of each column's robust residual spread; the search also
+        # starts from the best block of A adjacent rows (liars who choose adjacent
+        # positions hide from the robust fit's start), and the lower RSS wins
+        scaled = Y / spread
+        starts = [irls, _best_block(B, scaled, A)]
+        found = [_trimmed_squares_search(B, scaled, start) for start in starts]
+        flagged = min(found, key=lambda mask: _kept_rss(B, scaled, mask))
     rows = np.flatnonzero(flagged)
     flagged[rows[span_candidate_scores(B, Y, flagged) <= threshold]] = False
     return flagged
@@ -338,13 +478,68 @@ def _trimmed_squares_search(B, Y, start, gain=2.0):
     """
     flagged = start.copy()
     for _ in range(B.shape[0]):
-        rss, swap = _swap_rss(B, Y, flagged)
-        i, j = np.unravel_index(np.argmin(swap), swap.shape)
-        if not swap[i, j] * gain < rss:
+        swap = _swap_rss(B, Y, flagged)[1]
+        swapped = _confirmed_swap(B, Y, flagged, swap, gain)
+        if swapped is None:
             break
-        out, keep = np.flatnonzero(flagged), np.flatnonzero(~flagged)
-        flagged[out[i]], flagged[keep[j]] = False, True
+        flagged = swapped
     return flagged
+
+
+def _best_block(B, Y, A):
+    """The block of A consecutive rows whose removal leaves the smallest RSS.
+
+    Removing rows W from a least-squares fit lowers its RSS by
+    ``sum_c e_Wc' (I - H_WW)^+ e_Wc`` (e the residuals, H the projector on the
+    column space): one small A x A system per block, no refit. Blocks whose
+    removal leaves the fit undetermined (an eigenvalue of H_WW at 1) are skipped.
+    """
+    n = B.shape[0]
+    U = _column_space(B)[0]
+    e = Y - U @ (U.T @ Y)
+    windows = np.lib.stride_tricks.sliding_window_view(np.arange(n), A)  # (n-A+1, A)
+    UW = U[windows]  # (n-A+1, A, r)
+    G = np.eye(A) - UW @ UW.transpose(0, 2, 1)  # I - H_WW
+    eW = e[windows]  # (n-A+1, A, m)
+    slack = np.linalg.eigvalsh(G)[:, 0]
+    drop = np.einsum("wac,wac->w", eW, np.linalg.pinv(G) @ eW)
+    drop[slack < 1e-10] = -np.inf
+    mask = np.zeros(n, dtype=bool)
+    mask[windows[int(np.argmax(drop))]] = True
+    return mask
+
+
+def _confirmed_swap(B, Y, flagged, swap, gain):
+    """The flagged set after the best swap that refitting confirms, or None.
+
+    The rank-one formula of :func:`_swap_rss` is exact in exact arithmetic only:
+    where the kept rows are nearly rank-deficient it can promise a fall (even a
+    negative RSS) that refitting does not give, and accepting it raised the RSS.
+    The few most promising swaps are refitted, in order; the first that divides
+    the kept rows' refitted RSS by ``gain`` is made.
+    """
+    rss = _kept_rss(B, Y, flagged)
+    out, keep = np.flatnonzero(flagged), np.flatnonzero(~flagged)
+    for flat in np.argsort(swap, axis=None, kind="stable")[:_SWAP_TRIES]:
+        i, j = np.unravel_index(flat, swap.shape)
+        if not swap[i, j] * gain < rss:
+            return None
+        trial = flagged.copy()
+        trial[out[i]], trial[keep[j]] = False, True
+        if _kept_rss(B, Y, trial) * gain < rss:
+            return trial
+    return None
+
+
+#: Swaps of :func:`_trimmed_squares_search` checked by refitting, per step.
+_SWAP_TRIES = 4
+
+
+def _kept_rss(B, Y, flagged):
+    """Residual sum of squares of the least-squares fit of the kept rows, by refitting."""
+    keep = ~flagged
+    coef = np.linalg.lstsq(B[keep], Y[keep], rcond=None)[0]
+    return float(((Y[keep] - B[keep] @ coef) ** 2).sum())
 
 
 def _swap_rss(B, Y, flagged):

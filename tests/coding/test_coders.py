@@ -280,7 +280,7 @@ def test_wrong_columns_or_rows_at_transform():
 def test_too_few_survivors():
     Y = RNG.standard_normal((6, 2))
     Y[1:] = np.nan
-    with pytest.raises(ValueError, match=r"Only 1 of 6 workers returned .* needs at least 2"):
+    with pytest.raises(ValueError, match=r"Only 1 of 6 workers returned .* needs at least 3"):
         SplineDecoder(3).fit(Y).transform(Y)
     Y = RNG.standard_normal((6, 2))
     Y[:3] = np.nan

@@ -14,7 +14,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_coded.estimators import CodedClassifier, CodedRegressor
+from sklearn_coded.estimators import CodedClassifier, CodedRegressor, UncertifiedBatchWarning
 from sklearn_coded.execution import GrossErrors
 
 
@@ -86,10 +86,14 @@ def test_a_lying_worker_on_a_thread_pool_is_located(digits):
 
 def test_private_padding_and_adversaries_together_keep_the_predictions(digits):
     base, X, y = digits
+    # n_coded=160: with T = 2 padding (r = 33 nodes) at N = 80, most survivor sets
+    # cannot locate 3 liars (removing 6 adjacent results leaves the code
+    # undetermined), and up to N = 120 the slack left is too small against the
+    # network's own scatter: those batches are refused (method.md 8)
     clf = CodedClassifier(
         clone(base),
         batch_size=16,
-        n_coded=80,
+        n_coded=160,
         stragglers=4,
         n_adversaries=3,
         n_private=2,
@@ -152,12 +156,19 @@ def test_simulated_adversaries_through_the_estimator(digits):
     X_train = load_digits().data[:1000] / 16.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        robust = CodedClassifier(clone(base), n_adversaries=3, **lying, **kwargs).fit(
-            X_train, y[:1000]
-        )
+        # a survivor set that leaves 6 adjacent results too weakly determined is
+        # refused (method.md 8): its rows come back NaN, never a made-up class
+        robust = CodedClassifier(
+            clone(base), n_adversaries=3, on_uncertified="nan", **lying, **kwargs
+        ).fit(X_train, y[:1000])
         naive = CodedClassifier(clone(base), **lying, **kwargs).fit(X_train, y[:1000])
     bare = robust.estimator_.predict(X)
-    assert (robust.predict(X) == bare).mean() >= 0.99
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UncertifiedBatchWarning)
+        pred = robust.predict(X)
+    refused = np.isnan(pred)
+    assert refused.mean() <= 0.1
+    assert (pred[~refused] == bare[~refused]).mean() >= 0.99
     assert (naive.predict(X) == bare).mean() < 0.95
 
 
@@ -169,18 +180,30 @@ def test_stragglers_adversaries_and_colluders_at_once_on_dask_and_in_a_search(di
     X_train, y_train = load_digits().data[:1000] / 16.0, load_digits().target[:1000]
     kwargs = {
         "batch_size": 16,
-        "n_coded": 80,
+        "n_coded": 160,  # N <= 120 cannot certify 3 liars with T = 2 padding (above)
         "stragglers": 4,
         "n_adversaries": 3,
         "noise_scale": 0.05,
         "max_leakage": 1.0,  # a small padding: the liars are the point here
         "adversaries": GrossErrors(3, scale=10.0),
         "random_state": 0,
+        "on_uncertified": "nan",  # refused batches (method.md 8) are NaN rows
     }
+
+    def answered_accuracy(estimator, X, y):  # the rows not refused
+        pred = estimator.predict(X)
+        kept = ~np.isnan(pred)
+        assert kept.mean() >= 0.9
+        return float((pred[kept] == y[kept]).mean())
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UncertifiedBatchWarning)
         search = GridSearchCV(
-            CodedClassifier(clone(base), n_private=0, **kwargs), {"n_private": [0, 2]}, cv=2
+            CodedClassifier(clone(base), n_private=0, **kwargs),
+            {"n_private": [0, 2]},
+            cv=2,
+            scoring=answered_accuracy,
         ).fit(X_train, y_train)
     # Both settings decode as well as the fold nets classify (fitted on 500 rows:
     # measured 0.883 and 0.885); with the liars located the padding costs nothing.
@@ -193,15 +216,19 @@ def test_stragglers_adversaries_and_colluders_at_once_on_dask_and_in_a_search(di
             n_workers=2, threads_per_worker=4, processes=False, dashboard_address="127.0.0.1:0"
         ) as cluster,
         distributed.Client(cluster) as client,
+        warnings.catch_warnings(),
     ):
+        warnings.simplefilter("ignore", UncertifiedBatchWarning)
         on_dask = clf.set_params(executor=client, timeout=30).predict(X)
     # In process 0.997 (0.89 with the leave-one-out locator, which the padding defeated)
-    assert (on_dask == bare).mean() >= 0.99
+    kept = ~np.isnan(on_dask)
+    assert kept.mean() >= 0.9 and (on_dask[kept] == bare[kept]).mean() >= 0.99
 
 
 def test_liars_are_located_under_noise_padding(digits):
     base, X, _ = digits
-    kwargs = {"batch_size": 16, "n_coded": 80, "stragglers": 4, "random_state": 0}
+    # n_coded=160: N <= 120 cannot certify 3 liars with T = 2 padding (see above)
+    kwargs = {"batch_size": 16, "n_coded": 160, "stragglers": 4, "random_state": 0}
     X_train, y_train = load_digits().data[:1000] / 16.0, load_digits().target[:1000]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

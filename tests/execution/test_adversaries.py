@@ -5,8 +5,10 @@ import pytest
 from _execution_models import ExplicitDelays
 
 from sklearn_coded import SplineDecoder, SplineEncoder
+from sklearn_coded.coding._byzantine import code_basis
 from sklearn_coded.execution import (
     AdaptiveAdversaries,
+    ChoosingAdversaries,
     GrossErrors,
     SignFlips,
     TargetedShift,
@@ -122,3 +124,85 @@ def test_run_workers_lies_and_the_robust_decoder_finds_the_liars(executor, reque
 def test_invalid_adversaries_are_named(adversaries, error, message):
     with pytest.raises(error, match=message):
         check_adversaries(adversaries, 10)
+
+
+def _public(K=8, N=40):
+    decoder = SplineDecoder(K).fit(np.zeros((N, 1)))
+    B = code_basis(decoder, np.arange(N))
+    U = np.linalg.svd(B, full_matrices=False)[0]
+    return decoder, U
+
+
+def test_choosing_adversaries_sit_next_to_the_stragglers_and_at_the_ends():
+    results, _ = honest(n_workers=40, n_batches=3)
+    results = np.nan_to_num(results)
+    returned = np.ones((40, 3), dtype=bool)
+    returned[[20, 21, 22], 0] = False
+    returned[[0, 39], 1] = False
+    near = ChoosingAdversaries(2, code=SplineDecoder(8), position="stragglers")
+    _, bad = near.corrupt(results, returned, random_state=0)
+    assert set(np.flatnonzero(bad[:, 0])) == {19, 23}
+    assert set(np.flatnonzero(bad[:, 1])) == {1, 38}
+    ends = ChoosingAdversaries(3, code=SplineDecoder(8), position="ends")
+    _, bad = ends.corrupt(results, returned, random_state=0)
+    np.testing.assert_array_equal(np.flatnonzero(bad[:, 1]), [1, 2, 3])  # 0 is missing
+    assert (bad.sum(axis=0) == 3).all() and not (bad & ~returned).any()
+
+
+def test_weakest_block_and_lie_are_the_codes_least_checked_ones():
+    # oracle: brute force over the blocks of 3 adjacent workers, and the syndrome
+    # |(I - H) e| of the lie against random lies of the same norm on the same rows
+    _decoder, U = _public()
+    N, A = 40, 3
+    results = np.zeros((N, 1, 2))
+    results[:, 0] = U[:, :2]  # clean results in the code's span, spread > 0
+    returned = np.ones((N, 1), dtype=bool)
+    model = ChoosingAdversaries(A, code=SplineDecoder(8), position="weakest", lie="weakest")
+    corrupted, bad = model.corrupt(results, returned, random_state=0)
+    top = [np.linalg.eigvalsh(U[i : i + A] @ U[i : i + A].T)[-1] for i in range(N - A + 1)]
+    best = int(np.argmax(top))
+    np.testing.assert_array_equal(np.flatnonzero(bad[:, 0]), np.arange(best, best + A))
+    lie = (corrupted - results)[:, 0, 0]
+
+    def syndrome(e):
+        return np.linalg.norm(e - U @ (U.T @ e)) / np.linalg.norm(e)
+
+    rng = np.random.default_rng(0)
+    others = []
+    for _ in range(50):
+        e = np.zeros(N)
+        e[bad[:, 0]] = rng.standard_normal(A)
+        others.append(syndrome(e))
+    assert syndrome(lie) <= min(others) + 1e-12
+
+
+def test_framing_liars_agree_with_another_codeword():
+    # the liars' rows move along a codeword concentrated on them and their A honest
+    # neighbours: the lie is (nearly) in the code's span
+    _decoder, U = _public()
+    N, A = 40, 3
+    results = np.zeros((N, 1, 1))
+    results[:, 0, 0] = U[:, 0]
+    model = ChoosingAdversaries(A, code=SplineDecoder(8), position="ends", lie="frame")
+    corrupted, bad = model.corrupt(results, np.ones((N, 1), dtype=bool), random_state=0)
+    lie = (corrupted - results)[:, 0, 0]
+    assert bad[:, 0].sum() == A
+    codeword = U @ (U.T @ lie)
+    assert np.abs(codeword[bad[:, 0]] - lie[bad[:, 0]]).max() < 0.5 * np.abs(lie).max()
+
+
+@pytest.mark.parametrize("executor", [None, "thread_pool"])
+def test_run_workers_applies_choosing_adversaries_on_every_executor(executor, request):
+    K, N = 8, 32
+    net = Net()
+    X = np.random.default_rng(3).normal(size=(4, K, 4))
+    encoder = SplineEncoder(N).fit(X[0])
+    coded = np.stack([encoder.transform(x) for x in X], axis=1)
+    pool = request.getfixturevalue(executor) if executor else None
+    model = ChoosingAdversaries(3, code=SplineDecoder(K), position="weakest", lie="smooth")
+    lied, returned = run_workers(net, "scores", coded, executor=pool, adversaries=model)
+    clean = net.scores(coded.reshape(-1, 4)).reshape(N, 4, -1)
+    differs = ~np.isclose(lied, clean).all(axis=2) & returned
+    assert (differs.sum(axis=0) == 3).all()
+    for b in range(4):  # adjacent workers
+        assert np.ptp(np.flatnonzero(differs[:, b])) == 2

@@ -244,3 +244,30 @@ def test_locate_span_names_its_bound_and_methods():
     with pytest.raises(ValueError, match="method must be one of"):
         locate_span(M, np.ones((8, 2)), 1, method="huber")
     assert span_locator_bound(16, 3) == 22
+
+
+def test_lts_never_accepts_a_swap_that_raises_the_residual():
+    # Bug (issue 16.4): where the kept rows are nearly rank-deficient the rank-one
+    # swap formula promised a fall (here -3e5) and the search took a swap that
+    # raised the kept rows' RSS from 18.7 to 26.8. Every swap is now refitted.
+    from sklearn_coded.operators._robust import _irls_residuals, _trimmed_squares_search
+
+    rng = np.random.default_rng(75)
+    K, A, n = 7, 1, 10  # drawn as in the search that found it
+    rng.integers(3, 10), rng.integers(1, 4), rng.integers(0, 6)
+    nodes = np.cos(np.pi * (np.arange(K) + 0.5) / K)[::-1]
+    t = np.sort(rng.uniform(-1, 1, n))
+    M = coding_operator("spline", nodes, t)[0]
+    Y = M @ rng.standard_normal((K, 2)) + 1e-9 * rng.standard_normal((n, 2))
+    Y[rng.choice(n, A, replace=False)] += rng.standard_normal((A, 2)) * 10
+    u, spread = _irls_residuals(M, Y)
+    start = np.zeros(n, dtype=bool)
+    start[np.argsort(-u)[:A]] = True
+
+    def rss(flagged):  # oracle: refit the kept rows with lstsq
+        keep = ~flagged
+        coef = np.linalg.lstsq(M[keep], Y[keep] / spread, rcond=None)[0]
+        return float(((Y[keep] / spread - M[keep] @ coef) ** 2).sum())
+
+    end = _trimmed_squares_search(M, Y / spread, start)
+    assert rss(end) <= rss(start) * (1 + 1e-9)
