@@ -927,6 +927,8 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         max_leakage=0.25,
         leakage_budget="auto",
         adversaries=None,
+        min_results=None,
+        on_uncertified="raise",
     ):
         # The parameters of _BaseCoded, declared again so that scikit-learn reads them
         # here and a misspelled argument's TypeError names this class, not the private base.
@@ -952,6 +954,8 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
             max_leakage=max_leakage,
             leakage_budget=leakage_budget,
             adversaries=adversaries,
+            min_results=min_results,
+            on_uncertified=on_uncertified,
         )
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -1215,6 +1219,8 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         max_leakage=0.25,
         leakage_budget="auto",
         adversaries=None,
+        min_results=None,
+        on_uncertified="raise",
     ):
         # The parameters of _BaseCoded, declared again so that scikit-learn reads them
         # here and a misspelled argument's TypeError names this class, not the private base.
@@ -1240,6 +1246,8 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
             max_leakage=max_leakage,
             leakage_budget=leakage_budget,
             adversaries=adversaries,
+            min_results=min_results,
+            on_uncertified=on_uncertified,
         )
 
     @_fit_context(prefer_skip_nested_validation=False)
