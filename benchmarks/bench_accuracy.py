@@ -210,7 +210,7 @@ def encode(f, Xb, scheme, points, N, lam_enc=0.0, order=2):
     B, K, d = Xb.shape
     alpha, beta = coding_points(points, K, N)
     E = coding_operator(scheme, alpha, beta, lam_enc, order=order)[0]
-    coded = np.einsum("nk,bkd->bnd", E, Xb)  # X_coded = E X (method.md 3)
+    coded = np.einsum("nk,bkd->bnd", E, Xb)  # X_coded = E X (docs/method.rst 3)
     return f(coded.reshape(B * N, d)).reshape(B, N, -1), alpha, beta
 
 

@@ -1,6 +1,6 @@
 """Randomized coded inference (RCI) under an adaptive evaluation, on Fashion-MNIST.
 
-Robust accuracy of a randomized defence is the minimum over attacks (method.md 7).
+Robust accuracy of a randomized defence is the minimum over attacks (docs/method.rst 7).
 The attacks are those of the main job (:func:`sklearn_coded.cli.attack_suite`,
 adversarial-robustness-toolbox PGD, L-inf on [0, 1] pixels):
 

@@ -1,6 +1,6 @@
 """Does coded-smoothing regularise? Tuned against tuned baselines where regularisers matter.
 
-Coded-smoothing trains on ``L = (1 - mu) L_main + mu L_coded`` (method.md section 5).
+Coded-smoothing trains on ``L = (1 - mu) L_main + mu L_coded`` (docs/method.rst section 5).
 Its regularising signal is the decoding error ``D f(E h) - f(h)``, which vanishes as
 N grows; so it is measured in small-data regimes, where an over-parameterised network
 overfits and a regulariser has room:

@@ -21,7 +21,7 @@ Robustness Toolbox (ART):
   code, which estimates the expected gradient;
 * against RCI with a transfer attack: PGD on the plain network, and the
   examples fed to RCI. A randomized defence that survives the white-box attack
-  but not this one only masks gradients (method.md section 7).
+  but not this one only masks gradients (docs/method.rst section 7).
 
 The defended predictions come from the scikit-learn side:
 ``CodedClassifier(randomized=True)`` around the trained net, with its own

@@ -7,7 +7,7 @@ bundled with scikit-learn unless ``--data fashion-mnist`` is given:
    wrapped in :class:`~sklearn_coded.estimators.CodedClassifier`;
 2. straggler-resilient prediction with the best network: the spline code (LeTCC)
    against the Berrut code (BACC) on the same points as the stragglers S grow;
-3. randomized coded inference (RCI) under an adaptive evaluation (method.md 7):
+3. randomized coded inference (RCI) under an adaptive evaluation (docs/method.rst 7):
    L-inf PGD attacks from the adversarial-robustness-toolbox, white-box through the
    random code, EOT over 20 draws, transfer from the plain network and BPDA (the
    coding step's gradient replaced by the plain network's), each run with more

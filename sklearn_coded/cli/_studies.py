@@ -155,7 +155,7 @@ def _attack_targets(module, rci_module, n_features, n_classes):
 
 
 def attack_suite(module, coder, X, labels, eps, steps_schedule, *, seed, rci_accuracy):
-    """The adaptive evaluation of RCI at one radius (method.md 7).
+    """The adaptive evaluation of RCI at one radius (docs/method.rst 7).
 
     Runs each attack of ``ATTACKS`` with the step counts of ``steps_schedule`` in
     turn, stopping when the accuracy falls by less than half a point, then with 3

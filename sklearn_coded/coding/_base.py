@@ -508,7 +508,7 @@ class BaseDecoder(_BaseCoder):
             names the numbers.
         UncertifiedDecodeError
             With ``n_adversaries > 0``, if the decode cannot be certified
-            (method.md 8): the survivors cannot locate A liars, or a kept
+            (docs/method.rst 8): the survivors cannot locate A liars, or a kept
             result is inconsistent with the code (more liars than declared).
             A ValueError; ``flagged_`` and ``certified_`` are set first.
 

@@ -1,4 +1,4 @@
-"""Private encoding: the point layout and noise padding of ``n_private > 0`` (method.md 7).
+"""Private encoding: the point layout and noise padding of ``n_private > 0`` (docs/method.rst 7).
 
 With ``n_private = T`` the encoder interpolates the K data rows at the data points
 and P >= T random rows at the noise points of

@@ -1,4 +1,4 @@
-"""The baselines: Berrut (BACC) and real-field Lagrange (LCC) coders (method.md 4)."""
+"""The baselines: Berrut (BACC) and real-field Lagrange (LCC) coders (docs/method.rst 4)."""
 
 from ._base import BaseDecoder, BaseEncoder
 

@@ -1,4 +1,4 @@
-"""LeTCC: the smoothing-spline encoder and decoder (method.md section 3)."""
+"""LeTCC: the smoothing-spline encoder and decoder (docs/method.rst section 3)."""
 
 from numbers import Integral, Real
 
@@ -23,7 +23,7 @@ class SplineEncoder(BaseEncoder):
         N >= 2, the number of coded rows (workers); ``transform`` needs N >= K,
         the rows of its batch.
     smoothing : float or "gcv", default=0.0
-        lam_enc >= 0 on the scale of method.md (SciPy's lam is K * lam), or
+        lam_enc >= 0 on the scale of docs/method.rst (SciPy's lam is K * lam), or
         ``"gcv"`` to choose one lam per batch, shared by every column, by
         generalised cross-validation.
     order : int, default=2
@@ -150,7 +150,7 @@ class SplineDecoder(BaseDecoder):
         K >= 2, the number of decoded rows; ``transform`` needs K <= N, the
         workers it was fitted to.
     smoothing : float or "gcv", default=0.0
-        lam_dec >= 0 (method.md scale). Noiseless workers want it near 0; noisy
+        lam_dec >= 0 (docs/method.rst scale). Noiseless workers want it near 0; noisy
         ones larger. ``"gcv"`` chooses one lam per call from the survivors'
         results, shared by every output column.
     order : int, default=2

@@ -1,4 +1,4 @@
-"""Batch layout, encoding and grouped decoding for coded prediction (method.md 3, 6).
+"""Batch layout, encoding and grouped decoding for coded prediction (docs/method.rst 3, 6).
 
 The rows of a prediction set are cut into consecutive batches of K rows. Every
 batch is one code: its rows sit at the data points alpha_1..alpha_K, the encoder
@@ -11,7 +11,7 @@ holding the indices of its rows in the order of the data points.
   of that row, so f is constant along the code and decoding is exact up to
   rounding. With explicit data points (which fix K) the last batch is padded to
   K by repeating its last row, and the padded outputs are dropped.
-- Randomized coded inference (method.md 6) permutes the rows of each batch
+- Randomized coded inference (docs/method.rst 6) permutes the rows of each batch
   before they are placed at the data points: ``x_pi(k)`` sits at alpha_k.
 """
 
@@ -124,7 +124,7 @@ def make_coders(config, random_state=None):
 def encode_groups(X, groups, encoder):
     """Coded rows of every batch, worker-major: shape (N, n_batches, n_features).
 
-    Implements ``X_coded = E X`` (method.md 3) for all batches of a group in one
+    Implements ``X_coded = E X`` (docs/method.rst 3) for all batches of a group in one
     matrix product; the dtype of ``X`` is kept (float32 stays float32).
     """
     n_features = X.shape[1]
@@ -160,7 +160,7 @@ def decode_groups(
     """Sum of the decoded outputs of every batch, scattered back to the rows.
 
     ``Y_hat = D_F Y[F]`` with ``D_F = M(beta_F -> alpha)`` for the survivors F of
-    each batch (method.md 3). Batches of one size with the same survivors share
+    each batch (docs/method.rst 3). Batches of one size with the same survivors share
     ``D_F``: they are decoded with one matrix product. With ``smoothing="gcv"``
     the matrix depends on the batch's values and every batch is decoded alone.
 
@@ -180,7 +180,7 @@ def decode_groups(
         then located on row-centred results, which removes the per-row
         log-sum-exp of log-probabilities and its kinks.
     floor : int, optional
-        The quality floor (method.md 8): a batch with fewer finite results is
+        The quality floor (docs/method.rst 8): a batch with fewer finite results is
         not decoded, its rows are NaN. None: each decoder's ``min_results()``.
     report : dict, optional
         Filled with ``"n_used"`` (results each batch was decoded from, the
@@ -196,7 +196,7 @@ def decode_groups(
     results = np.asarray(results, dtype=np.float64)
     ok = np.asarray(returned, dtype=bool) & np.isfinite(results).all(axis=2)
     decoded = np.zeros((n_samples, n_outputs), dtype=out_dtype)
-    n_used = ok.sum(axis=0)  # method.md 8: results per batch, against the floor
+    n_used = ok.sum(axis=0)  # docs/method.rst 8: results per batch, against the floor
     certified = np.ones(n_all, dtype=bool)
     below = np.zeros(n_all, dtype=bool)
     reasons = {}
@@ -221,7 +221,7 @@ def decode_groups(
                     continue
                 try:
                     batch_out[:, j] = _robust_decode(dec, results[:, c], ok[:, c], shift_free)
-                except UncertifiedDecodeError as error:  # method.md 8: abstain
+                except UncertifiedDecodeError as error:  # docs/method.rst 8: abstain
                     certified[c] = False
                     reasons[int(c)] = error.reason
                 n_used[c] -= int(dec.flagged_.sum())
@@ -272,7 +272,7 @@ def _robust_decode(decoder, Y, ok, shift_free):
 
 
 class Codec:
-    """The operators of one coding configuration, kept across requests (method.md 3).
+    """The operators of one coding configuration, kept across requests (docs/method.rst 3).
 
     A request needs the encoder matrix E of each batch size k (one for the full
     batches, one for a short last batch) and a decoder matrix D_F for each
@@ -403,7 +403,7 @@ def chunk_layout(layout, batch_size, start, stop):
 def encode_request(X, groups, codec):
     """Coded rows of every batch, worker-major (N, n_batches, n_features), no padding.
 
-    ``X_coded = E X`` (method.md 3): one matrix product per batch size, on the
+    ``X_coded = E X`` (docs/method.rst 3): one matrix product per batch size, on the
     (k, n_batches * n_features) block of the batches' rows.
     """
     n_features = X.shape[1]
@@ -425,7 +425,7 @@ def encode_request(X, groups, codec):
 def decode_request(results, returned, groups, codec, n_samples, out=None):
     """Add the decoded outputs of every batch into ``out`` (n_samples, n_outputs).
 
-    ``Y_hat = D_F Y[F]`` for the survivors F of each batch (method.md 3): one
+    ``Y_hat = D_F Y[F]`` for the survivors F of each batch (docs/method.rst 3): one
     matrix product when every batch has the same survivors, else one batched
     product with the embedded matrices of :meth:`Codec.decoders`. Interpolating
     or fixed-lam decoders only (no GCV, no located liars: see

@@ -1,7 +1,7 @@
-"""Straggler-resilient coded prediction around any estimator (layer 4, method.md 3 and 6).
+"""Straggler-resilient coded prediction around any estimator (layer 4, docs/method.rst 3 and 6).
 
 ``CodedClassifier`` and ``CodedRegressor`` fit the wrapped estimator plainly
-(or, with ``mu > 0`` and a skorch net, with coded-smoothing, method.md 5) and
+(or, with ``mu > 0`` and a skorch net, with coded-smoothing, docs/method.rst 5) and
 predict through the coded pipeline
 
     batch of K rows --E--> N coded rows --f on N workers--> results --D_F--> K rows
@@ -243,7 +243,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         )
 
     def _floor(self, K, N, predicting):
-        """The quality floor: fewest results a batch is decoded from (method.md 8).
+        """The quality floor: fewest results a batch is decoded from (docs/method.rst 8).
 
         K + P, the code's nodes (fewer do not determine the outputs even for an
         affine f; ``BaseDecoder.min_results``), K + P + 2A with ``n_adversaries``
@@ -461,9 +461,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         """Decoded outputs of the inner estimator, shape (n_samples, n_outputs).
 
         For each batch: encode (``X_coded = E X``), run f on the N coded rows,
-        decode the survivors (``Y_hat = D_F Y[F]``), all per method.md 3; with
+        decode the survivors (``Y_hat = D_F Y[F]``), all per docs/method.rst 3; with
         ``randomized`` the rows are permuted before encoding and un-permuted after
-        decoding (method.md 6), and ``n_draws`` decoded outputs are averaged.
+        decoding (docs/method.rst 6), and ``n_draws`` decoded outputs are averaged.
         """
         if self.scheme == "layerwise":  # exact layer-wise inference (nn/_layerwise.py)
             from ..nn._layerwise import layerwise_response
@@ -499,7 +499,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         per_batch = self.n_draws * N * n_features * X.dtype.itemsize
         chunk = K * max(1, PREDICT_CHUNK_BYTES // per_batch)
         decoded = None
-        # per-batch diagnostics over the chunks (method.md 8)
+        # per-batch diagnostics over the chunks (docs/method.rst 8)
         n_used, refused, below, reasons, decode_s = [], [], [], {}, 0.0
         raising = self.on_uncertified == "raise"
         for start in range(0, n_samples, chunk):
@@ -705,7 +705,7 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         must be numeric: coded rows are linear combinations of rows.
     scheme : {"spline", "berrut", "lagrange", "layerwise"}, default="spline"
         The code: LeTCC smoothing splines, BACC (Berrut rational interpolation)
-        or real-field Lagrange (LCC), method.md 3-4; ``"layerwise"``: a skorch
+        or real-field Lagrange (LCC), docs/method.rst 3-4; ``"layerwise"``: a skorch
         net's Linear/Conv layers on coded workers, decoded exactly layer by layer
         (``points`` names the exact code, see :ref:`security`).
     n_coded : int or None, default=None
@@ -719,7 +719,7 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         to rounding). With explicit data points, which fix K, the last batch is
         padded by repeating its last row.
     smoothing : float, "gcv" or (float, float or "gcv"), default=0.0
-        Spline only. A number lam >= 0 (method.md scale) or ``"gcv"`` is the
+        Spline only. A number lam >= 0 (docs/method.rst scale) or ``"gcv"`` is the
         *decoder's* smoothing; the encoder then interpolates (lam_enc = 0). A
         pair sets ``(lam_enc, lam_dec)``. ``"gcv"`` picks one lam per batch from
         the survivors' results by generalised cross-validation; use it when the
@@ -731,7 +731,7 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         decoder and refuses ``"gcv"``; at ``mu = 0`` it is used in prediction only.
     order : int, default=2
         Spline only: the order m >= 1 of the smoothing spline (penalty on the m-th
-        derivative; 2 is the natural cubic spline, 3 quintic; method.md 7). Must
+        derivative; 2 is the natural cubic spline, 3 quintic; docs/method.rst 7). Must
         be 2 for the interpolating schemes.
     points : "auto", str or (data, coded) pair, default="auto"
         Point layout, see :func:`sklearn_coded.operators.coding_points`;
@@ -752,13 +752,13 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     executor : Executor, dask Client or None, default=None
         Where the workers run; None runs them in this process.
     randomized : bool, default=False
-        Randomized coded inference (method.md 6): a random permutation of each
+        Randomized coded inference (docs/method.rst 6): a random permutation of each
         batch's rows before encoding, undone after decoding.
     n_draws : int, default=1
         Decoded scores are averaged over this many independent draws of the
         permutations and stragglers.
     mu : float in [0, 1], default=0.0
-        Weight of the coded-smoothing loss in training (method.md 5); ``mu > 0``
+        Weight of the coded-smoothing loss in training (docs/method.rst 5); ``mu > 0``
         needs a skorch net and fits ``sklearn_coded.nn.make_coded_net(estimator,
         ...)`` with this estimator's coding parameters, so the training N is the
         prediction N ``n_coded``. To train at another N (coded-smoothing
@@ -1099,7 +1099,7 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     estimator : estimator object
         A regressor with ``fit`` and ``predict`` on numeric inputs.
     scheme : {"spline", "berrut", "lagrange", "layerwise"}, default="spline"
-        The code (method.md 3-4); ``"layerwise"``: see :class:`CodedClassifier`.
+        The code (docs/method.rst 3-4); ``"layerwise"``: see :class:`CodedClassifier`.
     n_coded : int or None, default=None
         N >= 2 coded rows per batch; None means ``4 * batch_size``.
     batch_size : int, default=16
@@ -1109,7 +1109,7 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         spline only.
     order : int, default=2
         Spline only: the order m >= 1 of the smoothing spline (penalty on the m-th
-        derivative; 2 is the natural cubic spline, 3 quintic; method.md 7). Must
+        derivative; 2 is the natural cubic spline, 3 quintic; docs/method.rst 7). Must
         be 2 for the interpolating schemes.
     points : "auto", str or (data, coded) pair, default="auto"
         Point layout; ``"auto"`` is interior for spline, uniform for Berrut,
@@ -1119,7 +1119,7 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     executor : Executor, dask Client or None, default=None
         Where the workers run; None runs them in this process.
     randomized : bool, default=False
-        Randomized coded inference (method.md 6).
+        Randomized coded inference (docs/method.rst 6).
     n_draws : int, default=1
         Decoded predictions are averaged over this many draws.
     mu : float in [0, 1], default=0.0

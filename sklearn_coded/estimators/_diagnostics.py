@@ -1,4 +1,4 @@
-"""Per-request decode diagnostics and the policy for refused batches (method.md 8).
+"""Per-request decode diagnostics and the policy for refused batches (docs/method.rst 8).
 
 Every batch of a request is decoded from the results that arrived (less the
 liars located with ``n_adversaries``). A batch is *refused* when it has fewer
@@ -22,7 +22,7 @@ UNCERTIFIED_POLICIES = ("raise", "nan")
 
 
 class UncertifiedBatchError(ValueError):
-    """A coded estimator refused some batches of a request (method.md 8).
+    """A coded estimator refused some batches of a request (docs/method.rst 8).
 
     Attributes
     ----------

@@ -1,4 +1,4 @@
-"""Adversary models: workers that return wrong results on purpose (method.md 7).
+"""Adversary models: workers that return wrong results on purpose (docs/method.rst 7).
 
 Like the straggler models, an adversary model is a seeded scikit-learn-style
 object. :meth:`BaseAdversaries.corrupt` takes the (N, B, n_outputs) results of a
@@ -264,7 +264,7 @@ LIES = ("weakest", "frame", "smooth", "shift", "gross")
 
 
 class ChoosingAdversaries(BaseAdversaries):
-    """Liars who choose where and how to lie, knowing the public code (method.md 8).
+    """Liars who choose where and how to lie, knowing the public code (docs/method.rst 8).
 
     The code's layout is public (scheme, K, N, points, ``n_private``): these
     liars use it. Worker n holds coded point n of the layout. They are chosen

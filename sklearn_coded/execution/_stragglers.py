@@ -1,4 +1,4 @@
-"""Straggler and fault models: which workers do not return (method.md sections 1 and 7).
+"""Straggler and fault models: which workers do not return (docs/method.rst sections 1 and 7).
 
 A model answers two questions, both from one seeded random generator:
 

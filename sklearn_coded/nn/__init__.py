@@ -4,17 +4,17 @@ Needs torch and skorch (the ``torch`` extra); ``import sklearn_coded`` does not
 import this package.
 
 - :class:`CodedSmoothing`: encoder E (N, K) and decoder D (K, N) as buffers, and
-  the decoded outputs ``D f(E h)`` of a batch (method.md sections 3, 5).
+  the decoded outputs ``D f(E h)`` of a batch (docs/method.rst sections 3, 5).
 - :func:`coded_block`, :func:`coded_forward`: code a named submodule of a network
   (forward hooks) in a hand-written training loop.
 - :class:`RandomizedCodedModule`: randomized coded inference as a differentiable
-  module, for attacks (method.md section 6).
+  module, for attacks (docs/method.rst section 6).
 - :func:`coded_smoothing_loss`: the coded-smoothing loss of a batch, for any torch
-  training loop (method.md section 5).
+  training loop (docs/method.rst section 5).
 - :func:`frechet_distance`, :func:`inception_score`: offline evaluation of
   generated samples from the features and logits of a classifier.
 - :func:`make_coded_net`, :func:`coded_net_class`, :class:`CodedSmoothingMixin`:
-  skorch nets trained on ``L = (1 - mu) L_main + mu L_coded`` (method.md section 5).
+  skorch nets trained on ``L = (1 - mu) L_main + mu L_coded`` (docs/method.rst section 5).
 """
 
 from ._coding import (

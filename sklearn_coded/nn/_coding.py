@@ -1,10 +1,10 @@
-"""The coding operators as torch buffers, and coded forward passes (method.md 3, 5, 6).
+"""The coding operators as torch buffers, and coded forward passes (docs/method.rst 3, 5, 6).
 
 A batch of K rows h_1..h_K (inputs of a block f of a network) is encoded to N coded
 rows E h, f runs on them, and the decoder maps the N outputs back to K estimates
 
     z_hat = D f(E h),    E = M(alpha -> beta, lam_enc) (N, K),
-                         D = M(beta -> alpha, lam_dec) (K, N),          (method.md 3)
+                         D = M(beta -> alpha, lam_dec) (K, N),          (docs/method.rst 3)
 
 where M is the operator of the coding scheme (layer 1, ``sklearn_coded.operators``).
 E and D are constants, so autograd carries gradients through the matmuls into f.
@@ -75,13 +75,13 @@ class CodedSmoothing(nn.Module):
     n_coded : int
         N >= 2, the number of coded rows of a full batch.
     scheme : {"spline", "berrut", "lagrange"}, default="spline"
-        The coding scheme (method.md sections 3 and 4).
+        The coding scheme (docs/method.rst sections 3 and 4).
     smoothing : float or (float, float), default=0.0
         Spline smoothing lam >= 0 of the encoder and the decoder, one value for
-        both or a pair ``(lam_enc, lam_dec)``, on the scale of method.md section 2.
+        both or a pair ``(lam_enc, lam_dec)``, on the scale of docs/method.rst section 2.
         Must be 0 for the interpolating schemes.
     order : int, default=2
-        Spline order m >= 1 (penalty on the m-th derivative, method.md 7); must be
+        Spline order m >= 1 (penalty on the m-th derivative, docs/method.rst 7); must be
         2 for the interpolating schemes.
     points : str or (data, coded) pair, default="chebyshev"
         The point layout of :func:`sklearn_coded.operators.coding_points`. Explicit
@@ -201,7 +201,7 @@ class CodedSmoothing(nn.Module):
         """The float64 operators ``(E, D)`` for a batch of ``batch_size`` rows.
 
         ``E = M(alpha -> beta, lam_enc)`` and ``D = M(beta -> alpha, lam_dec)``
-        (method.md section 3), read-only; ``points`` is an ``(alpha, beta)`` pair
+        (docs/method.rst section 3), read-only; ``points`` is an ``(alpha, beta)`` pair
         to use instead of the layout's.
         """
         if batch_size == 1:
@@ -297,7 +297,7 @@ class CodedSmoothing(nn.Module):
         return (decoder @ y.reshape(y.shape[0], -1)).reshape(batch_size, *y.shape[1:])
 
     def forward(self, h, block):
-        """Decoded outputs ``D block(E h)`` of the batch ``h`` (method.md section 5)."""
+        """Decoded outputs ``D block(E h)`` of the batch ``h`` (docs/method.rst section 5)."""
         matrices = self.matrices(h.shape[0], h)
         return self.decode(block(self.encode(h, matrices)), h.shape[0], matrices)
 
@@ -426,7 +426,7 @@ def _block_output(model, block):
 def coded_forward(model, x, coder, *, block=None, joint=True):
     """Plain and coded outputs of ``model`` on the batch ``x``.
 
-    The two paths of coded-smoothing (method.md section 5): the plain output
+    The two paths of coded-smoothing (docs/method.rst section 5): the plain output
     ``model(x)`` and the output with the block f replaced by ``D f(E h)``. Use
     them in a hand-written training loop as
     ``L = (1 - mu) * L_main(plain) + mu * L_coded(coded)``.
@@ -472,7 +472,7 @@ def coded_forward(model, x, coder, *, block=None, joint=True):
 
 
 class RandomizedCodedModule(nn.Module):
-    """Randomized coded inference as a differentiable module (method.md section 6).
+    """Randomized coded inference as a differentiable module (docs/method.rst section 6).
 
     For a batch x: draw a random permutation pi of its rows, cut the permuted
     batch into groups of K = ``coder.n_samples`` rows, compute ``D f(E h)`` for

@@ -1,8 +1,8 @@
-"""Coded-smoothing loss for any torch training loop (method.md section 5).
+"""Coded-smoothing loss for any torch training loop (docs/method.rst section 5).
 
 One call per batch returns
 
-    L = (1 - mu) * L_main + mu * L_coded,    mu in [0, 1],                 (method.md 5)
+    L = (1 - mu) * L_main + mu * L_coded,    mu in [0, 1],                 (docs/method.rst 5)
 
 with L_main the criterion of the plain outputs and L_coded either the criterion of
 the outputs with the block f decoded, ``D f(E h)`` (``coded_loss="task"``), or the
@@ -115,7 +115,7 @@ def coded_loss_terms(y_pred, y_coded, block_outputs, y, criterion, coded_loss):
 
 
 def combine(loss_main, loss_coded, mu, weighting="convex"):
-    """``(1 - mu) L_main + mu L_coded`` or ``L_main + mu L_coded`` (method.md 5).
+    """``(1 - mu) L_main + mu L_coded`` or ``L_main + mu L_coded`` (docs/method.rst 5).
 
     ``weighting="convex"`` scales the main loss's gradient by ``1 - mu``, a lower
     effective learning rate for it; ``"additive"`` keeps the main loss as ERM has
@@ -232,7 +232,7 @@ def coded_smoothing_loss(
     """Coded-smoothing loss of a batch, for a hand-written training loop.
 
     Runs ``model`` on the batch ``x`` of K rows twice (or once, ``joint_forward``):
-    plain, and with the submodule ``block`` f replaced by ``D f(E h)`` (method.md
+    plain, and with the submodule ``block`` f replaced by ``D f(E h)`` (docs/method.rst
     section 5), and returns ``L = (1 - mu) L_main + mu L_coded`` with its terms.
     Call ``.loss.backward()`` on the result. The encoder and decoder are built
     once per setting (K, N, scheme, smoothing, order, points, jitter) and reused, on the
@@ -261,9 +261,9 @@ def coded_smoothing_loss(
         N >= 2 coded rows for the batch; None means N = K.
     scheme : {"spline", "berrut", "lagrange"}, default="spline"
     smoothing : float or (float, float), default=0.0
-        Spline lam of the encoder and decoder (method.md section 2 scale).
+        Spline lam of the encoder and decoder (docs/method.rst section 2 scale).
     order : int, default=2
-        Spline order m (method.md 7); 2 is the cubic smoothing spline.
+        Spline order m (docs/method.rst 7); 2 is the cubic smoothing spline.
     points : str or pair, default="chebyshev"
         Point layout (see :func:`sklearn_coded.operators.coding_points`).
     jitter : bool, default=True

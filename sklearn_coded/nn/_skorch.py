@@ -1,8 +1,8 @@
-"""Coded-smoothing training for skorch nets (method.md section 5).
+"""Coded-smoothing training for skorch nets (docs/method.rst section 5).
 
 On every training batch of K rows the net minimises
 
-    L = (1 - mu) * L_main + mu * L_coded,    mu in [0, 1],                 (method.md 5)
+    L = (1 - mu) * L_main + mu * L_coded,    mu in [0, 1],                 (docs/method.rst 5)
 
 with L_main the criterion of the plain outputs and L_coded either the criterion
 of the decoded outputs ``D f(E h)`` against the labels (``coded_loss="task"``) or
@@ -87,7 +87,7 @@ class CodedSmoothingMixin:
         excluding 0.
     scheme : {"spline", "berrut", "lagrange"}, default="spline"
     smoothing : float or (float, float), default=0.0
-        Spline lam of the encoder and decoder (method.md section 2 scale).
+        Spline lam of the encoder and decoder (docs/method.rst section 2 scale).
     points : str or pair, default="chebyshev"
         Point layout (see :func:`sklearn_coded.operators.coding_points`). With
         ``jitter=False`` a layout that passes a row through exactly (a coded
@@ -299,7 +299,7 @@ class CodedSmoothingMixin:
         )
 
     def train_step_single(self, batch, **fit_params):
-        """One step on ``L = (1 - mu) L_main + mu L_coded`` (method.md section 5).
+        """One step on ``L = (1 - mu) L_main + mu L_coded`` (docs/method.rst section 5).
 
         The loss is :func:`sklearn_coded.nn.coded_smoothing_loss`'s, with skorch's
         ``infer`` and ``get_loss``.
@@ -407,7 +407,7 @@ def make_coded_net(
 
     The copy has the same class family (a subclass from :func:`coded_net_class`),
     module, criterion, optimizer, callbacks and parameters as ``net``; it trains
-    on ``L = (1 - mu) L_main + mu L_coded`` (method.md section 5) with K =
+    on ``L = (1 - mu) L_main + mu L_coded`` (docs/method.rst section 5) with K =
     ``batch_size`` training rows and N = ``n_coded`` coded rows per batch.
 
     Parameters

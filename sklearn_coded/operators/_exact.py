@@ -1,4 +1,4 @@
-"""Exact real-field codes for linear and polynomial work (method.md 8, "exact real-field codes").
+"""Exact real-field codes for linear and polynomial work (docs/method.rst 9).
 
 A batch of K data rows and P secret padding rows W = [X; Z] is coded into N worker
 shares; a worker applies f to its share; any ``threshold`` workers' results
@@ -66,7 +66,7 @@ def _basis(code, z, size):
 
 
 def _coded_points(code, n_coded):
-    if code == "chebyshev":  # the N-point Chebyshev grid of the first kind (method.md 2)
+    if code == "chebyshev":  # the N-point Chebyshev grid of the first kind (docs/method.rst 2)
         return -np.cos((2 * np.arange(1, n_coded + 1) - 1) * np.pi / (2 * n_coded))
     if code == "vandermonde":
         return np.linspace(-1.0, 1.0, n_coded)
@@ -559,7 +559,7 @@ def exact_decode(code, workers, results):
 def exact_leakage(code, noise_scale, *, cov_eigs=None, n_views=1, max_sets=3000, random_state=0):
     """Worst LMMSE R^2 of any data row from any T workers' shares (true covariance).
 
-    The attack of method.md 8 on what the workers see: data rows i.i.d. with a
+    The attack of docs/method.rst 8 on what the workers see: data rows i.i.d. with a
     feature covariance of eigenvalues ``cov_eigs``, padding N(0, sigma^2). Features
     decouple in the covariance's eigenbasis; in a direction of variance lam the
     colluders F see v = A x + B z (A, B: their rows of the encoder's data and

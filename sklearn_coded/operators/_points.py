@@ -1,4 +1,4 @@
-"""Evaluation points on the coding interval Omega = [-1, 1] (method.md section 2)."""
+"""Evaluation points on the coding interval Omega = [-1, 1] (docs/method.rst section 2)."""
 
 import numbers
 

@@ -1,4 +1,4 @@
-"""Private coding: noise padding, its point layout, and measured leakage (method.md 7).
+"""Private coding: noise padding, its point layout, and measured leakage (docs/method.rst 7).
 
 The encoder interpolates the K data rows at the data points alpha *and* P random
 rows ``z_p ~ N(0, sigma^2)`` at noise points nu, and evaluates at the coded
@@ -340,7 +340,7 @@ def collusion_r2(data_rows, pooled_rows, *, train_fraction=0.5, ridge=0.0):
 
 # ------------------------------------------------------------------ certified leakage
 #
-# The bound the coders guarantee (method.md 8, "Leakage of T colluders"). Colluders J
+# The bound the coders guarantee (docs/method.rst 8, "Leakage of T colluders"). Colluders J
 # see ``Y_J = A_J X + B_J Z`` (eq. P). Give them, on top, every other row of the batch
 # (a known-plaintext attacker: only more knowledge): what is left about row k is
 #

@@ -1,4 +1,4 @@
-"""Berrut (BACC) and real-field Lagrange (LCC) interpolation operators (method.md 4)."""
+"""Berrut (BACC) and real-field Lagrange (LCC) interpolation operators (docs/method.rst 4)."""
 
 import numpy as np
 

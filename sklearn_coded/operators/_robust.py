@@ -1,4 +1,4 @@
-"""Locating Byzantine (corrupted) worker results (method.md section 7).
+"""Locating Byzantine (corrupted) worker results (docs/method.rst section 7).
 
 Up to A of the n results ``y_i`` at coded points ``t_i`` are arbitrary. Two locators:
 
@@ -105,7 +105,7 @@ def spline_loo_residuals(fit_points, values, smoothing=0.0, *, standardized=Fals
         Strictly increasing knots, n >= 3.
     values : array-like of shape (n,) or (n, m)
     smoothing : float, default=0.0
-        lam >= 0 (method.md scale).
+        lam >= 0 (docs/method.rst scale).
     standardized : bool, default=False
         Return eq. (Z), ``e_i sqrt(K_ii)`` (``e_i sqrt(1 - H_ii)`` with smoothing),
         the statistic that locates a single corrupted row.
@@ -212,7 +212,7 @@ def _column_space(B):
 
 
 #: Default threshold of :func:`span_consistency_scores`: a certified decode needs
-#: every kept row's score at or below it (method.md 8 (b)). The largest over all
+#: every kept row's score at or below it (docs/method.rst 8 (b)). The largest over all
 #: rows of a batch is heavier-tailed than a candidate's score (``SPAN_THRESHOLD``):
 #: on clean digits-MLP batches (K = 16, S = 4; 300 batches per cell, two model
 #: seeds) its 99.9% quantiles were 8.0-9.8 for the spline code (interior points,
@@ -282,7 +282,7 @@ def span_locatable(basis, n_adversaries, *, margin=LOCATABLE_MARGIN):
 
     Locating A liars among n rows is unique only if no two codewords agree on
     n - 2A rows, i.e. if the rows left after removing *any* 2A of them still
-    have rank r (method.md 8 (a)). With H the projector on the column space of
+    have rank r (docs/method.rst 8 (a)). With H the projector on the column space of
     the basis and W the removed rows, the kept rows' Gram matrix is
     ``B'B - B_W'B_W``, whose smallest eigenvalue is at least
     ``(1 - lambda_max(H_WW)) sigma_min(B)^2``; so the removal keeps rank r, with

@@ -108,7 +108,7 @@ def coding_operator(scheme, fit_points, eval_points, smoothing=0.0, values=None,
     scheme : {"spline", "berrut", "lagrange"}
     fit_points, eval_points : array-like of shape (n,), (m,)
     smoothing : float or "gcv", default=0.0
-        Spline only: lam (method.md scale) or ``"gcv"``, which picks the one lam
+        Spline only: lam (docs/method.rst scale) or ``"gcv"``, which picks the one lam
         minimising the joint GCV score of ``values``.
     values : array-like of shape (n, n_columns), optional
         Needed for ``smoothing="gcv"``.

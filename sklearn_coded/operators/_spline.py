@@ -1,4 +1,4 @@
-"""The smoothing-spline operator M(t -> s, lam) of order m and its GCV (method.md 2, 3, 7).
+"""The smoothing-spline operator M(t -> s, lam) of order m and its GCV (docs/method.rst 2, 3, 7).
 
 For fit points t_1 < ... < t_n (n >= m), lam >= 0 and the order m >= 1, the minimiser of
 
@@ -285,7 +285,7 @@ def _spline_operator_cached(t_bytes, s_bytes, lam, m):
 
 
 def spline_operator(fit_points, eval_points, smoothing=0.0, *, order=DEFAULT_ORDER):
-    """Matrix M(t -> s, lam) of the smoothing spline of order m (method.md 2 and 7).
+    """Matrix M(t -> s, lam) of the smoothing spline of order m (docs/method.rst 2 and 7).
 
     ``M @ y`` evaluates at ``eval_points`` the minimiser of
     ``(1/n) sum_i ||u(t_i) - y_i||^2 + lam * int_{-1}^{1} ||u^(m)||^2`` fitted to
@@ -302,7 +302,7 @@ def spline_operator(fit_points, eval_points, smoothing=0.0, *, order=DEFAULT_ORD
     eval_points : array-like of shape (k,)
         Points s at which the fit is evaluated (any order, may leave [t_1, t_n]).
     smoothing : float, default=0.0
-        lam >= 0, on the scale of method.md: SciPy's ``make_smoothing_spline``
+        lam >= 0, on the scale of docs/method.rst: SciPy's ``make_smoothing_spline``
         (order 2) uses ``lam_scipy = n * lam``.
     order : int, default=2
         m >= 1, the derivative that is penalised. Polynomials of degree < m are
@@ -446,7 +446,7 @@ def _dense_gcv_scores(log_lams, n, d, z2):
 
 
 def spline_gcv(fit_points, values, *, order=DEFAULT_ORDER, bounds=(1e-4, 1e4)):
-    """The one lam that minimises the joint GCV score of all columns (method.md 3).
+    """The one lam that minimises the joint GCV score of all columns (docs/method.rst 3).
 
     ``V(lam) = (1/n) ||(I - H_lam) Y||_F^2 / ((1/n) tr(I - H_lam))^2``. Each
     evaluation is a band Cholesky solve and the band of its inverse (Hutchinson &

@@ -154,7 +154,7 @@ def test_decoders_choose_candidates_by_least_trimmed_squares():
     # Near the bound N - S = K + 2A the robust fit alone misses liars that the
     # least-trimmed-squares search finds; the decoder's flags are the latter's.
     # (Lagrange: any K of its rows determine the code, so the survivor set can
-    # locate A liars there; the spline code refuses at the bound, method.md 8.)
+    # locate A liars there; the spline code refuses at the bound, docs/method.rst 8.)
     differ = 0
     for seed in range(12):
         rng = np.random.default_rng(seed)

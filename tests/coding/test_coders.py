@@ -150,7 +150,7 @@ def _round_trip_mse(scheme, N, K=8, n_stragglers=0, seed=0):
 
 
 def test_decoding_error_converges_at_least_at_the_theoretical_rate():
-    """LeTCC's MSE bound is O(S^3 N^-3) (method.md 3); the fitted slope must be <= -3.
+    """LeTCC's MSE bound is O(S^3 N^-3) (docs/method.rst 3); the fitted slope must be <= -3.
 
     For this smooth f the natural spline does better (about -7 measured); Berrut's
     rational interpolant converges about like N^-2.5.

@@ -68,7 +68,7 @@ def test_lagrange_exact_multioutput():
 
 
 def test_spline_converges_with_n_coded(regression):
-    # LeTCC error decays like N^-3 in MSE (method.md 3): check that the maximum
+    # LeTCC error decays like N^-3 in MSE (docs/method.rst 3): check that the maximum
     # error falls steadily (by more than 2x per doubling of N) and ends small.
     # The N avoid (N - 1) % (K - 1) == 0, where uniform data points are all coded
     # points (a systematic code, exact for the full batches).

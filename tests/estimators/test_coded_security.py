@@ -89,7 +89,7 @@ def test_private_padding_and_adversaries_together_keep_the_predictions(digits):
     # n_coded=160: with T = 2 padding (r = 33 nodes) at N = 80, most survivor sets
     # cannot locate 3 liars (removing 6 adjacent results leaves the code
     # undetermined), and up to N = 120 the slack left is too small against the
-    # network's own scatter: those batches are refused (method.md 8)
+    # network's own scatter: those batches are refused (docs/method.rst 8)
     clf = CodedClassifier(
         clone(base),
         batch_size=16,
@@ -157,7 +157,7 @@ def test_simulated_adversaries_through_the_estimator(digits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         # a survivor set that leaves 6 adjacent results too weakly determined is
-        # refused (method.md 8): its rows come back NaN, never a made-up class
+        # refused (docs/method.rst 8): its rows come back NaN, never a made-up class
         robust = CodedClassifier(
             clone(base), n_adversaries=3, on_uncertified="nan", **lying, **kwargs
         ).fit(X_train, y[:1000])
@@ -187,7 +187,7 @@ def test_stragglers_adversaries_and_colluders_at_once_on_dask_and_in_a_search(di
         "max_leakage": 1.0,  # a small padding: the liars are the point here
         "adversaries": GrossErrors(3, scale=10.0),
         "random_state": 0,
-        "on_uncertified": "nan",  # refused batches (method.md 8) are NaN rows
+        "on_uncertified": "nan",  # refused batches (docs/method.rst 8) are NaN rows
     }
 
     def answered_accuracy(estimator, X, y):  # the rows not refused

@@ -104,7 +104,7 @@ def test_loss_is_the_formula_on_a_hand_computed_batch(coded_loss, block):
         coded_term = cross_entropy(decoded, yt)
     elif block is None:
         coded_term = ((decoded - plain) ** 2).mean()
-    else:  # consistency at the block's output (method.md 5): D f(E h) against f(h)
+    else:  # consistency at the block's output (docs/method.rst 5): D f(E h) against f(h)
         coded_term = ((coder(Xt, module.hidden) - module.hidden(Xt)) ** 2).mean()
     expected = (1 - mu) * cross_entropy(plain, yt) + mu * coded_term
     torch.testing.assert_close(step["loss"], expected)

@@ -88,7 +88,7 @@ def test_infinite_smoothing_tends_to_the_least_squares_line():
 
 
 def test_objective_is_minimised():
-    """u = M y beats perturbed natural splines on the objective of method.md (S)."""
+    """u = M y beats perturbed natural splines on the objective of docs/method.rst (2.2)."""
     t, lam = knots(10, "random"), 1e-3
     y = RNG.standard_normal(10)
     Q, R = _reinsch_matrices(t)
