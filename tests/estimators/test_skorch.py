@@ -185,13 +185,13 @@ def test_grid_search_over_mu_and_training_n_scores_the_plain_network():
                     logits = net.module_(torch.from_numpy(X[test]))
                 plain = np.mean(logits.argmax(1).numpy() == y[test])
                 assert search.cv_results_[f"split{j}_test_score"][i] == plain
-        # The old recipe scored coded prediction at the training N: at N = K/2 the
-        # batches are decoded from half as many results, far below the plain network.
+        # The old recipe scored coded prediction at the training N: at N = K/2 a batch
+        # has half the results its code needs, so coded prediction now refuses (it
+        # decoded far below the plain network) and only the plain network is scored.
         net = search.best_estimator_.set_params(n_coded=8, mu=0.5).fit(X, y)
-        with pytest.warns(UserWarning, match="n_coded=8 < batch_size=16"):
-            old = CodedClassifier(net, batch_size=16, n_coded=8, random_state=0).fit(X, y)
-            old_score = old.score(X, y)
-        assert old_score < net.score(X, y) - 0.2
+        old = CodedClassifier(net, batch_size=16, n_coded=8, random_state=0).fit(X, y)
+        with pytest.raises(ValueError, match="n_coded=8 gives each batch at most 8 results"):
+            old.score(X, y)
 
 
 def test_coded_classifier_keeps_a_coded_nets_training_code():
