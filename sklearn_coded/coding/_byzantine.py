@@ -1,4 +1,4 @@
-"""Byzantine-robust decoding: which locator each scheme uses, and its bound (docs/method.rst 7).
+"""Byzantine-robust decoding: which locator each scheme uses, and its bound (docs/method.rst (7.1)).
 
 A decoder with ``n_adversaries = A`` locates up to A corrupted rows among the
 results that arrived and decodes from the rest. The locators are in
@@ -16,7 +16,7 @@ Lagrange, ApproxIFER's rational locator
 locates as well on plain codes and it is the only one of the three that still
 locates liars when the code is padded with noise rows.
 
-Certified decoding (docs/method.rst 8). ``r + 2A`` results are necessary, not
+Certified decoding (docs/method.rst 8, (8.1)-(8.2)). ``r + 2A`` results are necessary, not
 sufficient: a batch's decode is *certified* only when
 
 (a) its survivor set can locate A liars: after removing any block of 2A
@@ -58,7 +58,7 @@ RANK_MARGIN = 1e-10
 
 #: Least ratio of the kept results' residual sum of squares after trimming A more
 #: of them to before (:func:`_excess_trim`) for a certified decode: below it,
-#: liars beyond the declared A are among the kept results (docs/method.rst 8 (b)).
+#: liars beyond the declared A are among the kept results (docs/method.rst (8.2)).
 #: With a network's clean results trimming A more rows removes only A of their
 #: residuals (a ratio near 1 - A / (n - r)); in ``benchmarks/bench_adversarial.py
 #: --certified`` no clean batch of the plain codes was refused by 0.05.
@@ -242,7 +242,7 @@ def certified_locate(decoder, survivors, Y_survivors):
 
 
 def _excess_trim(B, Y, A):
-    """RSS of the kept rows after trimming A more of them, over their RSS (docs/method.rst 8 (b)).
+    """RSS of the kept rows after trimming A more of them, over their RSS (docs/method.rst (8.2)).
 
     With every liar located, the kept rows are clean and trimming A more of them
     removes only A of their residuals; with liars left among them, trimming
@@ -267,7 +267,7 @@ def _hidden_lie(B, Y, slack):
     """Largest lie (in spreads) along the weakest block that the consistency check may miss.
 
     A lie e on a block W shows in the syndrome through ``(I - H) e``, of norm at
-    least ``sqrt(slack) |e|`` (docs/method.rst 8 (a)); it passes the check while that
+    least ``sqrt(slack) |e|`` (docs/method.rst (8.1)); it passes the check while that
     is under ``CONSISTENCY_THRESHOLD`` residual scales sigma, so lies up to
     ``CONSISTENCY_THRESHOLD * sigma / sqrt(slack)`` may hide. sigma is the kept
     rows' robust residual scale and the spread their standard deviation, per

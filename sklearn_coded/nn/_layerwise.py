@@ -1,4 +1,4 @@
-"""Layer-wise private, straggler- and Byzantine-resilient network inference (docs/method.rst 8).
+"""Layer-wise private, straggler- and Byzantine-resilient network inference (docs/method.rst (9.9)).
 
 A network that is a stack of affine layers (Linear, Conv1d, Conv2d), elementwise
 nonlinearities and average poolings is run as

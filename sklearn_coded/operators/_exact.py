@@ -1,4 +1,4 @@
-"""Exact real-field codes for linear and polynomial work (docs/method.rst 9).
+"""Exact real-field codes for linear and polynomial work (docs/method.rst 9, (9.1)-(9.7)).
 
 A batch of K data rows and P secret padding rows W = [X; Z] is coded into N worker
 shares; a worker applies f to its share; any ``threshold`` workers' results
@@ -66,7 +66,7 @@ def _basis(code, z, size):
 
 
 def _coded_points(code, n_coded):
-    if code == "chebyshev":  # the N-point Chebyshev grid of the first kind (docs/method.rst 2)
+    if code == "chebyshev":  # the N-point Chebyshev grid of the first kind (docs/method.rst (2.1))
         return -np.cos((2 * np.arange(1, n_coded + 1) - 1) * np.pi / (2 * n_coded))
     if code == "vandermonde":
         return np.linspace(-1.0, 1.0, n_coded)
@@ -146,7 +146,10 @@ class ExactCode:
 
     @property
     def threshold(self):
-        """Recovery threshold: the fewest workers whose results determine f(X)."""
+        """Recovery threshold: the fewest workers whose results determine f(X).
+
+        docs/method.rst (9.3): ``d (m - 1) + 1``.
+        """
         return self.degree * (self.n_unknowns - 1) + 1
 
     @functools.cached_property
@@ -378,6 +381,8 @@ def worst_condition(code, n_survivors=None, *, max_sets=2000, random_state=None)
 def locate_liars(code, workers, results, n_adversaries, *, rtol=None):
     """Locate up to A lying workers among the survivors exactly, by their syndrome.
 
+    The locator of docs/method.rst (9.6).
+
     Honest results Y_F lie in the column space of the code's system M_F; with
     H the left null space of M_F, the syndrome H Y_F = H E depends on the lies E
     alone. The liars are the set R of at most A workers whose columns of H span
@@ -559,7 +564,7 @@ def exact_decode(code, workers, results):
 def exact_leakage(code, noise_scale, *, cov_eigs=None, n_views=1, max_sets=3000, random_state=0):
     """Worst LMMSE R^2 of any data row from any T workers' shares (true covariance).
 
-    The attack of docs/method.rst 8 on what the workers see: data rows i.i.d. with a
+    The attack of docs/method.rst (9.7) on what the workers see: data rows i.i.d. with a
     feature covariance of eigenvalues ``cov_eigs``, padding N(0, sigma^2). Features
     decouple in the covariance's eigenbasis; in a direction of variance lam the
     colluders F see v = A x + B z (A, B: their rows of the encoder's data and
@@ -630,7 +635,8 @@ def exact_leakage(code, noise_scale, *, cov_eigs=None, n_views=1, max_sets=3000,
 def exact_noise_scale(code, target_r2, *, cov_eigs=None, n_views=1, max_sets=3000):
     """The smallest padding sigma whose worst LMMSE R^2 is at most ``target_r2``.
 
-    Bisection on log sigma of :func:`exact_leakage` (decreasing in sigma), to 1%.
+    Bisection on log sigma of :func:`exact_leakage` (decreasing in sigma), to 1%
+    (docs/method.rst (9.7)).
     The price of the answer is precision: the decode error grows like
     condition number x machine epsilon x sigma / data spread
     (``benchmarks/bench_exact_codes.py``).

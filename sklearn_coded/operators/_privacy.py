@@ -1,4 +1,4 @@
-"""Private coding: noise padding, its point layout, and measured leakage (docs/method.rst 7).
+"""Private coding: noise padding, its point layout, and measured leakage (docs/method.rst 7, 10).
 
 The encoder interpolates the K data rows at the data points alpha *and* P random
 rows ``z_p ~ N(0, sigma^2)`` at noise points nu, and evaluates at the coded
@@ -6,14 +6,15 @@ points beta: worker j receives
 
     x~_j = sum_k A_jk x_k + sum_p B_jp z_p,       [A | B] = M(alpha u nu -> beta)      (P)
 
-(the noise-padded LCC / BACC construction, fresh noise per batch). Leakage to a
-set J of T colluding workers is measured two ways:
+(the noise-padded LCC / BACC construction, fresh noise per batch; docs/method.rst
+(7.3)). Leakage to a set J of T colluding workers is measured two ways:
 
 - the Gaussian bound: for data rows of variance ``s2`` per column, independent
   across rows, the best linear predictor of row k from the pooled rows ``x~_J``
   explains ``R2_k = s2 a_k' C^{-1} a_k`` of its variance, with ``a_k = A[J, k]`` and
-  ``C = s2 A_J A_J' + sigma^2 B_J B_J'`` (per column; eq. G). For Gaussian data
-  this is the mutual information ``I_k = -log(1 - R2_k) / 2`` nats per column,
+  ``C = s2 A_J A_J' + sigma^2 B_J B_J'`` (per column; eq. G,
+  docs/method.rst (7.4)). For Gaussian data this is the mutual information
+  ``I_k = -log(1 - R2_k) / 2`` nats per column,
   and, for Gaussian data with independent columns, a bound on any predictor
   (correlated columns let an attacker do better: measured in the benchmark);
 - an empirical attack, :func:`collusion_r2`: least squares from the pooled rows
@@ -340,7 +341,8 @@ def collusion_r2(data_rows, pooled_rows, *, train_fraction=0.5, ridge=0.0):
 
 # ------------------------------------------------------------------ certified leakage
 #
-# The bound the coders guarantee (docs/method.rst 8, "Leakage of T colluders"). Colluders J
+# The bound the coders guarantee (docs/method.rst 10: eqs. Q, L, L_r and R below are its
+# (10.1), (10.2), (10.3) and (10.4), the calibration of noise_scale="auto" (10.5)). Colluders J
 # see ``Y_J = A_J X + B_J Z`` (eq. P). Give them, on top, every other row of the batch
 # (a known-plaintext attacker: only more knowledge): what is left about row k is
 #
@@ -498,7 +500,10 @@ def resolve_budget(leakage_budget, max_leakage):
 
 
 def information_for_leakage(max_leakage):
-    """q* = R2 / (1 - R2): the signal-to-noise ratio at which eq. (L) reaches ``max_leakage``."""
+    """q* = R2 / (1 - R2): the signal-to-noise ratio at which eq. (L) reaches ``max_leakage``.
+
+    docs/method.rst (10.5): ``noise_scale="auto"`` is ``sigma^2 = lambda_max max_k Q_k / q*``.
+    """
     return np.inf if max_leakage >= 1 else max_leakage / (1.0 - max_leakage)
 
 
