@@ -328,7 +328,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         self._check_estimator()
         _SERVING.pop(self, None)  # a refit resolves the serving state anew
         if self.scheme == "layerwise":  # exact layer-wise inference (nn/_layerwise.py)
-            from ..nn._layerwise import fit_layerwise
+            from ._layerwise import fit_layerwise
 
             return fit_layerwise(self, X, y, fit_params)
         config = self._coding_config()  # resolves and cross-checks the coding parameters
@@ -466,7 +466,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         decoding (docs/method.rst 6), and ``n_draws`` decoded outputs are averaged.
         """
         if self.scheme == "layerwise":  # exact layer-wise inference (nn/_layerwise.py)
-            from ..nn._layerwise import layerwise_response
+            from ._layerwise import layerwise_response
 
             return layerwise_response(self, X)
         check_is_fitted(self)

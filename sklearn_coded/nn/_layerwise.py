@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ..execution import check_stragglers, run_workers
-from ..operators._exact import EXACT_CODES, exact_code, locate_liars
+from ..operators._exact import EXACT_CODES, exact_code, exact_noise_scale, locate_liars
 from ..operators._secret import private_generator
 
 #: Layers whose output the workers compute (linear maps; a bias is the master's).
@@ -133,6 +133,7 @@ class Step:
     in_shape: tuple
     out_shape: tuple
     spread: float = 1.0  # std of the step's input on the probe rows
+    top_std: float = 1.0  # sqrt of the largest eigenvalue of its input's covariance
     bias: np.ndarray = None
     macs: int = 0
     workers: dict = field(default_factory=dict)  # share -> AffineWorker
@@ -203,6 +204,10 @@ def plan_layers(module, X_probe):
         step = Step(kind, copy.deepcopy(layer).double().eval(), in_shape, out_shape)
         if kind == "affine":
             step.spread = float(x.std()) or 1.0
+            rows = x.reshape(len(x), -1).numpy()
+            centred = rows - rows.mean(axis=0)
+            # sqrt(lambda_max) of the feature covariance: the unit of calibrated padding
+            step.top_std = float(np.linalg.norm(centred, 2) / math.sqrt(len(rows))) or 1.0
             step.bias = _bias(layer, out_shape)
             step.macs = _macs(layer, in_shape, out_shape)
         steps.append(step)
@@ -267,6 +272,7 @@ def layerwise_forward(
     code,
     *,
     noise_scale=1.0,
+    max_leakage=0.25,
     n_adversaries=0,
     stragglers=None,
     executor=None,
@@ -286,10 +292,18 @@ def layerwise_forward(
     code : ExactCode
         K = ``code.n_samples`` rows per batch (the last batch is padded with zero
         rows), N workers, T-private padding.
-    noise_scale : float, default=1.0
+    noise_scale : "auto" or float, default=1.0
         Padding standard deviation in units of each layer input's spread
         (measured on the probe rows); drawn afresh per layer and call from
-        :func:`~sklearn_coded.operators._secret.private_generator`.
+        :func:`~sklearn_coded.operators._secret.private_generator`. ``"auto"``:
+        the smallest sigma whose worst LMMSE R^2 of T colluders is at most
+        ``max_leakage`` for isotropic rows of unit variance
+        (:func:`~sklearn_coded.operators.exact_noise_scale`, docs/method.rst
+        (9.7)), in units of each layer input's top standard deviation (the
+        square root of its covariance's largest eigenvalue on the probe rows),
+        which bounds every direction of the input.
+    max_leakage : float, default=0.25
+        The target of ``noise_scale="auto"``, in (0, 1).
     n_adversaries : int, default=0
         A liars per layer to locate exactly (needs threshold + 2A results).
     stragglers, executor, timeout, adversaries, random_state
@@ -315,6 +329,15 @@ def layerwise_forward(
     E = code.encoder
     Kp, P = code.n_data_rows, code.n_padding
     min_results = code.threshold + 2 * n_adversaries
+    calibrated = None
+    if P and isinstance(noise_scale, str):
+        if noise_scale != "auto" or not 0 < max_leakage < 1:
+            raise ValueError(
+                f'noise_scale="auto" calibrates the padding to max_leakage in (0, 1); got '
+                f"noise_scale={noise_scale!r}, max_leakage={max_leakage!r}: give a number "
+                "for noise_scale to pad without a target."
+            )
+        calibrated = exact_noise_scale(code, max_leakage)  # docs/method.rst (9.7)
     for index, step in enumerate(steps):
         if step.kind == "reshape":
             h = h.reshape(G * K, *step.out_shape)
@@ -331,7 +354,9 @@ def layerwise_forward(
         data = np.zeros((G, Kp + P, d_in))
         data[:, :K] = h.reshape(G, K, d_in)
         if P:  # fresh secret padding: N(0, (noise_scale * spread)^2)
-            data[:, Kp:] = (noise_scale * step.spread) * rng.standard_normal((G, P, d_in))
+            # calibrated (docs/method.rst (9.7)): in units of the input's top std
+            sigma = noise_scale * step.spread if calibrated is None else calibrated * step.top_std
+            data[:, Kp:] = sigma * rng.standard_normal((G, P, d_in))
         shares = np.einsum("rj,gjf->rgf", E, data)  # (N * share, G, d_in)
         coded = shares.reshape(N, share, G, d_in).transpose(0, 2, 1, 3).reshape(N, G, -1)
         if record is not None:
@@ -379,74 +404,3 @@ def layerwise_forward(
             costs.received += N * G * share * d_out
             costs.rounds += 1
     return h[:n]
-
-
-# ------------------------------------------------------------ CodedClassifier glue
-def fit_layerwise(estimator, X, y, fit_params):
-    """``_BaseCoded._fit`` for ``scheme="layerwise"``: fit the net plainly and plan it."""
-    from sklearn.base import clone, is_classifier
-
-    from ..estimators._response import classifier_space, is_skorch_net
-
-    if estimator.mu > 0:
-        raise ValueError(
-            f"mu={estimator.mu!r}: coded-smoothing training is not part of "
-            "scheme='layerwise' (which is exact); use mu=0."
-        )
-    inner = clone(estimator.estimator)
-    if not is_skorch_net(inner):
-        raise TypeError(
-            "scheme='layerwise' needs a skorch net whose module is a "
-            f"stack of Linear/Conv layers and elementwise nonlinearities; got "
-            f"estimator={type(inner).__name__}."
-        )
-    inner.fit(X.astype(np.float32, copy=False), y, **fit_params)
-    if is_classifier(estimator) and classifier_space(inner) not in ("logits", "binary_logits"):
-        raise ValueError(
-            f"scheme='layerwise' decodes the module's raw outputs, which must be logits: "
-            f"train the classifier with criterion=CrossEntropyLoss or BCEWithLogitsLoss; "
-            f"got criterion={type(inner.criterion_).__name__}."
-        )
-    probe = X[np.random.RandomState(0).permutation(len(X))[:512]]
-    estimator._layerwise_steps = plan_layers(inner, probe)
-    resolve_code(  # errors at fit for impossible parameters, naming them
-        estimator.points,
-        estimator.batch_size,
-        estimator.n_coded,
-        estimator.n_private,
-        estimator.n_adversaries,
-        estimator.stragglers,
-    )
-    estimator.estimator_ = inner
-    return estimator
-
-
-def layerwise_response(estimator, X):
-    """``_BaseCoded._coded_response`` for ``scheme="layerwise"``."""
-    from sklearn.utils import check_random_state
-    from sklearn.utils.validation import check_is_fitted, validate_data
-
-    check_is_fitted(estimator)
-    estimator._validate_params()
-    X = validate_data(estimator, X, reset=False, dtype=(np.float64, np.float32))
-    code, _ = resolve_code(
-        estimator.points,
-        estimator.batch_size,
-        estimator.n_coded,
-        estimator.n_private,
-        estimator.n_adversaries,
-        estimator.stragglers,
-    )
-    out = layerwise_forward(
-        estimator._layerwise_steps,
-        X,
-        code,
-        noise_scale=estimator.noise_scale,
-        n_adversaries=estimator.n_adversaries,
-        stragglers=estimator.stragglers,
-        executor=estimator.executor,
-        timeout=estimator.timeout,
-        adversaries=estimator.adversaries,
-        random_state=check_random_state(estimator.random_state),
-    )
-    return out.reshape(out.shape[0], -1)

@@ -1,0 +1,79 @@
+"""``CodedClassifier``/``CodedRegressor`` with ``scheme="layerwise"`` (docs/method.rst (9.9)).
+
+The estimators' side of layer-wise private inference: fit the skorch net plainly,
+plan its layers (:func:`~sklearn_coded.nn._layerwise.plan_layers`), and predict by
+:func:`~sklearn_coded.nn._layerwise.layerwise_forward`. Here, above the torch layer,
+so that every import points down.
+"""
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..nn._layerwise import layerwise_forward, plan_layers, resolve_code
+from ._response import classifier_space, is_skorch_net
+
+
+def fit_layerwise(estimator, X, y, fit_params):
+    """``_BaseCoded._fit`` for ``scheme="layerwise"``: fit the net plainly and plan it."""
+    if estimator.mu > 0:
+        raise ValueError(
+            f"mu={estimator.mu!r}: coded-smoothing training is not part of "
+            "scheme='layerwise' (which is exact); use mu=0."
+        )
+    inner = clone(estimator.estimator)
+    if not is_skorch_net(inner):
+        raise TypeError(
+            "scheme='layerwise' needs a skorch net whose module is a "
+            f"stack of Linear/Conv layers and elementwise nonlinearities; got "
+            f"estimator={type(inner).__name__}."
+        )
+    inner.fit(X.astype(np.float32, copy=False), y, **fit_params)
+    if is_classifier(estimator) and classifier_space(inner) not in ("logits", "binary_logits"):
+        raise ValueError(
+            f"scheme='layerwise' decodes the module's raw outputs, which must be logits: "
+            f"train the classifier with criterion=CrossEntropyLoss or BCEWithLogitsLoss; "
+            f"got criterion={type(inner.criterion_).__name__}."
+        )
+    probe = X[np.random.RandomState(0).permutation(len(X))[:512]]
+    estimator._layerwise_steps = plan_layers(inner, probe)
+    resolve_code(  # errors at fit for impossible parameters, naming them
+        estimator.points,
+        estimator.batch_size,
+        estimator.n_coded,
+        estimator.n_private,
+        estimator.n_adversaries,
+        estimator.stragglers,
+    )
+    estimator.estimator_ = inner
+    return estimator
+
+
+def layerwise_response(estimator, X):
+    """``_BaseCoded._coded_response`` for ``scheme="layerwise"``."""
+    check_is_fitted(estimator)
+    estimator._validate_params()
+    X = validate_data(estimator, X, reset=False, dtype=(np.float64, np.float32))
+    code, _ = resolve_code(
+        estimator.points,
+        estimator.batch_size,
+        estimator.n_coded,
+        estimator.n_private,
+        estimator.n_adversaries,
+        estimator.stragglers,
+    )
+    out = layerwise_forward(
+        estimator._layerwise_steps,
+        X,
+        code,
+        noise_scale=estimator.noise_scale,
+        max_leakage=estimator.max_leakage,
+        n_adversaries=estimator.n_adversaries,
+        stragglers=estimator.stragglers,
+        executor=estimator.executor,
+        timeout=estimator.timeout,
+        adversaries=estimator.adversaries,
+        random_state=check_random_state(estimator.random_state),
+    )
+    return out.reshape(out.shape[0], -1)
