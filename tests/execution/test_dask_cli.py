@@ -8,61 +8,32 @@ is started in its own session and killed at the end, also on failure.
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli_cluster import end, free_port, start
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-import sklearn_coded
 from sklearn_coded.estimators import CodedClassifier
 from sklearn_coded.execution import InsufficientResultsError, LatencyStragglers
 
 distributed = pytest.importorskip("distributed")
 
-ROOT = str(Path(sklearn_coded.__file__).resolve().parents[1])
 #: Seconds a request may take (the frozen-worker cases wait this long).
 TIMEOUT = 2.0
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(*args):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen(
-        [sys.executable, "-m", "dask", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def _end(process):
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGCONT)  # a stopped process cannot die of SIGKILL late
-        process.kill()
-    process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def cli_cluster():
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     processes = []
     try:
         processes.append(
-            _start(
+            start(
                 "scheduler",
                 "--host",
                 "127.0.0.1",
@@ -75,7 +46,7 @@ def cli_cluster():
         )
         for _ in range(2):
             processes.append(
-                _start(
+                start(
                     "worker",
                     address,
                     "--host",
@@ -96,7 +67,7 @@ def cli_cluster():
             yield client, workers
     finally:
         for process in processes:
-            _end(process)
+            end(process)
 
 
 @pytest.fixture(scope="module")
