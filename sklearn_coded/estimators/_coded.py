@@ -592,8 +592,10 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         state lives beside the estimator (``_SERVING``), not in it: pickles,
         clones and ``__dict__`` stay as they were.
         """
-        params = self.get_params(deep=False)
-        key = tuple((name, _param_key(params[name])) for name in sorted(params))
+        names = _PARAM_NAMES.get(type(self))
+        if names is None:  # inspect.signature once per class, not per request
+            names = _PARAM_NAMES[type(self)] = tuple(self._get_param_names())
+        key = tuple(_param_key(getattr(self, name)) for name in names)
         state = _SERVING.get(self)
         if state is not None and state[0] == key:
             return state[1], state[2]
@@ -1300,6 +1302,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
 
 #: estimator -> (parameter key, CodingConfig, Codec) of its last request
 _SERVING = weakref.WeakKeyDictionary()
+
+#: class -> the names of its parameters (every one of them keys the serving state)
+_PARAM_NAMES = {}
 
 
 def _param_key(value):
