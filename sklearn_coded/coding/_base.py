@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._public_init import own_init
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _get_output_config
 from ..operators import POINT_FAMILIES, coding_operator, coding_points, flush_tiny
 from ..operators._cache import ByteLRU
@@ -54,6 +55,10 @@ def _float32_copy(M):
 
 class _BaseCoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Points, smoothing and tags shared by every encoder and decoder."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own_init(cls)  # an inherited __init__, named after the public class
 
     scheme = None  # "spline", "berrut" or "lagrange", set by the concrete classes
 

@@ -65,28 +65,6 @@ class BerrutEncoder(BaseEncoder):
 
     # Declared here (not only in BaseEncoder) so that a misspelled argument's
     # TypeError names this class.
-    def __init__(
-        self,
-        n_coded,
-        *,
-        points="chebyshev",
-        n_private=0,
-        noise_scale="auto",
-        max_leakage=0.25,
-        covariance=None,
-        leakage_budget="auto",
-        random_state=None,
-    ):
-        super().__init__(
-            n_coded,
-            points=points,
-            n_private=n_private,
-            noise_scale=noise_scale,
-            max_leakage=max_leakage,
-            covariance=covariance,
-            leakage_budget=leakage_budget,
-            random_state=random_state,
-        )
 
 
 class BerrutDecoder(BaseDecoder):
@@ -138,8 +116,6 @@ class BerrutDecoder(BaseDecoder):
 
     # Declared here (not only in BaseDecoder) so that a misspelled argument's
     # TypeError names this class.
-    def __init__(self, n_samples, *, points="chebyshev", n_adversaries=0, n_private=0):
-        super().__init__(n_samples, points=points, n_adversaries=n_adversaries, n_private=n_private)
 
 
 class LagrangeEncoder(BaseEncoder):
@@ -206,28 +182,6 @@ class LagrangeEncoder(BaseEncoder):
 
     # Declared here (not only in BaseEncoder) so that a misspelled argument's
     # TypeError names this class.
-    def __init__(
-        self,
-        n_coded,
-        *,
-        points="chebyshev",
-        n_private=0,
-        noise_scale="auto",
-        max_leakage=0.25,
-        covariance=None,
-        leakage_budget="auto",
-        random_state=None,
-    ):
-        super().__init__(
-            n_coded,
-            points=points,
-            n_private=n_private,
-            noise_scale=noise_scale,
-            max_leakage=max_leakage,
-            covariance=covariance,
-            leakage_budget=leakage_budget,
-            random_state=random_state,
-        )
 
 
 class LagrangeDecoder(BaseDecoder):
@@ -277,8 +231,5 @@ class LagrangeDecoder(BaseDecoder):
 
     # Declared here (not only in BaseDecoder) so that a misspelled argument's
     # TypeError names this class.
-    def __init__(self, n_samples, *, points="chebyshev", n_adversaries=0, n_private=0):
-        super().__init__(n_samples, points=points, n_adversaries=n_adversaries, n_private=n_private)
-
     def _needed_survivors(self):
         return self.n_samples

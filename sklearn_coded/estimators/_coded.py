@@ -27,6 +27,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._public_init import own_init
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..coding import adversary_bound
 from ..coding._private import signal_variance
@@ -115,6 +116,10 @@ def _inner_has(name):
 
 class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
     """Fit, parameter checks and the coded prediction shared by both estimators."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own_init(cls)  # an inherited __init__, named after the public class
 
     _parameter_constraints: dict = {
         "estimator": "no_validation",  # checked in fit: needs fit and predict
@@ -905,61 +910,6 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     array([1., 1.])
     """
 
-    def __init__(
-        self,
-        estimator,
-        *,
-        scheme="spline",
-        n_coded=None,
-        batch_size=16,
-        smoothing=0.0,
-        order=2,
-        points="auto",
-        stragglers=0,
-        executor=None,
-        randomized=False,
-        n_draws=1,
-        mu=0.0,
-        coded_loss="consistency",
-        timeout=None,
-        random_state=None,
-        n_adversaries=0,
-        n_private=0,
-        noise_scale="auto",
-        max_leakage=0.25,
-        leakage_budget="auto",
-        adversaries=None,
-        min_results=None,
-        on_uncertified="raise",
-    ):
-        # The parameters of _BaseCoded, declared again so that scikit-learn reads them
-        # here and a misspelled argument's TypeError names this class, not the private base.
-        super().__init__(
-            estimator,
-            scheme=scheme,
-            n_coded=n_coded,
-            batch_size=batch_size,
-            smoothing=smoothing,
-            order=order,
-            points=points,
-            stragglers=stragglers,
-            executor=executor,
-            randomized=randomized,
-            n_draws=n_draws,
-            mu=mu,
-            coded_loss=coded_loss,
-            timeout=timeout,
-            random_state=random_state,
-            n_adversaries=n_adversaries,
-            n_private=n_private,
-            noise_scale=noise_scale,
-            max_leakage=max_leakage,
-            leakage_budget=leakage_budget,
-            adversaries=adversaries,
-            min_results=min_results,
-            on_uncertified=on_uncertified,
-        )
-
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
         """Fit the inner estimator on ``(X, y)``.
@@ -1196,61 +1146,6 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     >>> bool(reg.score(X, y) > 0.99)
     True
     """
-
-    def __init__(
-        self,
-        estimator,
-        *,
-        scheme="spline",
-        n_coded=None,
-        batch_size=16,
-        smoothing=0.0,
-        order=2,
-        points="auto",
-        stragglers=0,
-        executor=None,
-        randomized=False,
-        n_draws=1,
-        mu=0.0,
-        coded_loss="consistency",
-        timeout=None,
-        random_state=None,
-        n_adversaries=0,
-        n_private=0,
-        noise_scale="auto",
-        max_leakage=0.25,
-        leakage_budget="auto",
-        adversaries=None,
-        min_results=None,
-        on_uncertified="raise",
-    ):
-        # The parameters of _BaseCoded, declared again so that scikit-learn reads them
-        # here and a misspelled argument's TypeError names this class, not the private base.
-        super().__init__(
-            estimator,
-            scheme=scheme,
-            n_coded=n_coded,
-            batch_size=batch_size,
-            smoothing=smoothing,
-            order=order,
-            points=points,
-            stragglers=stragglers,
-            executor=executor,
-            randomized=randomized,
-            n_draws=n_draws,
-            mu=mu,
-            coded_loss=coded_loss,
-            timeout=timeout,
-            random_state=random_state,
-            n_adversaries=n_adversaries,
-            n_private=n_private,
-            noise_scale=noise_scale,
-            max_leakage=max_leakage,
-            leakage_budget=leakage_budget,
-            adversaries=adversaries,
-            min_results=min_results,
-            on_uncertified=on_uncertified,
-        )
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
