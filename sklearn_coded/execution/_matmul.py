@@ -99,13 +99,7 @@ def coded_matmul(
     >>> bool(np.allclose(y, A @ x))
     True
     """
-    A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
-    vector = B.ndim == 1
-    if vector:
-        B = B[:, None]
-    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
-        raise ValueError(f"A @ B needs A (m, k) and B (k, p) or (k,); got {A.shape} @ {B.shape}.")
+    A, B, vector = _operands(A, B)
     if code not in EXACT_CODES:
         raise ValueError(f"code must be one of {EXACT_CODES}; got code={code!r}.")
     if not isinstance(noise_scale, Real) or noise_scale < 0:
@@ -231,13 +225,7 @@ def matdot_matmul(
     >>> bool(np.allclose(C, A @ B))
     True
     """
-    A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
-    vector = B.ndim == 1
-    if vector:
-        B = B[:, None]
-    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
-        raise ValueError(f"A @ B needs A (m, k) and B (k, n) or (k,); got {A.shape} @ {B.shape}.")
+    A, B, vector = _operands(A, B)
     if code not in ("chebyshev", "vandermonde"):
         raise ValueError(f"code must be 'chebyshev' or 'vandermonde'; got code={code!r}.")
     S = stragglers if isinstance(stragglers, Integral) else 0
@@ -300,3 +288,15 @@ def matdot_matmul(
     readout = 2 * coefficients[0] if code == "chebyshev" else coefficients[p - 1]
     C = (readout @ Y).reshape(A.shape[0], B.shape[1])
     return C[:, 0] if vector else C
+
+
+def _operands(A, B):
+    """``A`` (m, k) and ``B`` (k, n) in float64; a vector ``B`` (k,) as one column."""
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    vector = B.ndim == 1
+    if vector:
+        B = B[:, None]
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
+        raise ValueError(f"A @ B needs A (m, k) and B (k, n) or (k,); got {A.shape} @ {B.shape}.")
+    return A, B, vector
