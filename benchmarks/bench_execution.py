@@ -66,7 +66,7 @@ from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
 from sklearn_coded.estimators import CodedClassifier, CodedRegressor
-from sklearn_coded.estimators import _coded as coded_module
+from sklearn_coded.estimators import _predict as coded_module
 from sklearn_coded.execution import run_workers
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -95,7 +95,7 @@ def main(argv=None, prog=None):
             f"{parser.prog}: error: {error}\nOr point --data-home at a folder with the four "
             "Fashion-MNIST idx files.\n",
         )
-    from ..estimators._coded import AUTO_POINTS
+    from ..estimators._params import AUTO_POINTS
 
     start = time.perf_counter()
     model, best, grid = grid_search(args, X_train, y_train, tqdm)

@@ -20,7 +20,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from sklearn_coded import SplineDecoder, SplineEncoder
 from sklearn_coded.estimators import CodedClassifier, CodedRegressor
-from sklearn_coded.estimators import _coded as coded_module
+from sklearn_coded.estimators import _predict as coded_module
 from sklearn_coded.execution import (
     BaseStragglers,
     InsufficientResultsError,

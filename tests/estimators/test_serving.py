@@ -18,7 +18,7 @@ from sklearn_coded import (
     SplineEncoder,
 )
 from sklearn_coded.estimators import CoalescingPredictor, CodedClassifier, CodedRegressor
-from sklearn_coded.estimators import _coded as coded_module
+from sklearn_coded.estimators import _predict as coded_module
 from sklearn_coded.estimators._batching import batch_groups, request_layout
 from sklearn_coded.execution import BaseStragglers, StragglerPlan
 

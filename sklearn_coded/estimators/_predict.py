@@ -1,0 +1,211 @@
+"""The streaming predict path of the coded estimators (layer 4, docs/method.rst 3 and 6)."""
+
+import numbers
+import time
+import weakref
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..execution import check_stragglers, run_workers
+from ..execution._run import run_drawn, simulated_deadline
+from ._batching import (
+    Codec,
+    chunk_layout,
+    decode_groups,
+    decode_request,
+    encode_groups,
+    encode_request,
+    make_coders,
+    request_layout,
+)
+from ._diagnostics import Diagnostics, RequestDiagnostics, apply_policy
+from ._response import SCORE_SPACES
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+#: ``predict`` streams its input through encode -> workers -> decode in chunks
+#: of whole batches whose coded rows (all draws) take at most about this many
+#: bytes, so that its peak memory is bounded by a chunk, not by the input
+#: (measured in ``benchmarks/bench_execution.py``). Each chunk is one request
+#: to the workers (one task per worker).
+PREDICT_CHUNK_BYTES = 32 * 2**20
+
+
+class _StreamingPredict:
+    """The coded estimators' predict path (a mixin of ``_BaseCoded``)."""
+
+    # ----------------------------------------------------------------- predict
+    def _coded_response(self, X):
+        """Decoded outputs of the inner estimator, shape (n_samples, n_outputs).
+
+        For each batch: encode (``X_coded = E X``), run f on the N coded rows,
+        decode the survivors (``Y_hat = D_F Y[F]``), all per docs/method.rst 3; with
+        ``randomized`` the rows are permuted before encoding and un-permuted after
+        decoding (docs/method.rst 6), and ``n_draws`` decoded outputs are averaged.
+        """
+        if self.scheme == "layerwise":  # exact layer-wise inference (nn/_layerwise.py)
+            from ._layerwise import layerwise_response
+
+            return layerwise_response(self, X)
+        check_is_fitted(self)
+        config, codec = self._serving_state()  # validated once per parameter setting
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        K, N = config.batch_size, config.n_coded
+        rng = check_random_state(self.random_state)
+        n_samples, n_features = X.shape
+        # The request's layout (and in process its stragglers) is drawn once, before
+        # it is cut into chunks: chunked and one-pass predictions are the same.
+        layout = request_layout(
+            n_samples,
+            K,
+            n_draws=self.n_draws,
+            fixed_size=config.fixed_size,
+            rng=rng if self.randomized else None,
+            min_size=max(2, config.order),
+        )
+        if self.executor is None:
+            n_columns = self.n_draws * sum(g.slots.shape[0] for g in layout[0])
+            model = check_stragglers(self.stragglers, N, min_results=config.min_results)
+            model = simulated_deadline(model, self.timeout)  # the hard limit, simulated
+            missing = model.draw_missing(N, n_columns, rng)
+        # padding rows (n_private > 0): fresh per batch, from the secret source
+        encoder, decoder = make_coders(config)
+        self._charge_leakage(X, config, encoder)  # before anything is sent
+        fast_decode = config.lam_dec != "gcv" and not config.n_adversaries
+        shift_free = getattr(self, "response_", None) in SCORE_SPACES  # classes' scores
+        # Whole batches per chunk, so the chunks cut the input exactly as one pass would.
+        per_batch = self.n_draws * N * n_features * X.dtype.itemsize
+        chunk = K * max(1, PREDICT_CHUNK_BYTES // per_batch)
+        decoded = None
+        # per-batch diagnostics over the chunks (docs/method.rst 8)
+        n_used, refused, below, reasons, decode_s = [], [], [], {}, 0.0
+        raising = self.on_uncertified == "raise"
+        for start in range(0, n_samples, chunk):
+            stop = min(start + chunk, n_samples)
+            rows = X[start:stop]
+            groups, columns = chunk_layout(layout, K, start, stop)
+            if config.n_private:
+                coded = encode_groups(rows, groups, encoder)
+            else:
+                coded = encode_request(rows, groups, codec)
+            if self.executor is None:  # f once on all coded rows, the request's mask
+                results, returned = run_drawn(
+                    self._worker,
+                    "response",
+                    coded,
+                    missing[:, columns],
+                    # "raise": the package's error below the floor; "nan": NaN rows
+                    min_results=config.min_results if raising else 1,
+                    adversaries=self.adversaries,
+                    rng=rng,
+                )
+            else:
+                results, returned = run_workers(
+                    self._worker,  # one object per fit: a dask client scatters it once
+                    "response",
+                    coded,
+                    executor=self.executor,
+                    stragglers=self.stragglers,
+                    # "raise": wait for the floor (to the timeout), else the package's error
+                    min_results=config.min_results if raising else 1,
+                    random_state=rng,
+                    timeout=self.timeout,
+                    adversaries=self.adversaries,
+                    tasks="auto",  # one task per physical worker, rows interleaved
+                )
+            report = {}
+            tic = time.perf_counter()
+            n_ok = (returned & np.isfinite(results).all(axis=2)).sum(axis=0)
+            if fast_decode and n_ok.min() >= config.min_results:  # every batch above the floor
+                part = decode_request(results, returned, groups, codec, len(rows))
+                report.update(
+                    n_used=n_ok,
+                    certified=np.ones(n_ok.size, dtype=bool),
+                    below_floor=np.zeros(n_ok.size, dtype=bool),
+                    reasons={},
+                )
+            else:  # located liars, GCV, or batches below the floor (refused: NaN rows)
+                part = decode_groups(
+                    results,
+                    returned,
+                    groups,
+                    decoder,
+                    len(rows),
+                    shift_free=shift_free,
+                    floor=config.min_results,
+                    report=report,
+                )
+            decode_s += time.perf_counter() - tic
+            offset = sum(u.size for u in n_used)
+            n_used.append(report["n_used"])
+            refused.append(offset + np.flatnonzero(~report["certified"]))
+            below.append(offset + np.flatnonzero(report["below_floor"]))
+            reasons.update({offset + b: why for b, why in report["reasons"].items()})
+            if decoded is None:
+                decoded = np.empty((n_samples, part.shape[1]))
+            decoded[start:stop] = part
+        n_used = np.concatenate(n_used)
+        refused, below = np.concatenate(refused), np.concatenate(below)
+        request = RequestDiagnostics(
+            n_samples=n_samples,
+            floor=config.min_results,
+            results_used=n_used,
+            below_floor=below,
+            uncertified=refused,
+            reasons=reasons,
+            decode_seconds=decode_s,
+        )
+        if not hasattr(self, "diagnostics_"):  # fitted before diagnostics existed
+            self.diagnostics_ = Diagnostics()
+        self.diagnostics_.requests.append(request)  # same object: predict changes no attribute
+        return apply_policy(decoded / self.n_draws, request, self.on_uncertified)
+
+    def _serving_state(self):
+        """(CodingConfig, Codec) for the current parameters, kept while they stay the same.
+
+        ``set_params`` after fit is allowed (the coding parameters are read at
+        prediction time), so the parameters are validated again whenever one
+        of them changed; a request with the same parameters as the last one
+        reuses the validated configuration and its cached operators. The
+        state lives beside the estimator (``_SERVING``), not in it: pickles,
+        clones and ``__dict__`` stay as they were.
+        """
+        names = _PARAM_NAMES.get(type(self))
+        if names is None:  # inspect.signature once per class, not per request
+            names = _PARAM_NAMES[type(self)] = tuple(self._get_param_names())
+        key = tuple(_param_key(getattr(self, name)) for name in names)
+        state = _SERVING.get(self)
+        if state is not None and state[0] == key:
+            return state[1], state[2]
+        self._validate_params()  # coding parameters may have been set after fit
+        config = self._coding_config(predicting=True)
+        codec = Codec(config)
+        _SERVING[self] = (key, config, codec)
+        return config, codec
+
+
+#: estimator -> (parameter key, CodingConfig, Codec) of its last request
+_SERVING = weakref.WeakKeyDictionary()
+
+#: class -> the names of its parameters (every one of them keys the serving state)
+_PARAM_NAMES = {}
+
+
+def _param_key(value):
+    """A cheap, comparable stand-in for a parameter's value (see ``_serving_state``).
+
+    Scalars stand for themselves; an estimator-like object (a straggler model)
+    by its identity and its parameters, so that ``set_params(stragglers__p=...)``
+    is seen; any other object (an executor, arrays of points) by its identity
+    and, for sequences, their text.
+    """
+    if value is None or isinstance(value, bool | numbers.Number | str):
+        return (type(value), value)
+    if isinstance(value, BaseEstimator):
+        return (type(value), id(value), repr(sorted(value.get_params(deep=False).items())))
+    if isinstance(value, tuple | list):
+        return (type(value), id(value), repr(value))
+    return (type(value), id(value))
