@@ -1,30 +1,41 @@
-"""Layer 2, the coders: scikit-learn transformers around the operators."""
+"""Layer 2, the coders: scikit-learn transformers around the operators.
+
+Each coding scheme is one registered object (:mod:`._registry`, which says how a
+new scheme registers); a :class:`CodingPlan` resolves a code's parameters once.
+"""
 
 from ._base import BaseDecoder, BaseEncoder
 from ._byzantine import UncertifiedDecodeError, adversary_bound
 from ._exact import ExactDecoder, ExactEncoder
+from ._plan import CodingPlan, TrainingPlan
 from ._rational import BerrutDecoder, BerrutEncoder, LagrangeDecoder, LagrangeEncoder
+from ._registry import SCHEME_NAMES, Scheme, get_scheme, register_scheme
 from ._spline import SplineDecoder, SplineEncoder
 
-#: Encoder and decoder class of each scheme name.
+#: Encoder and decoder class of each built-in batch-coded scheme (see ``get_scheme``).
 CODERS = {
-    "spline": (SplineEncoder, SplineDecoder),
-    "berrut": (BerrutEncoder, BerrutDecoder),
-    "lagrange": (LagrangeEncoder, LagrangeDecoder),
+    name: (get_scheme(name).encoder, get_scheme(name).decoder)
+    for name in ("spline", "berrut", "lagrange")
 }
 
 __all__ = [
     "CODERS",
+    "SCHEME_NAMES",
     "BaseDecoder",
     "BaseEncoder",
     "BerrutDecoder",
     "BerrutEncoder",
+    "CodingPlan",
     "ExactDecoder",
     "ExactEncoder",
     "LagrangeDecoder",
     "LagrangeEncoder",
+    "Scheme",
     "SplineDecoder",
     "SplineEncoder",
+    "TrainingPlan",
     "UncertifiedDecodeError",
     "adversary_bound",
+    "get_scheme",
+    "register_scheme",
 ]

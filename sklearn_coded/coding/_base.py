@@ -11,15 +11,10 @@ from .._public_init import own_init
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _get_output_config
 from ..operators import POINT_FAMILIES, coding_operator, coding_points, flush_tiny
 from ..operators._cache import ByteLRU
-from ..operators._privacy import (
-    LeakageLedger,
-    information_for_leakage,
-    leakage_bound,
-    resolve_budget,
-)
-from ..operators._secret import private_generator
+from ..operators._privacy import LeakageLedger, leakage_bound, resolve_budget
 from ._byzantine import certified_locate, check_adversary_bound
-from ._private import MAX_NOISE_RATIO, colluders_q, layout, padded_operators, signal_variance
+from ._plan import CodingPlan
+from ._private import PaddedEncoding, signal_variance
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -73,6 +68,33 @@ class _BaseCoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """Scheme-specific keyword arguments of :func:`coding_operator`."""
         return {}
 
+    def _plan_params(self):
+        """This coder's parameters as :class:`CodingPlan` fields (beyond scheme and points)."""
+        return {}
+
+    def plan(self, n_samples, n_coded):
+        """The :class:`~sklearn_coded.coding.CodingPlan` of this coder's code.
+
+        Parameters
+        ----------
+        n_samples : int
+            K, the batch size.
+        n_coded : int
+            N, the coded rows.
+
+        Returns
+        -------
+        plan : CodingPlan
+            Its points, noise rows and floor are the ones ``fit`` uses.
+        """
+        return CodingPlan(
+            self.scheme,
+            batch_size=int(n_samples),
+            n_coded=int(n_coded),
+            points=self.points,
+            **self._plan_params(),
+        )
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
@@ -93,7 +115,7 @@ class _BaseCoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return out
 
 
-class BaseEncoder(_BaseCoder):
+class BaseEncoder(PaddedEncoding, _BaseCoder):
     """Encoder: maps a batch of K rows (at data points alpha) to N coded rows (at beta).
 
     Parameters
@@ -141,6 +163,13 @@ class BaseEncoder(_BaseCoder):
         "leakage_budget": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None],
         "random_state": ["random_state"],
     }
+
+    def _plan_params(self):
+        return {
+            "n_private": self.n_private,
+            "noise_scale": self.noise_scale,
+            "max_leakage": self.max_leakage,
+        }
 
     def __init__(
         self,
@@ -190,9 +219,8 @@ class BaseEncoder(_BaseCoder):
                 f"smoothing='gcv' chooses lam from the batch, which would depend on the "
                 f"private rows; with n_private={self.n_private} set a number."
             )
-        self.data_points_, self.noise_points_, self.coded_points_ = layout(
-            self, X.shape[0], self.n_coded
-        )
+        self.plan_ = self.plan(X.shape[0], self.n_coded)
+        self.data_points_, self.noise_points_, self.coded_points_ = self.plan_.layout()
         self._scales = {}
         if self.n_private:
             self.signal_variance_ = signal_variance(self.covariance, X, X.shape[1])
@@ -267,162 +295,6 @@ class BaseEncoder(_BaseCoder):
             self.scheme, alpha, beta, self._smoothing(), values=X, **self._operator_params()
         )[0]
 
-    def noise_matrix(self, n_samples):
-        """The (n_coded, P) matrix B with ``X_coded = E @ X + B @ Z`` (``n_private > 0``).
-
-        Parameters
-        ----------
-        n_samples : int
-            K, the batch size.
-
-        Returns
-        -------
-        B : ndarray of shape (n_coded, P), float64
-            P = 0 columns when ``n_private=0``.
-        """
-        check_is_fitted(self)
-        if not self.n_private:
-            return np.zeros((self.n_coded, 0))
-        return self._padded_operators(n_samples)[1]
-
-    def draw_padding(self, n_rows, n_features, dtype=np.float64, n_batches=None, n_samples=None):
-        """Fresh padding rows Z from the operating system's secret source.
-
-        Entries are N(0, sigma^2), sigma the noise scale of batches of
-        ``n_samples`` rows; a new secret generator is drawn at every call, so
-        neither ``random_state`` nor numpy's global state can replay it.
-
-        Parameters
-        ----------
-        n_rows : int
-            P.
-        n_features : int
-        dtype : dtype, default=float64
-        n_batches : int, optional
-            Draw a stack of shape (n_batches, P, n_features), fresh per batch.
-        n_samples : int, optional
-            K, the batch size the noise is for; default the size seen in ``fit``.
-
-        Returns
-        -------
-        Z : ndarray of shape (P, n_features) or (n_batches, P, n_features)
-        """
-        check_is_fitted(self)
-        K = self.data_points_.size if n_samples is None else int(n_samples)
-        scale = self.calibrated_noise_scale(K) if self.n_private else 0.0
-        shape = (n_rows, n_features) if n_batches is None else (n_batches, n_rows, n_features)
-        return (scale * private_generator().standard_normal(shape)).astype(dtype, copy=False)
-
-    def calibrated_noise_scale(self, n_samples):
-        """sigma for batches of ``n_samples`` rows: ``noise_scale``, or "auto"'s choice.
-
-        ``"auto"`` solves eq. (L) for the target: ``sigma^2 = lambda_max max_k Q_k / q*``,
-        ``q* = max_leakage / (1 - max_leakage)``.
-
-        Parameters
-        ----------
-        n_samples : int
-            K.
-
-        Returns
-        -------
-        float
-
-        Raises
-        ------
-        ValueError
-            If the target cannot be met (a row seen without noise, or a noise
-            scale past ``MAX_NOISE_RATIO`` data standard deviations needed), or
-            the given ``noise_scale`` does not meet it.
-        """
-        check_is_fitted(self)
-        K = int(n_samples)
-        if K in self._scales:
-            return self._scales[K]
-        lam = self.signal_variance_
-        Q = float(self._colluders_q(K).max())
-        q_star = information_for_leakage(self.max_leakage)
-        where = (
-            f"(n_private=T={self.n_private} colluders among n_coded=N={self.n_coded}, "
-            f"batches of K={K} rows, scheme {self.scheme!r}, data variance up to {lam:.3g})"
-        )
-        if self.noise_scale == "auto":
-            if lam == 0 or np.isinf(q_star):
-                scale = 0.0
-            elif not np.isfinite(Q):
-                raise ValueError(
-                    f"max_leakage={self.max_leakage!r} cannot be met at any noise scale "
-                    f"{where}: some T workers see a data row without noise. Use more "
-                    "noise rows (another points family) or fewer colluders."
-                )
-            else:
-                scale = float(np.sqrt(lam * Q / q_star))  # eq. (L) solved for sigma
-                if scale > MAX_NOISE_RATIO * np.sqrt(lam):
-                    raise ValueError(
-                        f"max_leakage={self.max_leakage!r} needs noise of {scale:.3g} "
-                        f"{where}, over {MAX_NOISE_RATIO:g} data standard deviations: "
-                        "decoding would return rounding noise. Raise max_leakage or "
-                        "lower n_private."
-                    )
-        else:
-            scale = float(self.noise_scale)
-            bound = float(leakage_bound(lam * Q / scale**2 if scale > 0 else np.inf * (lam > 0)))
-            if bound > self.max_leakage * (1 + 1e-9):
-                needed = np.sqrt(lam * Q / q_star) if np.isfinite(Q) else np.inf
-                raise ValueError(
-                    f"noise_scale={self.noise_scale!r} lets T colluders reach R^2 {bound:.3f} "
-                    f"{where}, above max_leakage={self.max_leakage!r}; it needs noise_scale "
-                    f">= {needed:.3g}, or noise_scale='auto' (or max_leakage=1.0 to accept "
-                    "the leakage)."
-                )
-        self._scales[K] = scale
-        return scale
-
-    def leakage_information(self, n_samples):
-        """q of each data row of one coded batch of ``n_samples`` rows (eq. Q).
-
-        ``q_k = lambda_max Q_k / sigma^2``; the colluders' R^2 on row k is at most
-        ``q_k / (1 + q_k)`` (:func:`~sklearn_coded.operators.leakage_bound`), and
-        the q of repeated views add (eq. R).
-
-        Parameters
-        ----------
-        n_samples : int
-            K.
-
-        Returns
-        -------
-        q : ndarray of shape (K,)
-        """
-        check_is_fitted(self)
-        K = int(n_samples)
-        if not self.n_private:
-            return np.full(K, np.inf)
-        scale = self.calibrated_noise_scale(K)
-        Q = self._colluders_q(K)
-        if self.signal_variance_ == 0:
-            return np.zeros(K)
-        with np.errstate(divide="ignore"):
-            return self.signal_variance_ * Q / scale**2 if scale > 0 else np.full(K, np.inf)
-
-    def _colluders_q(self, n_samples):
-        params = tuple(sorted(self._operator_params().items()))
-        return colluders_q(
-            self.scheme,
-            self.points,
-            int(n_samples),
-            self.n_coded,
-            self.n_private,
-            self._smoothing(),
-            params,
-        )
-
-    def _padded_operators(self, n_samples):
-        alpha, nu, beta = layout(self, n_samples, self.n_coded)
-        return padded_operators(
-            self.scheme, alpha, nu, beta, self._smoothing(), **self._operator_params()
-        )
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # Secret padding: two transforms of the same rows differ (issue 16.1).
@@ -456,6 +328,9 @@ class BaseDecoder(_BaseCoder):
         "n_private": [Interval(Integral, 0, None, closed="left")],
     }
 
+    def _plan_params(self):
+        return {"n_private": self.n_private, "n_adversaries": self.n_adversaries}
+
     def __init__(self, n_samples, *, points="chebyshev", n_adversaries=0, n_private=0):
         self.n_samples = n_samples
         self.points = points
@@ -480,9 +355,8 @@ class BaseDecoder(_BaseCoder):
         Y = validate_data(
             self, Y, dtype=FLOAT_DTYPES, ensure_all_finite=False, ensure_min_samples=2
         )
-        self.data_points_, self.noise_points_, self.coded_points_ = layout(
-            self, self.n_samples, Y.shape[0]
-        )
+        self.plan_ = self.plan(self.n_samples, Y.shape[0])
+        self.data_points_, self.noise_points_, self.coded_points_ = self.plan_.layout()
         return self
 
     def transform(self, Y, returned=None):

@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..operators._exact import EXACT_CODES, exact_code, exact_decode, exact_encode, locate_liars
+from ._registry import Scheme, register_scheme
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -244,3 +245,8 @@ class ExactDecoder(_ExactCoder):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+# Exact layer-wise inference of a skorch net (docs/method.rst (9.9)): not encode / f /
+# decode per batch, so the estimators hand it to its own module.
+register_scheme(Scheme("layerwise", dispatch="sklearn_coded.estimators._layerwise"))

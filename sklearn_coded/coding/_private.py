@@ -4,29 +4,18 @@ With ``n_private = T`` the encoder interpolates the K data rows at the data poin
 and P >= T random rows at the noise points of
 :func:`~sklearn_coded.operators.private_layout`, and evaluates at the coded points
 (eq. P of :mod:`sklearn_coded.operators._privacy`); the decoder evaluates at the
-same data points. Both coders compute the layout here, so they agree.
+same data points. Both coders read the layout from their :class:`CodingPlan`, so they
+agree; :class:`PaddedEncoding` holds the encoder's padding and its calibration.
 """
 
 import functools
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
-from ..operators import (
-    PRIVATE_GAPS,
-    coding_operator,
-    coding_points,
-    colluder_information,
-    private_layout,
-)
-
-
-def layout(coder, n_samples, n_coded):
-    """(alpha, nu, beta) of a coder: nu is empty when ``n_private == 0``."""
-    if getattr(coder, "n_private", 0):
-        gap = PRIVATE_GAPS[coder.scheme]
-        return private_layout(coder.points, n_samples, coder.n_private, n_coded, gap=gap)
-    alpha, beta = coding_points(coder.points, n_samples, n_coded)
-    return alpha, np.zeros(0), beta
+from ..operators import PRIVATE_GAPS, coding_operator, colluder_information, private_layout
+from ..operators._privacy import information_for_leakage, leakage_bound
+from ..operators._secret import private_generator
 
 
 def padded_operators(scheme, alpha, nu, beta, smoothing=0.0, **operator_params):
@@ -99,3 +88,163 @@ def signal_variance(covariance, X, n_features):
             f"{n_features}) (the columns' covariance); got shape {C.shape}."
         )
     return float(np.linalg.eigvalsh((C + C.T) / 2).max())
+
+
+class PaddedEncoding:
+    """The noise padding of an encoder with ``n_private > 0`` (a mixin of ``BaseEncoder``)."""
+
+    def noise_matrix(self, n_samples):
+        """The (n_coded, P) matrix B with ``X_coded = E @ X + B @ Z`` (``n_private > 0``).
+
+        Parameters
+        ----------
+        n_samples : int
+            K, the batch size.
+
+        Returns
+        -------
+        B : ndarray of shape (n_coded, P), float64
+            P = 0 columns when ``n_private=0``.
+        """
+        check_is_fitted(self)
+        if not self.n_private:
+            return np.zeros((self.n_coded, 0))
+        return self._padded_operators(n_samples)[1]
+
+    def draw_padding(self, n_rows, n_features, dtype=np.float64, n_batches=None, n_samples=None):
+        """Fresh padding rows Z from the operating system's secret source.
+
+        Entries are N(0, sigma^2), sigma the noise scale of batches of
+        ``n_samples`` rows; a new secret generator is drawn at every call, so
+        neither ``random_state`` nor numpy's global state can replay it.
+
+        Parameters
+        ----------
+        n_rows : int
+            P.
+        n_features : int
+        dtype : dtype, default=float64
+        n_batches : int, optional
+            Draw a stack of shape (n_batches, P, n_features), fresh per batch.
+        n_samples : int, optional
+            K, the batch size the noise is for; default the size seen in ``fit``.
+
+        Returns
+        -------
+        Z : ndarray of shape (P, n_features) or (n_batches, P, n_features)
+        """
+        check_is_fitted(self)
+        K = self.data_points_.size if n_samples is None else int(n_samples)
+        scale = self.calibrated_noise_scale(K) if self.n_private else 0.0
+        shape = (n_rows, n_features) if n_batches is None else (n_batches, n_rows, n_features)
+        return (scale * private_generator().standard_normal(shape)).astype(dtype, copy=False)
+
+    def calibrated_noise_scale(self, n_samples):
+        """sigma for batches of ``n_samples`` rows: ``noise_scale``, or "auto"'s choice.
+
+        ``"auto"`` solves eq. (L) for the target: ``sigma^2 = lambda_max max_k Q_k / q*``,
+        ``q* = max_leakage / (1 - max_leakage)``.
+
+        Parameters
+        ----------
+        n_samples : int
+            K.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        ValueError
+            If the target cannot be met (a row seen without noise, or a noise
+            scale past ``MAX_NOISE_RATIO`` data standard deviations needed), or
+            the given ``noise_scale`` does not meet it.
+        """
+        check_is_fitted(self)
+        K = int(n_samples)
+        if K in self._scales:
+            return self._scales[K]
+        lam = self.signal_variance_
+        Q = float(self._colluders_q(K).max())
+        q_star = information_for_leakage(self.max_leakage)
+        where = (
+            f"(n_private=T={self.n_private} colluders among n_coded=N={self.n_coded}, "
+            f"batches of K={K} rows, scheme {self.scheme!r}, data variance up to {lam:.3g})"
+        )
+        if self.noise_scale == "auto":
+            if lam == 0 or np.isinf(q_star):
+                scale = 0.0
+            elif not np.isfinite(Q):
+                raise ValueError(
+                    f"max_leakage={self.max_leakage!r} cannot be met at any noise scale "
+                    f"{where}: some T workers see a data row without noise. Use more "
+                    "noise rows (another points family) or fewer colluders."
+                )
+            else:
+                scale = float(np.sqrt(lam * Q / q_star))  # eq. (L) solved for sigma
+                if scale > MAX_NOISE_RATIO * np.sqrt(lam):
+                    raise ValueError(
+                        f"max_leakage={self.max_leakage!r} needs noise of {scale:.3g} "
+                        f"{where}, over {MAX_NOISE_RATIO:g} data standard deviations: "
+                        "decoding would return rounding noise. Raise max_leakage or "
+                        "lower n_private."
+                    )
+        else:
+            scale = float(self.noise_scale)
+            bound = float(leakage_bound(lam * Q / scale**2 if scale > 0 else np.inf * (lam > 0)))
+            if bound > self.max_leakage * (1 + 1e-9):
+                needed = np.sqrt(lam * Q / q_star) if np.isfinite(Q) else np.inf
+                raise ValueError(
+                    f"noise_scale={self.noise_scale!r} lets T colluders reach R^2 {bound:.3f} "
+                    f"{where}, above max_leakage={self.max_leakage!r}; it needs noise_scale "
+                    f">= {needed:.3g}, or noise_scale='auto' (or max_leakage=1.0 to accept "
+                    "the leakage)."
+                )
+        self._scales[K] = scale
+        return scale
+
+    def leakage_information(self, n_samples):
+        """q of each data row of one coded batch of ``n_samples`` rows (eq. Q).
+
+        ``q_k = lambda_max Q_k / sigma^2``; the colluders' R^2 on row k is at most
+        ``q_k / (1 + q_k)`` (:func:`~sklearn_coded.operators.leakage_bound`), and
+        the q of repeated views add (eq. R).
+
+        Parameters
+        ----------
+        n_samples : int
+            K.
+
+        Returns
+        -------
+        q : ndarray of shape (K,)
+        """
+        check_is_fitted(self)
+        K = int(n_samples)
+        if not self.n_private:
+            return np.full(K, np.inf)
+        scale = self.calibrated_noise_scale(K)
+        Q = self._colluders_q(K)
+        if self.signal_variance_ == 0:
+            return np.zeros(K)
+        with np.errstate(divide="ignore"):
+            return self.signal_variance_ * Q / scale**2 if scale > 0 else np.full(K, np.inf)
+
+    def _colluders_q(self, n_samples):
+        params = tuple(sorted(self._operator_params().items()))
+        return colluders_q(
+            self.scheme,
+            self.points,
+            int(n_samples),
+            self.n_coded,
+            self.n_private,
+            self._smoothing(),
+            params,
+        )
+
+    def _padded_operators(self, n_samples):
+        alpha, nu, beta = self.plan_.layout(n_samples)
+        return padded_operators(
+            self.scheme, alpha, nu, beta, self._smoothing(), **self._operator_params()
+        )

@@ -1,6 +1,8 @@
 """The baselines: Berrut (BACC) and real-field Lagrange (LCC) coders (docs/method.rst 4)."""
 
+from ..operators import PRIVATE_GAPS
 from ._base import BaseDecoder, BaseEncoder
+from ._registry import Scheme, register_scheme
 
 
 class BerrutEncoder(BaseEncoder):
@@ -233,3 +235,26 @@ class LagrangeDecoder(BaseDecoder):
     # TypeError names this class.
     def _needed_survivors(self):
         return self.n_samples
+
+
+# points="auto": uniform for Berrut (the smallest decoded errors in
+# benchmarks/bench_accuracy.py), Chebyshev for Lagrange (unstable on uniform points)
+register_scheme(
+    Scheme(
+        "berrut",
+        BerrutEncoder,
+        BerrutDecoder,
+        auto_points="uniform",
+        private_gap=PRIVATE_GAPS["berrut"],
+    )
+)
+register_scheme(
+    Scheme(
+        "lagrange",
+        LagrangeEncoder,
+        LagrangeDecoder,
+        auto_points="chebyshev",
+        needs_all_nodes=True,  # K results determine the polynomial: N >= K at fit too
+        private_gap=PRIVATE_GAPS["lagrange"],
+    )
+)

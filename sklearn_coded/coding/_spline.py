@@ -3,7 +3,9 @@
 from numbers import Integral, Real
 
 from .._sklearn_compat import Interval, StrOptions
+from ..operators import PRIVATE_GAPS
 from ._base import BaseDecoder, BaseEncoder
+from ._registry import Scheme, register_scheme
 
 _SMOOTHING = [Interval(Real, 0, None, closed="left"), StrOptions({"gcv"})]
 _ORDER = [Interval(Integral, 1, None, closed="left")]
@@ -135,6 +137,9 @@ class SplineEncoder(BaseEncoder):
     def _operator_params(self):
         return {"order": self.order}
 
+    def _plan_params(self):
+        return {**super()._plan_params(), "lam_enc": self.smoothing, "order": self.order}
+
 
 class SplineDecoder(BaseDecoder):
     """Decode worker results with a smoothing spline fitted at the survivors.
@@ -225,5 +230,21 @@ class SplineDecoder(BaseDecoder):
     def _operator_params(self):
         return {"order": self.order}
 
+    def _plan_params(self):
+        return {**super()._plan_params(), "lam_dec": self.smoothing, "order": self.order}
+
     def _needed_survivors(self):
         return max(2, self.order)
+
+
+register_scheme(
+    Scheme(
+        "spline",
+        SplineEncoder,
+        SplineDecoder,
+        options=frozenset({"smoothing", "order"}),
+        # measured in benchmarks/bench_accuracy.py (docs/benchmarks.rst, "Defaults")
+        auto_points="interior",
+        private_gap=PRIVATE_GAPS["spline"],
+    )
+)

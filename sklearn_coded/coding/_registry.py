@@ -1,0 +1,126 @@
+"""The coding schemes, one registered object each (layer 2).
+
+A scheme is what ``scheme=`` names on the coded estimators: its encoder and
+decoder classes, the options that apply to it, its ``points="auto"`` layout and
+its quality floor (the fewest results a batch is decoded from, docs/method.rst 8).
+A :class:`~sklearn_coded.coding.CodingPlan` reads its scheme here; no estimator
+branches on a scheme's name.
+
+How a scheme registers
+----------------------
+Write the coders in their own module of :mod:`sklearn_coded.coding` (say
+``_replication.py``), with the usual interface: ``Encoder(n_coded, points=...,
+**options)`` fitted on a batch of K rows, with ``encoding_matrix(k)`` (and
+``noise_matrix`` / ``draw_padding`` if it supports ``n_private``), and
+``Decoder(n_samples, points=..., n_adversaries=..., n_private=...)`` fitted on the
+N results, with ``decoding_matrix(survivors)`` and ``min_results()``. At the end
+of that module register one object::
+
+    register_scheme(Scheme("replication", ReplicationEncoder, ReplicationDecoder,
+                           auto_points="uniform", floor=replication_floor))
+
+and import the module in ``coding/__init__.py`` so that the registration runs on
+``import sklearn_coded``. ``floor(plan)`` returns the fewest results a batch of the
+plan needs (default :func:`nodes_floor`, K + P, the code's nodes); ``options``
+names the :class:`CodingPlan` options that apply (``"smoothing"``, ``"order"``:
+any other scheme refuses a non-default value of them, naming it).
+
+A scheme whose estimator path is not encode / f / decode per batch (exact
+layer-wise inference, learned parity models) names a module instead of coders::
+
+    register_scheme(Scheme("parm", dispatch="sklearn_coded.estimators._parm"))
+
+That module (layer 4, imported only when the scheme is used) defines
+``fit_scheme(estimator, X, y, fit_params)``, which fits and returns the estimator,
+and ``scheme_response(estimator, X)``, the decoded outputs of shape
+(n_samples, n_outputs); the estimators call those two and nothing else.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from ..operators._privacy import DEFAULT_PRIVATE_GAP
+
+#: Names of the registered schemes; the estimators' ``scheme`` constraint reads
+#: this set, so a scheme registered after import is accepted too.
+SCHEME_NAMES = set()
+
+_REGISTRY = {}
+
+
+def nodes_floor(plan):
+    """K + P (the code's nodes; docs/method.rst 8), and a spline's order m, at least 2."""
+    order = plan.order if "order" in get_scheme(plan.scheme).options else 2
+    return max(plan.batch_size + plan.n_noise, 2, order)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scheme:
+    """One coding scheme: its coders, options, default points and quality floor.
+
+    Parameters
+    ----------
+    name : str
+        The ``scheme=`` value.
+    encoder, decoder : type or None
+        The layer-2 encoder and decoder classes; None for a dispatched scheme.
+    options : frozenset of str, default=frozenset()
+        The :class:`CodingPlan` options that apply: ``"smoothing"``, ``"order"``.
+    auto_points : str, default="uniform"
+        The layout of ``points="auto"`` in prediction.
+    floor : callable, default=nodes_floor
+        ``floor(plan)``: the fewest results a batch is decoded from.
+    needs_all_nodes : bool, default=False
+        Decoding needs the floor even in training (Lagrange: N >= K at fit too).
+    private_gap : float, default=DEFAULT_PRIVATE_GAP
+        The coded points' distance from the data points with ``n_private > 0``
+        (:func:`~sklearn_coded.operators.private_layout`'s ``gap``).
+    dispatch : str or None, default=None
+        Module (dotted path) with ``fit_scheme`` and ``scheme_response``, for
+        schemes outside the batch-coded path.
+    """
+
+    name: str
+    encoder: Any = None
+    decoder: Any = None
+    options: frozenset = frozenset()
+    auto_points: str = "uniform"
+    floor: Callable = nodes_floor
+    needs_all_nodes: bool = False
+    private_gap: float = DEFAULT_PRIVATE_GAP
+    dispatch: str | None = None
+
+
+def register_scheme(scheme):
+    """Add (or replace) a scheme in the registry; returns it.
+
+    Examples
+    --------
+    >>> from sklearn_coded.coding._registry import get_scheme
+    >>> get_scheme("spline").auto_points
+    'interior'
+    """
+    if not isinstance(scheme, Scheme):
+        raise TypeError(f"register_scheme takes a Scheme; got {scheme!r}.")
+    _REGISTRY[scheme.name] = scheme
+    SCHEME_NAMES.add(scheme.name)
+    return scheme
+
+
+def get_scheme(name):
+    """The registered :class:`Scheme` called ``name``; a ValueError naming the choices."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"scheme must be one of {sorted(SCHEME_NAMES)}; got scheme={name!r}."
+        ) from None
+
+
+def coders_of(name):
+    """``(encoder class, decoder class)`` of a batch-coded scheme."""
+    scheme = get_scheme(name)
+    if scheme.encoder is None:
+        raise ValueError(f"scheme={name!r} has no encoder and decoder (it is dispatched).")
+    return scheme.encoder, scheme.decoder
