@@ -95,7 +95,7 @@ def main(argv=None, prog=None):
             f"{parser.prog}: error: {error}\nOr point --data-home at a folder with the four "
             "Fashion-MNIST idx files.\n",
         )
-    from ..estimators._params import AUTO_POINTS
+    from ..coding import get_scheme
 
     start = time.perf_counter()
     model, best, grid = grid_search(args, X_train, y_train, tqdm)
@@ -103,7 +103,7 @@ def main(argv=None, prog=None):
     # explicitly (the spline code's "auto" layout) because the attacker's code
     # must match the estimator's.
     predict_n_coded = args.predict_n_coded or 4 * args.batch_size
-    model.set_params(n_coded=predict_n_coded, points=AUTO_POINTS["spline"])
+    model.set_params(n_coded=predict_n_coded, points=get_scheme("spline").auto_points)
     plain, straggler_rows = straggler_study(args, model, X_test, y_test, tqdm)
     attack_rows, curves = attack_study(args, model, X_test, y_test, tqdm)
     results = {

@@ -9,7 +9,7 @@ from ._byzantine import UncertifiedDecodeError, adversary_bound
 from ._exact import ExactDecoder, ExactEncoder
 from ._plan import CodingPlan, TrainingPlan
 from ._rational import BerrutDecoder, BerrutEncoder, LagrangeDecoder, LagrangeEncoder
-from ._registry import SCHEME_NAMES, Scheme, get_scheme, register_scheme
+from ._registry import SCHEME_NAMES, get_scheme
 from ._spline import SplineDecoder, SplineEncoder
 
 #: Encoder and decoder class of each built-in batch-coded scheme (see ``get_scheme``).
@@ -30,12 +30,9 @@ __all__ = [
     "ExactEncoder",
     "LagrangeDecoder",
     "LagrangeEncoder",
-    "Scheme",
     "SplineDecoder",
     "SplineEncoder",
     "TrainingPlan",
     "UncertifiedDecodeError",
     "adversary_bound",
-    "get_scheme",
-    "register_scheme",
 ]

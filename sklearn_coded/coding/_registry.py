@@ -118,6 +118,11 @@ def get_scheme(name):
         ) from None
 
 
+def find_scheme(name):
+    """The registered :class:`Scheme` called ``name``, or None."""
+    return _REGISTRY.get(name) if isinstance(name, str) else None
+
+
 def coders_of(name):
     """``(encoder class, decoder class)`` of a batch-coded scheme."""
     scheme = get_scheme(name)

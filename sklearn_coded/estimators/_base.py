@@ -1,5 +1,6 @@
 """The fit, checks and privacy accounting shared by the coded estimators (layer 4)."""
 
+import importlib
 from numbers import Integral, Real
 
 import numpy as np
@@ -8,10 +9,11 @@ from sklearn.utils import check_random_state
 
 from .._public_init import own_init
 from .._sklearn_compat import Interval, StrOptions
+from ..coding import SCHEME_NAMES, get_scheme
 from ..coding._private import signal_variance
-from ..operators import EXACT_CODES, POINT_FAMILIES, SCHEMES
+from ..operators import EXACT_CODES, POINT_FAMILIES
 from ..operators._privacy import LeakageLedger, resolve_budget
-from ._batching import batch_groups, make_coders
+from ._batching import batch_groups
 from ._diagnostics import UNCERTIFIED_POLICIES, Diagnostics
 from ._params import _CodingParameters
 from ._predict import _SERVING, _StreamingPredict
@@ -38,7 +40,7 @@ class _BaseCoded(
 
     _parameter_constraints: dict = {
         "estimator": "no_validation",  # checked in fit: needs fit and predict
-        "scheme": [StrOptions({*SCHEMES, "layerwise"})],
+        "scheme": [StrOptions(SCHEME_NAMES)],  # the registry's names (coding/_registry.py)
         "n_coded": [Interval(Integral, 2, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "smoothing": _SMOOTHING,
@@ -124,27 +126,35 @@ class _BaseCoded(
     def _fit(self, X, y, fit_params):
         self._check_estimator()
         _SERVING.pop(self, None)  # a refit resolves the serving state anew
-        if self.scheme == "layerwise":  # exact layer-wise inference (nn/_layerwise.py)
-            from ._layerwise import fit_layerwise
-
-            return fit_layerwise(self, X, y, fit_params)
-        config = self._coding_config()  # resolves and cross-checks the coding parameters
+        scheme = get_scheme(self.scheme)
+        if scheme.dispatch:  # its own estimator path (coding/_registry.py), e.g. layerwise
+            return importlib.import_module(scheme.dispatch).fit_scheme(self, X, y, fit_params)
+        plan = self._coding_plan()  # resolves and cross-checks the coding parameters
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         estimator = clone(self.estimator)
         skorch = is_skorch_net(estimator)
         if skorch:  # skorch's dtype rules (architecture.md): float32 inputs
             X = X.astype(np.float32, copy=False)
-        if self.mu > 0 and not skorch:
+            estimator = self._training_net(estimator, plan, seed)
+        elif self.mu > 0:
             raise ValueError(
                 f"mu={self.mu!r} > 0 trains with coded-smoothing, which needs a skorch "
                 f"net as estimator; got {type(estimator).__name__}. Use mu=0 to fit it "
                 "plainly."
             )
-        if skorch:
-            from ..nn import CodedSmoothingMixin, make_coded_net  # layer 5; only when used
+        with _seeded_torch(seed if skorch and self.random_state is not None else None):
+            estimator.fit(X, y, **fit_params)
+        self.estimator_ = estimator
+        self._fit_privacy(X)
+        self.diagnostics_ = Diagnostics()
+        return self
 
-        if skorch and isinstance(estimator, CodedSmoothingMixin):
+    def _training_net(self, estimator, plan, seed):
+        """The skorch net to fit, trained on the plan's training code (docs/method.rst 5)."""
+        from ..nn import CodedSmoothingMixin, make_coded_net  # layer 5; only when used
+
+        if isinstance(estimator, CodedSmoothingMixin):
             # A coded-smoothing net keeps its own training code (its K, N, mu): the
             # training N and the prediction N (n_coded here) are separate settings.
             if self.mu > 0:
@@ -154,27 +164,11 @@ class _BaseCoded(
                     f"n_coded={estimator.n_coded!r}); set mu on the net and leave "
                     f"{type(self).__name__}'s mu at 0."
                 )
-        elif skorch:
-            # Every skorch net trains on batches of K rows, mu = 0 included (skorch's
-            # own training step), so a grid over mu compares like with like.
-            estimator = make_coded_net(
-                estimator,
-                n_coded=config.n_coded,
-                batch_size=config.batch_size,
-                mu=self.mu,
-                coded_loss=self.coded_loss,
-                scheme=self.scheme,
-                smoothing=(config.lam_enc, self._training_lam_dec(config.lam_dec)),
-                order=self.order,
-                random_state=seed,
-                **self._training_points(),
-            )
-        with _seeded_torch(seed if skorch and self.random_state is not None else None):
-            estimator.fit(X, y, **fit_params)
-        self.estimator_ = estimator
-        self._fit_privacy(X)
-        self.diagnostics_ = Diagnostics()
-        return self
+            return estimator
+        # Every skorch net trains on batches of K rows, mu = 0 included (skorch's
+        # own training step), so a grid over mu compares like with like.
+        training = self._training_plan(plan.n_coded, plan.lam_enc, plan.lam_dec)
+        return make_coded_net(estimator, plan=plan.replace(training=training), random_state=seed)
 
     def _fit_privacy(self, X):
         """The data covariance the leakage bound assumes, and a fresh leakage budget.
@@ -200,8 +194,8 @@ class _BaseCoded(
                 ) from None
             self.signal_variance_ = None
         if self.n_private:
-            config = self._coding_config()
-            encoder = make_coders(config)[0]().fit(X[: config.batch_size])
+            plan = self._coding_plan()
+            encoder = plan.coders()[0]().fit(X[: plan.batch_size])
             self.noise_scale_, self.leakage_ = encoder.noise_scale_, encoder.leakage_
 
     def _charge_leakage(self, X, config, encoder):

@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from ..coding import CODERS, UncertifiedDecodeError, adversary_bound
+from ..coding import UncertifiedDecodeError, adversary_bound
 from ..coding._base import apply_operator
 
 
@@ -84,41 +84,13 @@ def batch_groups(n_samples, batch_size, *, fixed_size=False, rng=None, min_size=
     return out
 
 
-def make_coders(config, random_state=None):
-    """Unfitted layer-2 encoder and decoder factories for a :class:`CodingConfig`.
+def make_coders(plan, random_state=None):
+    """Unfitted layer-2 encoder and decoder factories of a :class:`CodingPlan`.
 
-    ``random_state`` is unused: the padding rows (``config.n_private > 0``) are drawn
-    from the operating system's secret source (issue 16.1), the noise scale is
-    calibrated to ``config.max_leakage`` for the training data's
-    ``config.signal_variance``, and the leakage budget is the estimator's.
+    ``plan.coders()``; ``random_state`` is unused: the padding rows
+    (``plan.n_private > 0``) are drawn from the operating system's secret source.
     """
-    encoder_cls, decoder_cls = CODERS[config.scheme]
-    spline = config.scheme == "spline"
-    if not spline and config.order != 2:
-        raise ValueError(
-            f"order={config.order!r} applies to scheme='spline' only; got scheme={config.scheme!r}."
-        )
-    enc_kw = {"smoothing": config.lam_enc, "order": config.order} if spline else {}
-    dec_kw = {"smoothing": config.lam_dec, "order": config.order} if spline else {}
-    if config.n_private:
-        enc_kw.update(
-            n_private=config.n_private,
-            noise_scale=config.noise_scale,
-            max_leakage=config.max_leakage,
-            covariance=config.signal_variance,
-            leakage_budget=None,  # the estimator keeps one budget over all its requests
-        )
-        dec_kw.update(n_private=config.n_private)
-    if config.n_adversaries:
-        dec_kw.update(n_adversaries=config.n_adversaries)
-
-    def encoder():
-        return encoder_cls(config.n_coded, points=config.points, **enc_kw)
-
-    def decoder(n_samples):
-        return decoder_cls(n_samples, points=config.points, **dec_kw)
-
-    return encoder, decoder
+    return plan.coders()
 
 
 def encode_groups(X, groups, encoder):
@@ -136,7 +108,7 @@ def encode_groups(X, groups, encoder):
         batch = X[group.slots]  # (n_batches, k, n_features)
         stacked = batch.transpose(1, 0, 2).reshape(k, n_batches * n_features)
         coded = apply_operator(E, stacked).reshape(-1, n_batches, n_features)
-        if getattr(fitted, "n_private", 0):  # + B Z_b, fresh secret padding rows per batch
+        if fitted.plan_.n_private:  # + B Z_b, fresh secret padding rows per batch
             B = fitted.noise_matrix(k)
             Z = fitted.draw_padding(B.shape[1], n_features, X.dtype, n_batches)
             P = B.shape[1]
@@ -206,7 +178,7 @@ def decode_groups(
         cols = np.arange(start, start + n_batches)
         start += n_batches
         dec = decoder(k).fit(np.zeros((n_coded, n_outputs)))
-        gcv = getattr(dec, "smoothing", 0.0) == "gcv"
+        gcv = dec.plan_.lam_dec == "gcv"
         least = max(dec.min_results(), 0 if floor is None else int(floor))
         if dec.n_adversaries:  # and the locator's bound, r + 2A
             least = max(least, adversary_bound(dec.min_results(), dec.n_adversaries)[0])

@@ -3,7 +3,8 @@
 The estimators' side of layer-wise private inference: fit the skorch net plainly,
 plan its layers (:func:`~sklearn_coded.nn._layerwise.plan_layers`), and predict by
 :func:`~sklearn_coded.nn._layerwise.layerwise_forward`. Here, above the torch layer,
-so that every import points down.
+so that every import points down. The scheme registers in ``coding/_exact.py``; the
+estimators call :func:`fit_scheme` and :func:`scheme_response` (coding/_registry.py).
 """
 
 import numpy as np
@@ -15,7 +16,7 @@ from ..nn._layerwise import layerwise_forward, plan_layers, resolve_code
 from ._response import classifier_space, is_skorch_net
 
 
-def fit_layerwise(estimator, X, y, fit_params):
+def fit_scheme(estimator, X, y, fit_params):
     """``_BaseCoded._fit`` for ``scheme="layerwise"``: fit the net plainly and plan it."""
     if estimator.mu > 0:
         raise ValueError(
@@ -50,7 +51,7 @@ def fit_layerwise(estimator, X, y, fit_params):
     return estimator
 
 
-def layerwise_response(estimator, X):
+def scheme_response(estimator, X):
     """``_BaseCoded._coded_response`` for ``scheme="layerwise"``."""
     check_is_fitted(estimator)
     estimator._validate_params()

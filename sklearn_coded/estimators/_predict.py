@@ -1,5 +1,6 @@
 """The streaming predict path of the coded estimators (layer 4, docs/method.rst 3 and 6)."""
 
+import importlib
 import numbers
 import time
 import weakref
@@ -9,6 +10,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..coding._registry import find_scheme
 from ..execution import check_stragglers, run_workers
 from ..execution._run import run_drawn, simulated_deadline
 from ._batching import (
@@ -46,14 +48,13 @@ class _StreamingPredict:
         ``randomized`` the rows are permuted before encoding and un-permuted after
         decoding (docs/method.rst 6), and ``n_draws`` decoded outputs are averaged.
         """
-        if self.scheme == "layerwise":  # exact layer-wise inference (nn/_layerwise.py)
-            from ._layerwise import layerwise_response
-
-            return layerwise_response(self, X)
+        scheme = find_scheme(self.scheme)
+        if scheme is not None and scheme.dispatch:  # its own path (coding/_registry.py)
+            return importlib.import_module(scheme.dispatch).scheme_response(self, X)
         check_is_fitted(self)
-        config, codec = self._serving_state()  # validated once per parameter setting
+        plan, codec = self._serving_state()  # validated once per parameter setting
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-        K, N = config.batch_size, config.n_coded
+        K, N = plan.batch_size, plan.n_coded
         rng = check_random_state(self.random_state)
         n_samples, n_features = X.shape
         # The request's layout (and in process its stragglers) is drawn once, before
@@ -62,109 +63,104 @@ class _StreamingPredict:
             n_samples,
             K,
             n_draws=self.n_draws,
-            fixed_size=config.fixed_size,
+            fixed_size=plan.fixed_size,
             rng=rng if self.randomized else None,
-            min_size=max(2, config.order),
+            min_size=max(2, plan.order),
         )
+        missing = None
         if self.executor is None:
             n_columns = self.n_draws * sum(g.slots.shape[0] for g in layout[0])
-            model = check_stragglers(self.stragglers, N, min_results=config.min_results)
+            model = check_stragglers(self.stragglers, N, min_results=plan.min_results)
             model = simulated_deadline(model, self.timeout)  # the hard limit, simulated
             missing = model.draw_missing(N, n_columns, rng)
         # padding rows (n_private > 0): fresh per batch, from the secret source
-        encoder, decoder = make_coders(config)
-        self._charge_leakage(X, config, encoder)  # before anything is sent
-        fast_decode = config.lam_dec != "gcv" and not config.n_adversaries
-        shift_free = getattr(self, "response_", None) in SCORE_SPACES  # classes' scores
+        encoder, decoder = make_coders(plan)
+        self._charge_leakage(X, plan, encoder)  # before anything is sent
         # Whole batches per chunk, so the chunks cut the input exactly as one pass would.
         per_batch = self.n_draws * N * n_features * X.dtype.itemsize
         chunk = K * max(1, PREDICT_CHUNK_BYTES // per_batch)
         decoded = None
-        # per-batch diagnostics over the chunks (docs/method.rst 8)
-        n_used, refused, below, reasons, decode_s = [], [], [], {}, 0.0
-        raising = self.on_uncertified == "raise"
+        reports = _RequestReports()  # per-batch diagnostics over the chunks (docs/method.rst 8)
         for start in range(0, n_samples, chunk):
             stop = min(start + chunk, n_samples)
             rows = X[start:stop]
             groups, columns = chunk_layout(layout, K, start, stop)
-            if config.n_private:
+            if plan.n_private:
                 coded = encode_groups(rows, groups, encoder)
             else:
                 coded = encode_request(rows, groups, codec)
-            if self.executor is None:  # f once on all coded rows, the request's mask
-                results, returned = run_drawn(
-                    self._worker,
-                    "response",
-                    coded,
-                    missing[:, columns],
-                    # "raise": the package's error below the floor; "nan": NaN rows
-                    min_results=config.min_results if raising else 1,
-                    adversaries=self.adversaries,
-                    rng=rng,
-                )
-            else:
-                results, returned = run_workers(
-                    self._worker,  # one object per fit: a dask client scatters it once
-                    "response",
-                    coded,
-                    executor=self.executor,
-                    stragglers=self.stragglers,
-                    # "raise": wait for the floor (to the timeout), else the package's error
-                    min_results=config.min_results if raising else 1,
-                    random_state=rng,
-                    timeout=self.timeout,
-                    adversaries=self.adversaries,
-                    tasks="auto",  # one task per physical worker, rows interleaved
-                )
-            report = {}
-            tic = time.perf_counter()
-            n_ok = (returned & np.isfinite(results).all(axis=2)).sum(axis=0)
-            if fast_decode and n_ok.min() >= config.min_results:  # every batch above the floor
-                part = decode_request(results, returned, groups, codec, len(rows))
-                report.update(
-                    n_used=n_ok,
-                    certified=np.ones(n_ok.size, dtype=bool),
-                    below_floor=np.zeros(n_ok.size, dtype=bool),
-                    reasons={},
-                )
-            else:  # located liars, GCV, or batches below the floor (refused: NaN rows)
-                part = decode_groups(
-                    results,
-                    returned,
-                    groups,
-                    decoder,
-                    len(rows),
-                    shift_free=shift_free,
-                    floor=config.min_results,
-                    report=report,
-                )
-            decode_s += time.perf_counter() - tic
-            offset = sum(u.size for u in n_used)
-            n_used.append(report["n_used"])
-            refused.append(offset + np.flatnonzero(~report["certified"]))
-            below.append(offset + np.flatnonzero(report["below_floor"]))
-            reasons.update({offset + b: why for b, why in report["reasons"].items()})
+            in_process = None if missing is None else missing[:, columns]
+            results, returned = self._run_chunk(coded, plan, rng, in_process)
+            coders = (codec, decoder)
+            part = self._decode_chunk(results, returned, groups, len(rows), plan, coders, reports)
             if decoded is None:
                 decoded = np.empty((n_samples, part.shape[1]))
             decoded[start:stop] = part
-        n_used = np.concatenate(n_used)
-        refused, below = np.concatenate(refused), np.concatenate(below)
-        request = RequestDiagnostics(
-            n_samples=n_samples,
-            floor=config.min_results,
-            results_used=n_used,
-            below_floor=below,
-            uncertified=refused,
-            reasons=reasons,
-            decode_seconds=decode_s,
-        )
+        request = reports.request(n_samples, plan.min_results)
         if not hasattr(self, "diagnostics_"):  # fitted before diagnostics existed
             self.diagnostics_ = Diagnostics()
         self.diagnostics_.requests.append(request)  # same object: predict changes no attribute
         return apply_policy(decoded / self.n_draws, request, self.on_uncertified)
 
+    def _run_chunk(self, coded, plan, rng, missing):
+        """f on a chunk's coded rows: in process under the request's mask, or on the executor."""
+        # "raise": the package's error below the floor (a real executor waits for the
+        # floor, to the timeout); "nan": NaN rows
+        floor = plan.min_results if self.on_uncertified == "raise" else 1
+        if missing is not None:  # in process: f once on all coded rows, the request's mask
+            return run_drawn(
+                self._worker,
+                "response",
+                coded,
+                missing,
+                min_results=floor,
+                adversaries=self.adversaries,
+                rng=rng,
+            )
+        return run_workers(
+            self._worker,  # one object per fit: a dask client scatters it once
+            "response",
+            coded,
+            executor=self.executor,
+            stragglers=self.stragglers,
+            min_results=floor,
+            random_state=rng,
+            timeout=self.timeout,
+            adversaries=self.adversaries,
+            tasks="auto",  # one task per physical worker, rows interleaved
+        )
+
+    def _decode_chunk(self, results, returned, groups, n_rows, plan, coders, reports):
+        """A chunk's decoded rows: one batched product, or batch by batch (docs/method.rst 3, 8)."""
+        codec, decoder = coders
+        tic = time.perf_counter()
+        n_ok = (returned & np.isfinite(results).all(axis=2)).sum(axis=0)
+        fast = plan.lam_dec != "gcv" and not plan.n_adversaries
+        if fast and n_ok.min() >= plan.min_results:  # every batch above the floor
+            part = decode_request(results, returned, groups, codec, n_rows)
+            report = {
+                "n_used": n_ok,
+                "certified": np.ones(n_ok.size, dtype=bool),
+                "below_floor": np.zeros(n_ok.size, dtype=bool),
+                "reasons": {},
+            }
+        else:  # located liars, GCV, or batches below the floor (refused: NaN rows)
+            report = {}
+            part = decode_groups(
+                results,
+                returned,
+                groups,
+                decoder,
+                n_rows,
+                shift_free=getattr(self, "response_", None) in SCORE_SPACES,  # classes' scores
+                floor=plan.min_results,
+                report=report,
+            )
+        reports.add(report, time.perf_counter() - tic)
+        return part
+
     def _serving_state(self):
-        """(CodingConfig, Codec) for the current parameters, kept while they stay the same.
+        """(CodingPlan, Codec) for the current parameters, kept while they stay the same.
 
         ``set_params`` after fit is allowed (the coding parameters are read at
         prediction time), so the parameters are validated again whenever one
@@ -181,13 +177,41 @@ class _StreamingPredict:
         if state is not None and state[0] == key:
             return state[1], state[2]
         self._validate_params()  # coding parameters may have been set after fit
-        config = self._coding_config(predicting=True)
-        codec = Codec(config)
-        _SERVING[self] = (key, config, codec)
-        return config, codec
+        plan = self._coding_plan(predicting=True)
+        codec = Codec(plan)
+        _SERVING[self] = (key, plan, codec)
+        return plan, codec
 
 
-#: estimator -> (parameter key, CodingConfig, Codec) of its last request
+class _RequestReports:
+    """The per-batch decode diagnostics of one request, gathered over its chunks."""
+
+    def __init__(self):
+        self.n_used, self.refused, self.below, self.reasons, self.seconds = [], [], [], {}, 0.0
+
+    def add(self, report, seconds):
+        """One chunk's report (:func:`decode_groups`'s keys), its batches after the others'."""
+        offset = sum(u.size for u in self.n_used)
+        self.n_used.append(report["n_used"])
+        self.refused.append(offset + np.flatnonzero(~report["certified"]))
+        self.below.append(offset + np.flatnonzero(report["below_floor"]))
+        self.reasons.update({offset + b: why for b, why in report["reasons"].items()})
+        self.seconds += seconds
+
+    def request(self, n_samples, floor):
+        """The request's :class:`RequestDiagnostics`."""
+        return RequestDiagnostics(
+            n_samples=n_samples,
+            floor=floor,
+            results_used=np.concatenate(self.n_used),
+            below_floor=np.concatenate(self.below),
+            uncertified=np.concatenate(self.refused),
+            reasons=self.reasons,
+            decode_seconds=self.seconds,
+        )
+
+
+#: estimator -> (parameter key, CodingPlan, Codec) of its last request
 _SERVING = weakref.WeakKeyDictionary()
 
 #: class -> the names of its parameters (every one of them keys the serving state)

@@ -1,10 +1,10 @@
 """The fit-time smoothness probe of the coded estimators (layer 4)."""
 
-import dataclasses
 import warnings
 
 import numpy as np
 
+from ..coding import get_scheme
 from ._batching import batch_groups, decode_groups, encode_groups, make_coders
 from ._response import is_skorch_net
 from ._torch_rng import _kept_torch_rng
@@ -39,10 +39,10 @@ class _SmoothnessProbe:
         relative error; either above its threshold gives a UserWarning naming
         the estimator and both numbers.
         """
-        if self.scheme == "layerwise":
-            return  # exact for any network it accepts: nothing to probe
+        if get_scheme(self.scheme).dispatch:
+            return  # its own estimator path (layerwise: exact for any network it accepts)
         # The plain linear code: padding noise and located liars are not the model's doing.
-        config = dataclasses.replace(self._coding_config(), n_private=0, n_adversaries=0)
+        config = self._coding_plan().replace(n_private=0, n_adversaries=0)
         K, N = config.batch_size, config.n_coded
         n_batches = min(len(X) // K, PROBE_BATCHES)
         if K < 2 or N < K or n_batches == 0:
@@ -64,7 +64,7 @@ class _SmoothnessProbe:
             spread = np.linalg.norm(direct - direct.mean(axis=0))
             error = np.linalg.norm(decoded - direct) / spread if spread > 0 else 0.0
             data = config.points if isinstance(config.points, str) else config.points[0]
-            fine = dataclasses.replace(config, n_coded=PROBE_GRID * N, points=(data, "uniform"))
+            fine = config.replace(n_coded=PROBE_GRID * N, points=(data, "uniform"))
             grid = encode_groups(probe, groups, make_coders(fine)[0])
             along = response(grid.reshape(PROBE_GRID * N * n_batches, -1))
         along = along.reshape(PROBE_GRID * N, n_batches, -1)

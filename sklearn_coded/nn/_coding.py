@@ -160,6 +160,40 @@ class CodedSmoothing(nn.Module):
         self.register_buffer("encoder", encoder, persistent=False)
         self.register_buffer("decoder", decoder, persistent=False)
 
+    @classmethod
+    def from_plan(cls, plan, dtype=None):
+        """The coder of a :class:`~sklearn_coded.coding.CodingPlan`'s code.
+
+        K, N, scheme, the smoothing pair, order and points are the plan's;
+        ``jitter`` is its training variant's (False without one).
+
+        Parameters
+        ----------
+        plan : CodingPlan
+        dtype : torch.dtype, optional
+
+        Returns
+        -------
+        coder : CodedSmoothing
+
+        Examples
+        --------
+        >>> from sklearn_coded.coding import CodingPlan
+        >>> from sklearn_coded.nn import CodedSmoothing
+        >>> CodedSmoothing.from_plan(CodingPlan("spline", batch_size=4, n_coded=6)).encoder.shape
+        torch.Size([6, 4])
+        """
+        return cls(
+            plan.batch_size,
+            plan.n_coded,
+            scheme=plan.scheme,
+            smoothing=(plan.lam_enc, plan.lam_dec),
+            order=plan.order,
+            points=plan.points,
+            dtype=dtype,
+            jitter=plan.training is not None and plan.training.jitter,
+        )
+
     def extra_repr(self):
         return (
             f"n_samples={self.n_samples}, n_coded={self.n_coded}, scheme={self.scheme!r}, "

@@ -188,9 +188,11 @@ def _frozen(points):
 def cached_coder(n_samples, n_coded, *, scheme, smoothing, points, jitter, order=2):
     """A :class:`CodedSmoothing` for these settings, built once and then reused.
 
-    The coder keeps its operators per batch size, dtype and device, so repeated
-    calls build no matrix. At most ``CODER_CACHE_SIZE`` coders are kept.
+    ``n_coded`` None means N = K = ``n_samples``. The coder keeps its operators
+    per batch size, dtype and device, so repeated calls build no matrix. At most
+    ``CODER_CACHE_SIZE`` coders are kept.
     """
+    n_coded = n_samples if n_coded is None else n_coded
     key = (n_samples, n_coded, scheme, repr(smoothing), order, _frozen(points), jitter)
     coder = _CODERS.get(key)
     if coder is None:
@@ -228,6 +230,7 @@ def coded_smoothing_loss(
     coder=None,
     weighting="convex",
     bn_stats="both",
+    plan=None,
 ):
     """Coded-smoothing loss of a batch, for a hand-written training loop.
 
@@ -323,16 +326,15 @@ def coded_smoothing_loss(
     if block:
         model.get_submodule(block)  # fails early, naming the block
     if coder is None:
-        n_samples = x.shape[0]
-        coder = cached_coder(
-            n_samples,
-            n_samples if n_coded is None else n_coded,
-            scheme=scheme,
-            smoothing=smoothing,
-            order=order,
-            points=points,
-            jitter=jitter,
-        )
+        settings = {
+            "n_coded": n_coded,
+            "scheme": scheme,
+            "smoothing": smoothing,
+            "order": order,
+            "points": points,
+            "jitter": jitter,
+        }
+        coder = cached_coder(x.shape[0], **(settings if plan is None else _plan_code(plan)))
     elif not isinstance(coder, CodedSmoothing):
         raise ValueError(f"coder must be a CodedSmoothing or None; got {coder!r}.")
     if criterion is not None and y is None:
@@ -352,3 +354,16 @@ def coded_smoothing_loss(
         weighting=weighting,
         bn_stats=bn_stats,
     )
+
+
+def _plan_code(plan):
+    """:func:`cached_coder`'s settings from a plan (its training variant's N and points)."""
+    t = plan.training
+    return {
+        "n_coded": plan.n_coded if t is None else t.n_coded,
+        "scheme": plan.scheme,
+        "smoothing": (plan.lam_enc, plan.lam_dec) if t is None else (t.lam_enc, t.lam_dec),
+        "order": plan.order,
+        "points": plan.points if t is None else t.points,
+        "jitter": False if t is None else t.jitter,
+    }

@@ -25,32 +25,85 @@ from skorch.callbacks import ProgressBar
 from skorch.dataset import unpack_data
 from torch import nn
 
+from ..coding import CodingPlan, TrainingPlan
 from ..operators import SCHEMES
 from ._coding import CodedSmoothing, check_smoothing
 from ._loss import check_loss_params, coded_loss_terms, coded_paths, coded_terms
 
 
-def _check_coded_params(
+def training_plan(
+    batch_size,
+    n_coded=None,
+    *,
     mu,
-    n_coded,
-    coded_loss,
-    scheme,
-    smoothing,
-    joint_forward,
-    jitter=False,
+    coded_loss="consistency",
+    scheme="spline",
+    smoothing=0.0,
+    points="chebyshev",
+    jitter=True,
+    order=2,
     weighting="convex",
-    bn_stats="both",
 ):
-    check_loss_params(mu, coded_loss, joint_forward, weighting, bn_stats)
-    if n_coded is not None and (
-        not isinstance(n_coded, numbers.Integral) or isinstance(n_coded, bool) or n_coded < 2
-    ):
-        raise ValueError(f"n_coded must be None or an integer >= 2; got {n_coded!r}.")
-    if scheme not in SCHEMES:
+    """The :class:`~sklearn_coded.coding.CodingPlan` of a coded-smoothing training code.
+
+    K = ``batch_size``, N = ``n_coded`` (None: K), the smoothing pair (a number
+    is both lams) and the layout, with the training variant (jitter, mu, the
+    coded loss, the weighting) in ``plan.training``; validated once.
+    """
+    if scheme not in SCHEMES:  # the schemes with operators (torch buffers)
         raise ValueError(f"scheme must be one of {SCHEMES}; got {scheme!r}.")
-    check_smoothing(smoothing)
-    if not isinstance(jitter, bool):
-        raise ValueError(f"jitter must be True or False; got {jitter!r}.")
+    lam_enc, lam_dec = check_smoothing(smoothing)
+    training = TrainingPlan(
+        n_coded=batch_size if n_coded is None else n_coded,
+        points=points,
+        jitter=jitter,
+        lam_enc=lam_enc,
+        lam_dec=lam_dec,
+        mu=mu,
+        coded_loss=coded_loss,
+        weighting=weighting,
+    )
+    return CodingPlan(
+        scheme,
+        batch_size=batch_size,
+        n_coded=training.n_coded,
+        points=points,
+        lam_enc=lam_enc,
+        lam_dec=lam_dec,
+        order=order,
+        training=training,
+    )
+
+
+def _plan_settings(plan):
+    """The coded-smoothing net parameters of a plan's training variant."""
+    t = plan.training
+    if t is None:
+        raise ValueError(
+            "plan has no training variant: build it with training=TrainingPlan(...) "
+            "(the training N, points, jitter, smoothing and mu)."
+        )
+    return {
+        "n_coded": t.n_coded,
+        "batch_size": plan.batch_size,
+        "mu": t.mu,
+        "coded_loss": t.coded_loss,
+        "scheme": plan.scheme,
+        "smoothing": (t.lam_enc, t.lam_dec),
+        "points": t.points,
+        "jitter": t.jitter,
+        "order": plan.order,
+        "weighting": t.weighting,
+    }
+
+
+class _Required:
+    def __repr__(self):
+        return "<required>"
+
+
+#: ``n_coded`` of :func:`make_coded_net` has no default, and None means N = K.
+_REQUIRED = _Required()
 
 
 def _as_float32(X):
@@ -129,6 +182,9 @@ class CodedSmoothingMixin:
 
     Attributes
     ----------
+    plan_ : CodingPlan
+        The training code (K, N, points, smoothing, order) and its training
+        variant, resolved from these parameters when the module is initialized.
     coder_ : CodedSmoothing
         The encoder and decoder buffers, on the net's device; K is the training
         batch size.
@@ -199,31 +255,27 @@ class CodedSmoothingMixin:
         return callbacks
 
     def initialize_module(self):
-        """Initialize ``module_`` and the coder ``coder_`` (K = training batch size)."""
+        """Initialize ``module_``, the plan ``plan_`` and the coder ``coder_`` (K = batch size)."""
         super().initialize_module()
-        _check_coded_params(
-            self.mu,
-            self.n_coded,
-            self.coded_loss,
-            self.scheme,
-            self.smoothing,
-            self.joint_forward,
-            self.jitter,
-            self.weighting,
-            self.bn_stats,
+        check_loss_params(
+            self.mu, self.coded_loss, self.joint_forward, self.weighting, self.bn_stats
         )
         if self.block:
             self.module_.get_submodule(self.block)  # fails early, naming the block
         n_samples = self._train_batch_size()
-        self.coder_ = CodedSmoothing(
+        self.plan_ = training_plan(
             n_samples,
-            n_samples if self.n_coded is None else self.n_coded,
+            self.n_coded,
+            mu=self.mu,
+            coded_loss=self.coded_loss,
             scheme=self.scheme,
             smoothing=self.smoothing,
-            order=self.order,
             points=self.points,
             jitter=self.jitter,
+            order=self.order,
+            weighting=self.weighting,
         )
+        self.coder_ = CodedSmoothing.from_plan(self.plan_)
         self.coder_.checked_sizes = set()
         if self.mu > 0:
             self._check_no_exact_rows(n_samples)
@@ -392,15 +444,16 @@ def coded_net_class(net_class):
 def make_coded_net(
     net,
     *,
-    n_coded,
-    batch_size,
-    mu,
+    n_coded=_REQUIRED,
+    batch_size=_REQUIRED,
+    mu=_REQUIRED,
     coded_loss="consistency",
     scheme="spline",
     smoothing=0.0,
     points="chebyshev",
     jitter=True,
     random_state=None,
+    plan=None,
     **coded_params,
 ):
     """An unfitted copy of a skorch net that trains with coded-smoothing.
@@ -414,11 +467,13 @@ def make_coded_net(
     ----------
     net : skorch.NeuralNet
         The net to copy (fitted or not; it is cloned, not changed).
-    n_coded : int
-        N >= 2.
+    n_coded : int or None
+        N >= 2 (None: N = K). Required unless ``plan`` is given.
     batch_size : int
-        K >= 2; becomes the net's (training) batch size.
+        K >= 2; becomes the net's (training) batch size. Required unless
+        ``plan`` is given.
     mu : float in [0, 1]
+        Required unless ``plan`` is given.
     coded_loss : {"task", "consistency"}, default="consistency"
         See :class:`CodedSmoothingMixin` (why "consistency" is the default).
     scheme : {"spline", "berrut", "lagrange"}, default="spline"
@@ -429,6 +484,11 @@ def make_coded_net(
         :class:`CodedSmoothingMixin`).
     random_state : int, RandomState instance or None, default=None
         Seeds torch at the start of ``fit``.
+    plan : CodingPlan or None, default=None
+        A resolved plan with a training variant (``plan.training``): K, the
+        training N, mu, coded loss, scheme, smoothing, points, jitter, order and
+        weighting are read from it, and the keywords above are ignored (the
+        coded estimators pass theirs). None: the keywords build the plan.
     **coded_params
         ``block``, ``joint_forward``, ``progress_bar``, ``order``, ``weighting``,
         ``bn_stats`` (see :class:`CodedSmoothingMixin`).
@@ -468,34 +528,41 @@ def make_coded_net(
     }
     if unknown:
         raise TypeError(f"make_coded_net got unexpected keyword arguments {sorted(unknown)}.")
-    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool):
-        raise ValueError(f"batch_size must be an integer >= 2; got {batch_size!r}.")
-    if batch_size < 2:
-        raise ValueError(f"batch_size must be an integer >= 2; got {batch_size!r}.")
-    _check_coded_params(
-        mu,
-        n_coded,
-        coded_loss,
-        scheme,
-        smoothing,
-        coded_params.get("joint_forward", False),
-        jitter,
-        coded_params.get("weighting", "convex"),
-        coded_params.get("bn_stats", "both"),
-    )
+    if plan is None:
+        settings = {
+            "n_coded": n_coded,
+            "batch_size": batch_size,
+            "mu": mu,
+            "coded_loss": coded_loss,
+            "scheme": scheme,
+            "smoothing": smoothing,
+            "points": points,
+            "jitter": jitter,
+        }
+        missing = [name for name in ("n_coded", "batch_size", "mu") if settings[name] is _REQUIRED]
+        if missing:
+            raise TypeError(
+                f"make_coded_net() missing required keyword arguments {missing} (or pass plan=)."
+            )
+        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool):
+            raise ValueError(f"batch_size must be an integer >= 2; got {batch_size!r}.")
+        if batch_size < 2:
+            raise ValueError(f"batch_size must be an integer >= 2; got {batch_size!r}.")
+        check_loss_params(
+            mu,
+            coded_loss,
+            coded_params.get("joint_forward", False),
+            coded_params.get("weighting", "convex"),
+            coded_params.get("bn_stats", "both"),
+        )
+        training_plan(  # validates the code now; the net resolves its plan_ when fitted
+            **settings, **{k: coded_params[k] for k in ("order", "weighting") if k in coded_params}
+        )
+    else:
+        settings = _plan_settings(plan)
     params = clone(net).get_params(deep=False)
-    params.update(
-        n_coded=n_coded,
-        batch_size=batch_size,
-        mu=mu,
-        coded_loss=coded_loss,
-        scheme=scheme,
-        smoothing=smoothing,
-        points=points,
-        jitter=jitter,
-        random_state=random_state,
-        **coded_params,
-    )
+    params.update(settings)
+    params.update(coded_params, random_state=random_state)
     if "iterator_train__batch_size" in params:
-        params["iterator_train__batch_size"] = batch_size
+        params["iterator_train__batch_size"] = settings["batch_size"]
     return coded_net_class(type(net))(**params)
