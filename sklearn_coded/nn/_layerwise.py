@@ -326,11 +326,9 @@ def layerwise_forward(
     h = np.zeros((G * K, *X.shape[1:]))
     h[:n] = X
     rng = private_generator()
-    E = code.encoder
-    Kp, P = code.n_data_rows, code.n_padding
     min_results = code.threshold + 2 * n_adversaries
     calibrated = None
-    if P and isinstance(noise_scale, str):
+    if code.n_padding and isinstance(noise_scale, str):
         if noise_scale != "auto" or not 0 < max_leakage < 1:
             raise ValueError(
                 f'noise_scale="auto" calibrates the padding to max_leakage in (0, 1); got '
@@ -343,22 +341,11 @@ def layerwise_forward(
             h = h.reshape(G * K, *step.out_shape)
             continue
         if step.kind == "elementwise":
-            work = h.size  # one operation per input entry (pooling: one add each)
-            with torch.no_grad():
-                h = step.layer(torch.from_numpy(h)).numpy()
-            if costs is not None:
-                costs.master_flops += work
-                costs.plain_flops += work * n // (G * K)
+            h = _elementwise(step, h, costs, n)
             continue
-        d_in, d_out = math.prod(step.in_shape), math.prod(step.out_shape)
-        data = np.zeros((G, Kp + P, d_in))
-        data[:, :K] = h.reshape(G, K, d_in)
-        if P:  # fresh secret padding: N(0, (noise_scale * spread)^2)
-            # calibrated (docs/method.rst (9.7)): in units of the input's top std
-            sigma = noise_scale * step.spread if calibrated is None else calibrated * step.top_std
-            data[:, Kp:] = sigma * rng.standard_normal((G, P, d_in))
-        shares = np.einsum("rj,gjf->rgf", E, data)  # (N * share, G, d_in)
-        coded = shares.reshape(N, share, G, d_in).transpose(0, 2, 1, 3).reshape(N, G, -1)
+        d_out = math.prod(step.out_shape)
+        sigma = (noise_scale, calibrated)
+        coded = _coded_inputs(code, h.reshape(G, K, -1), step, sigma, rng)
         if record is not None:
             record.append((index, h.reshape(G, K, *step.in_shape).copy(), coded))
         results, returned = run_workers(
@@ -373,34 +360,78 @@ def layerwise_forward(
             adversaries=adversaries,
         )
         results = results.reshape(N, G, share, d_out)
-        out = np.empty((G, K, d_out))
-        flops = 0
-        for pattern in np.unique(returned.T, axis=0):  # groups with the same survivors
-            groups = np.flatnonzero((pattern == returned.T).all(axis=1))
-            workers = np.flatnonzero(pattern)
-            Y = results[workers][:, groups].transpose(0, 2, 1, 3).reshape(-1, groups.size * d_out)
-            if n_adversaries:
-                liars = locate_liars(code, workers, Y, n_adversaries)
-                r = workers.size * share
-                flops += 2 * r * (r - code.n_unknowns * share) * Y.shape[1] * 2
-                keep = np.repeat(~liars, share)
-                workers, Y = workers[~liars], Y[keep]
-            D = code.decoder(workers)
-            out[groups] = (D @ Y).reshape(K, groups.size, d_out).transpose(1, 0, 2)
-            flops += 2 * D.size * groups.size * d_out
+        out, flops = _decode_layer(code, results, returned, d_out, n_adversaries)
         if step.bias is not None:
             out += step.bias
         h = out.reshape(G * K, *step.out_shape)
         if costs is not None:
-            master = flops + 2 * E.size * G * d_in + G * P * d_in + out.size
-            worker = 2 * step.macs * N * share * G
-            costs.layers.append(
-                {"index": index, "width": (d_in, d_out), "master": master, "worker": worker}
-            )
-            costs.master_flops += master
-            costs.worker_flops += worker
-            costs.plain_flops += 2 * step.macs * n
-            costs.sent += N * G * share * d_in
-            costs.received += N * G * share * d_out
-            costs.rounds += 1
+            _charge_layer(costs, code, index, step, flops, G, n)
     return h[:n]
+
+
+def _elementwise(step, h, costs, n):
+    """An elementwise (or pooling) layer, run by the master on all G K rows."""
+    work = h.size  # one operation per input entry (pooling: one add each)
+    with torch.no_grad():
+        out = step.layer(torch.from_numpy(h)).numpy()
+    if costs is not None:
+        costs.master_flops += work
+        costs.plain_flops += work * n // h.shape[0]
+    return out
+
+
+def _coded_inputs(code, batches, step, sigma, rng):
+    """The workers' shares (N, G, share * d_in) of the batches (G, K, d_in), padded.
+
+    ``sigma`` is ``(noise_scale, calibrated)``: fresh secret padding
+    N(0, (noise_scale * spread)^2), or with "auto" calibrated (docs/method.rst
+    (9.7)) in units of the input's top standard deviation.
+    """
+    G, K, d_in = batches.shape
+    Kp, P, N, share = code.n_data_rows, code.n_padding, code.n_coded, code.share
+    data = np.zeros((G, Kp + P, d_in))
+    data[:, :K] = batches
+    if P:
+        noise_scale, calibrated = sigma
+        scale = noise_scale * step.spread if calibrated is None else calibrated * step.top_std
+        data[:, Kp:] = scale * rng.standard_normal((G, P, d_in))
+    shares = np.einsum("rj,gjf->rgf", code.encoder, data)  # (N * share, G, d_in)
+    return shares.reshape(N, share, G, d_in).transpose(0, 2, 1, 3).reshape(N, G, -1)
+
+
+def _decode_layer(code, results, returned, d_out, n_adversaries):
+    """The layer's outputs (G, K, d_out) from the survivors (liars located), and the FLOPs."""
+    K, share = code.n_samples, code.share
+    G = results.shape[1]
+    out = np.empty((G, K, d_out))
+    flops = 0
+    for pattern in np.unique(returned.T, axis=0):  # groups with the same survivors
+        groups = np.flatnonzero((pattern == returned.T).all(axis=1))
+        workers = np.flatnonzero(pattern)
+        Y = results[workers][:, groups].transpose(0, 2, 1, 3).reshape(-1, groups.size * d_out)
+        if n_adversaries:
+            liars = locate_liars(code, workers, Y, n_adversaries)
+            r = workers.size * share
+            flops += 2 * r * (r - code.n_unknowns * share) * Y.shape[1] * 2
+            keep = np.repeat(~liars, share)
+            workers, Y = workers[~liars], Y[keep]
+        D = code.decoder(workers)
+        out[groups] = (D @ Y).reshape(K, groups.size, d_out).transpose(1, 0, 2)
+        flops += 2 * D.size * groups.size * d_out
+    return out, flops
+
+
+def _charge_layer(costs, code, index, step, flops, G, n):
+    """Add one affine layer's FLOPs and traffic (master and workers) to ``costs``."""
+    d_in, d_out = math.prod(step.in_shape), math.prod(step.out_shape)
+    N, share, K = code.n_coded, code.share, code.n_samples
+    master = flops + 2 * code.encoder.size * G * d_in + G * code.n_padding * d_in + G * K * d_out
+    worker = 2 * step.macs * N * share * G
+    layer = {"index": index, "width": (d_in, d_out), "master": master, "worker": worker}
+    costs.layers.append(layer)
+    costs.master_flops += master
+    costs.worker_flops += worker
+    costs.plain_flops += 2 * step.macs * n
+    costs.sent += N * G * share * d_in
+    costs.received += N * G * share * d_out
+    costs.rounds += 1
