@@ -23,7 +23,7 @@ K, N = 8, 40
 
 
 class Wiggly(RegressorMixin, BaseEstimator):
-    """f(x) = sin(6 x_0) + 0.3 cos(17 x_1): rough along a wide batch, near-linear on a narrow one."""
+    """f(x) = sin(6 x_0) + 0.3 cos(17 x_1): rough on a wide batch, near-linear on a narrow one."""
 
     def fit(self, X, y):
         self.n_features_in_ = X.shape[1]
