@@ -108,6 +108,12 @@ def register_scheme(scheme):
     return scheme
 
 
+def unregister_scheme(name):
+    """Remove a scheme from the registry (tests; a scheme registered by mistake)."""
+    _REGISTRY.pop(name, None)
+    SCHEME_NAMES.discard(name)
+
+
 def get_scheme(name):
     """The registered :class:`Scheme` called ``name``; a ValueError naming the choices."""
     try:
