@@ -503,7 +503,7 @@ class BaseDecoder(_BaseCoder):
         16
         """
         check_is_fitted(self)
-        r = self.data_points_.size + self.noise_points_.size
+        r = self.plan_.batch_size + self.plan_.n_noise  # the plan's K + P
         return max(r, self._needed_survivors())
 
     def check_results(self, n_results):

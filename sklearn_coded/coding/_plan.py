@@ -304,6 +304,10 @@ class CodingPlan:
         """beta (N,)."""
         return self._points[2]
 
+    def operator_params(self):
+        """The scheme's keyword arguments of :func:`~sklearn_coded.operators.coding_operator`."""
+        return {"order": self.order} if "order" in get_scheme(self.scheme).options else {}
+
     def coders(self):
         """``(encoder(), decoder(k))``: unfitted layer-2 coder factories of this plan.
 

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ..operators import PRIVATE_GAPS, coding_operator, colluder_information, private_layout
+from ..operators import coding_operator, colluder_information
 from ..operators._privacy import information_for_leakage, leakage_bound
 from ..operators._secret import private_generator
 
@@ -35,15 +35,14 @@ MAX_NOISE_RATIO = 1e6
 
 
 @functools.lru_cache(maxsize=128)
-def colluders_q(scheme, points, n_samples, n_coded, n_private, smoothing, params):
-    """Q (eq. Q of ``operators/_privacy.py``) of each data row of a private layout, cached.
+def colluders_q(plan, n_samples):
+    """Q (eq. Q of ``operators/_privacy.py``) of each data row of a plan's private layout.
 
-    ``params`` is the sorted tuple of the scheme's operator keyword arguments.
+    For batches of ``n_samples`` rows; cached by the (hashable, frozen) plan.
     """
-    alpha, nu, beta = private_layout(
-        points, n_samples, n_private, n_coded, gap=PRIVATE_GAPS[scheme]
-    )
-    A, B = padded_operators(scheme, alpha, nu, beta, smoothing, **dict(params))
+    n_private = plan.n_private
+    alpha, nu, beta = plan.layout(n_samples)
+    A, B = padded_operators(plan.scheme, alpha, nu, beta, plan.lam_enc, **plan.operator_params())
     Q = colluder_information(A, B, n_private)
     Q.flags.writeable = False
     return Q
@@ -232,19 +231,10 @@ class PaddedEncoding:
             return self.signal_variance_ * Q / scale**2 if scale > 0 else np.full(K, np.inf)
 
     def _colluders_q(self, n_samples):
-        params = tuple(sorted(self._operator_params().items()))
-        return colluders_q(
-            self.scheme,
-            self.points,
-            int(n_samples),
-            self.n_coded,
-            self.n_private,
-            self._smoothing(),
-            params,
-        )
+        return colluders_q(self.plan_, int(n_samples))
 
     def _padded_operators(self, n_samples):
         alpha, nu, beta = self.plan_.layout(n_samples)
         return padded_operators(
-            self.scheme, alpha, nu, beta, self._smoothing(), **self._operator_params()
+            self.scheme, alpha, nu, beta, self.plan_.lam_enc, **self.plan_.operator_params()
         )
