@@ -198,7 +198,7 @@ class _BaseCoded(
             encoder = plan.coders()[0]().fit(X[: plan.batch_size])
             self.noise_scale_, self.leakage_ = encoder.noise_scale_, encoder.leakage_
 
-    def _charge_leakage(self, X, config, encoder):
+    def _charge_leakage(self, X, plan, encoder):
         """Charge every row of a request its colluders' information; refuse past the budget.
 
         Eq. (R) of ``operators/_privacy.py``: each coded view of a row adds its
@@ -207,12 +207,12 @@ class _BaseCoded(
         the request, or padded into its batch, is charged for every copy. Nothing
         is sent when a row would pass ``leakage_budget``.
         """
-        budget = resolve_budget(self.leakage_budget, config.max_leakage)
-        if not config.n_private or budget is None:
+        budget = resolve_budget(self.leakage_budget, plan.max_leakage)
+        if not plan.n_private or budget is None:
             return
         q_rows = np.zeros(len(X))
         for group in batch_groups(
-            len(X), config.batch_size, fixed_size=config.fixed_size, min_size=max(2, config.order)
+            len(X), plan.batch_size, fixed_size=plan.fixed_size, min_size=max(2, plan.order)
         ):
             k = group.size
             q = encoder().fit(X[group.slots[0]]).leakage_information(k)

@@ -260,7 +260,7 @@ class Codec:
 
     Parameters
     ----------
-    config : CodingConfig
+    config : CodingPlan
         With ``n_private == 0`` (padding draws fresh noise per request and is
         encoded by :func:`encode_groups`).
     """

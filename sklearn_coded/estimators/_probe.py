@@ -42,15 +42,15 @@ class _SmoothnessProbe:
         if get_scheme(self.scheme).dispatch:
             return  # its own estimator path (layerwise: exact for any network it accepts)
         # The plain linear code: padding noise and located liars are not the model's doing.
-        config = self._coding_plan().replace(n_private=0, n_adversaries=0)
-        K, N = config.batch_size, config.n_coded
+        plan = self._coding_plan().replace(n_private=0, n_adversaries=0)
+        K, N = plan.batch_size, plan.n_coded
         n_batches = min(len(X) // K, PROBE_BATCHES)
         if K < 2 or N < K or n_batches == 0:
             return  # nothing to probe; N < K is warned about at prediction time
         rows = np.sort(np.random.RandomState(0).choice(len(X), n_batches * K, replace=False))
         probe = X[rows]
-        groups = batch_groups(len(probe), K, fixed_size=config.fixed_size)
-        encoder, decoder = make_coders(config)
+        groups = batch_groups(len(probe), K, fixed_size=plan.fixed_size)
+        encoder, decoder = make_coders(plan)
         response = self._worker.response
         # A skorch forward pass draws from torch's global generator (its DataLoader):
         # the probe leaves that generator as it found it.
@@ -63,8 +63,8 @@ class _SmoothnessProbe:
             )
             spread = np.linalg.norm(direct - direct.mean(axis=0))
             error = np.linalg.norm(decoded - direct) / spread if spread > 0 else 0.0
-            data = config.points if isinstance(config.points, str) else config.points[0]
-            fine = config.replace(n_coded=PROBE_GRID * N, points=(data, "uniform"))
+            data = plan.points if isinstance(plan.points, str) else plan.points[0]
+            fine = plan.replace(n_coded=PROBE_GRID * N, points=(data, "uniform"))
             grid = encode_groups(probe, groups, make_coders(fine)[0])
             along = response(grid.reshape(PROBE_GRID * N * n_batches, -1))
         along = along.reshape(PROBE_GRID * N, n_batches, -1)
