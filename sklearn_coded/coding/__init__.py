@@ -3,6 +3,7 @@
 from ._base import BaseDecoder, BaseEncoder
 from ._byzantine import UncertifiedDecodeError, adversary_bound
 from ._exact import ExactDecoder, ExactEncoder
+from ._parm import ParityModel, TooFewParitiesError
 from ._rational import BerrutDecoder, BerrutEncoder, LagrangeDecoder, LagrangeEncoder
 from ._spline import SplineDecoder, SplineEncoder
 
@@ -23,8 +24,10 @@ __all__ = [
     "ExactEncoder",
     "LagrangeDecoder",
     "LagrangeEncoder",
+    "ParityModel",
     "SplineDecoder",
     "SplineEncoder",
+    "TooFewParitiesError",
     "UncertifiedDecodeError",
     "adversary_bound",
 ]
