@@ -388,7 +388,7 @@ class ParityModel(BaseEstimator):
         if isinstance(module, str) and module == "auto":
             module = getattr(self.deployed, "module_", None)
             module = "mlp" if module is None else module
-        if isinstance(module, str):  # "mlp"
+        if isinstance(module, str) and module == "mlp":
             sizes = [n_features, *[int(h) for h in self.hidden_sizes]]
             layers = []
             for a, b in itertools.pairwise(sizes):

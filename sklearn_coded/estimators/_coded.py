@@ -123,7 +123,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": "no_validation",  # checked in fit: needs fit and predict
-        "scheme": [StrOptions({*SCHEMES, "layerwise"})],
+        "scheme": [StrOptions({*SCHEMES, "layerwise", "parm"})],
         "n_coded": [Interval(Integral, 2, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "smoothing": _SMOOTHING,
@@ -145,6 +145,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         "adversaries": "no_validation",  # checked by execution.check_adversaries
         "min_results": [Interval(Integral, 2, None, closed="left"), None],
         "on_uncertified": [StrOptions(set(UNCERTIFIED_POLICIES))],
+        "parity_model": "no_validation",  # scheme="parm": checked in estimators/_parm.py
     }
 
     def __init__(
@@ -173,6 +174,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         adversaries=None,
         min_results=None,
         on_uncertified="raise",
+        parity_model=None,
     ):
         self.estimator = estimator
         self.scheme = scheme
@@ -197,6 +199,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         self.adversaries = adversaries
         self.min_results = min_results
         self.on_uncertified = on_uncertified
+        self.parity_model = parity_model
 
     # ------------------------------------------------------------------ checks
     def _coding_config(self, predicting=False):
@@ -336,6 +339,10 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             from ._layerwise import fit_layerwise
 
             return fit_layerwise(self, X, y, fit_params)
+        if self.scheme == "parm":  # learned parity models (estimators/_parm.py)
+            from ._parm import fit_parm
+
+            return fit_parm(self, X, y, fit_params)
         config = self._coding_config()  # resolves and cross-checks the coding parameters
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -474,6 +481,10 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             from ._layerwise import layerwise_response
 
             return layerwise_response(self, X)
+        if self.scheme == "parm":  # learned parity models (estimators/_parm.py)
+            from ._parm import parm_response
+
+            return parm_response(self, X)
         check_is_fitted(self)
         config, codec = self._serving_state()  # validated once per parameter setting
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
@@ -622,8 +633,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         relative error; either above its threshold gives a UserWarning naming
         the estimator and both numbers.
         """
-        if self.scheme == "layerwise":
-            return  # exact for any network it accepts: nothing to probe
+        if self.scheme in ("layerwise", "parm"):
+            return  # exact (layerwise), or learned (parm): nothing to probe
         # The plain linear code: padding noise and located liars are not the model's doing.
         config = dataclasses.replace(self._coding_config(), n_private=0, n_adversaries=0)
         K, N = config.batch_size, config.n_coded
@@ -710,11 +721,14 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         (``decision_function`` or ``predict_proba``, or a skorch net): a
         Pipeline, an MLPClassifier, a skorch ``NeuralNetClassifier``. Inputs
         must be numeric: coded rows are linear combinations of rows.
-    scheme : {"spline", "berrut", "lagrange", "layerwise"}, default="spline"
+    scheme : {"spline", "berrut", "lagrange", "layerwise", "parm"}, default="spline"
         The code: LeTCC smoothing splines, BACC (Berrut rational interpolation)
         or real-field Lagrange (LCC), docs/method.rst 3-4; ``"layerwise"``: a skorch
         net's Linear/Conv layers on coded workers, decoded exactly layer by layer
-        (``points`` names the exact code, see :ref:`security`).
+        (``points`` names the exact code, see :ref:`security`); ``"parm"``:
+        learned parity models (ParM, docs/method.rst 11): ``batch_size`` data
+        workers run the model on the rows, ``n_coded - batch_size`` parity
+        workers a network trained at ``fit`` (see ``parity_model``).
     n_coded : int or None, default=None
         N >= 2, the number of coded rows (workers) per batch; None means
         ``4 * batch_size``. ``scheme="lagrange"`` needs ``n_coded >= batch_size``.
@@ -844,11 +858,18 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         for its rows with one ``UncertifiedBatchWarning`` per call (``predict``
         then gives NaN, or None for non-numeric classes, on those rows). Never
         silent.
+    parity_model : ParityModel or None, default=None
+        ``scheme="parm"`` only: the parity networks' settings (epochs, learning
+        rate, architecture, encoder), cloned and fitted with ``k=batch_size``
+        and ``r=n_coded - batch_size`` (``n_coded=None``: r = 1); None:
+        ``ParityModel()``.
 
     Attributes
     ----------
     estimator_ : estimator
         The fitted inner estimator (a coded-smoothing net when ``mu > 0``).
+    parity_model_ : ParityModel
+        The fitted parity networks (``scheme="parm"`` only).
     diagnostics_ : Diagnostics
         The last requests' decode diagnostics (``diagnostics_.last``): results
         used per batch, the floor, batches below it, refused batches and why,
@@ -1050,8 +1071,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     ----------
     estimator : estimator object
         A regressor with ``fit`` and ``predict`` on numeric inputs.
-    scheme : {"spline", "berrut", "lagrange", "layerwise"}, default="spline"
-        The code (docs/method.rst 3-4); ``"layerwise"``: see :class:`CodedClassifier`.
+    scheme : {"spline", "berrut", "lagrange", "layerwise", "parm"}, default="spline"
+        The code (docs/method.rst 3-4); ``"layerwise"``, ``"parm"``: see
+        :class:`CodedClassifier`.
     n_coded : int or None, default=None
         N >= 2 coded rows per batch; None means ``4 * batch_size``.
     batch_size : int, default=16
@@ -1101,11 +1123,15 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         The quality floor (see :class:`CodedClassifier`).
     on_uncertified : {"raise", "nan"}, default="raise"
         What a refused batch does (see :class:`CodedClassifier`).
+    parity_model : ParityModel or None, default=None
+        ``scheme="parm"`` only: the parity networks (see :class:`CodedClassifier`).
 
     Attributes
     ----------
     estimator_ : estimator
         The fitted inner estimator.
+    parity_model_ : ParityModel
+        The fitted parity networks (``scheme="parm"`` only).
     diagnostics_ : Diagnostics
         The last requests' decode diagnostics (see :class:`CodedClassifier`).
     n_features_in_ : int
