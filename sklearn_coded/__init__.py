@@ -26,8 +26,10 @@ _LAZY = {
     "ExactEncoder": "coding",
     "LagrangeDecoder": "coding",
     "LagrangeEncoder": "coding",
+    "ParityModel": "coding",
     "SplineDecoder": "coding",
     "SplineEncoder": "coding",
+    "TooFewParitiesError": "coding",
     "UncertifiedDecodeError": "coding",
     # layer 1: the math (numpy and SciPy)
     "berrut_operator": "operators",

@@ -166,7 +166,7 @@ def parm_response(estimator, X):
     rows = np.concatenate([X, np.repeat(X[-1:], n_groups * K - n_samples, axis=0)])
     groups = rows.reshape(n_groups, K, -1)
     P = parity.encode(groups)  # (G, r, d), (11.1)
-    coded = np.empty((N, n_groups, X.shape[1] + 1), dtype=np.float32)
+    coded = np.empty((N, n_groups, X.shape[1] + 1), dtype=X.dtype)  # f sees X's dtype
     coded[:K, :, :-1] = groups.transpose(1, 0, 2)
     coded[:K, :, -1] = 0
     coded[K:, :, :-1] = P.transpose(1, 0, 2)
@@ -210,7 +210,7 @@ def _run(estimator, coded, K):
             "response",
             coded,
             missing,
-            min_results=floor,
+            min_results=floor if floor > 1 else 0,  # "nan": even batches with no result
             adversaries=estimator.adversaries,
             rng=rng,
         )
