@@ -1,5 +1,6 @@
 """``scheme="parm"``: learned parity models inside the coded estimators (docs/method.rst 11)."""
 
+import pickle
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -120,6 +121,10 @@ def test_parm_on_a_thread_pool_matches_in_process(regression):
         out = reg.set_params(executor=pool, timeout=30).predict(X)
     assert reg.diagnostics_.last.results_used.min() >= 4
     np.testing.assert_allclose(out, plain, atol=0.02 * np.ptp(plain))
+    # process pools and dask worker processes receive the worker pickled
+    rows = np.column_stack([X[:6], [0, 1, 0, 1, 0, 1]])
+    copy = pickle.loads(pickle.dumps(reg._parm_worker))
+    np.testing.assert_array_equal(copy.response(rows), reg._parm_worker.response(rows))
 
 
 def test_parm_on_a_dask_cluster(regression):
