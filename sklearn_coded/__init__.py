@@ -27,9 +27,11 @@ _LAZY = {
     "ExactEncoder": "coding",
     "LagrangeDecoder": "coding",
     "LagrangeEncoder": "coding",
+    "ParityModel": "coding",
     "SplineDecoder": "coding",
     "SplineEncoder": "coding",
     "TrainingPlan": "coding",
+    "TooFewParitiesError": "coding",
     "UncertifiedDecodeError": "coding",
     # layer 1: the math (numpy and SciPy)
     "berrut_operator": "operators",

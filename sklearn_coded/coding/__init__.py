@@ -8,6 +8,7 @@ from ._base import BaseDecoder, BaseEncoder
 from ._byzantine import UncertifiedDecodeError, adversary_bound
 from ._exact import ExactDecoder, ExactEncoder
 from ._plan import CodingPlan, TrainingPlan
+from ._parm import ParityModel, TooFewParitiesError
 from ._rational import BerrutDecoder, BerrutEncoder, LagrangeDecoder, LagrangeEncoder
 from ._registry import SCHEME_NAMES, get_scheme
 from ._spline import SplineDecoder, SplineEncoder
@@ -30,9 +31,11 @@ __all__ = [
     "ExactEncoder",
     "LagrangeDecoder",
     "LagrangeEncoder",
+    "ParityModel",
     "SplineDecoder",
     "SplineEncoder",
     "TrainingPlan",
+    "TooFewParitiesError",
     "UncertifiedDecodeError",
     "adversary_bound",
 ]

@@ -62,6 +62,7 @@ class _BaseCoded(
         "adversaries": "no_validation",  # checked by execution.check_adversaries
         "min_results": [Interval(Integral, 2, None, closed="left"), None],
         "on_uncertified": [StrOptions(set(UNCERTIFIED_POLICIES))],
+        "parity_model": "no_validation",  # scheme="parm": checked in estimators/_parm.py
     }
 
     def __init__(
@@ -90,6 +91,7 @@ class _BaseCoded(
         adversaries=None,
         min_results=None,
         on_uncertified="raise",
+        parity_model=None,
     ):
         self.estimator = estimator
         self.scheme = scheme
@@ -114,6 +116,7 @@ class _BaseCoded(
         self.adversaries = adversaries
         self.min_results = min_results
         self.on_uncertified = on_uncertified
+        self.parity_model = parity_model
 
     def _check_estimator(self):
         est = self.estimator

@@ -83,11 +83,14 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         (``decision_function`` or ``predict_proba``, or a skorch net): a
         Pipeline, an MLPClassifier, a skorch ``NeuralNetClassifier``. Inputs
         must be numeric: coded rows are linear combinations of rows.
-    scheme : {"spline", "berrut", "lagrange", "layerwise"}, default="spline"
+    scheme : {"spline", "berrut", "lagrange", "layerwise", "parm"}, default="spline"
         The code: LeTCC smoothing splines, BACC (Berrut rational interpolation)
         or real-field Lagrange (LCC), docs/method.rst 3-4; ``"layerwise"``: a skorch
         net's Linear/Conv layers on coded workers, decoded exactly layer by layer
-        (``points`` names the exact code, see :ref:`security`).
+        (``points`` names the exact code, see :ref:`security`); ``"parm"``:
+        learned parity models (ParM, docs/method.rst 11): ``batch_size`` data
+        workers run the model on the rows, ``n_coded - batch_size`` parity
+        workers a network trained at ``fit`` (see ``parity_model``).
     n_coded : int or None, default=None
         N >= 2, the number of coded rows (workers) per batch; None means
         ``4 * batch_size``. ``scheme="lagrange"`` needs ``n_coded >= batch_size``.
@@ -217,11 +220,18 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         for its rows with one ``UncertifiedBatchWarning`` per call (``predict``
         then gives NaN, or None for non-numeric classes, on those rows). Never
         silent.
+    parity_model : ParityModel or None, default=None
+        ``scheme="parm"`` only: the parity networks' settings (epochs, learning
+        rate, architecture, encoder), cloned and fitted with ``k=batch_size``
+        and ``r=n_coded - batch_size`` (``n_coded=None``: r = 1); None:
+        ``ParityModel()``.
 
     Attributes
     ----------
     estimator_ : estimator
         The fitted inner estimator (a coded-smoothing net when ``mu > 0``).
+    parity_model_ : ParityModel
+        The fitted parity networks (``scheme="parm"`` only).
     diagnostics_ : Diagnostics
         The last requests' decode diagnostics (``diagnostics_.last``): results
         used per batch, the floor, batches below it, refused batches and why,
@@ -423,8 +433,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     ----------
     estimator : estimator object
         A regressor with ``fit`` and ``predict`` on numeric inputs.
-    scheme : {"spline", "berrut", "lagrange", "layerwise"}, default="spline"
-        The code (docs/method.rst 3-4); ``"layerwise"``: see :class:`CodedClassifier`.
+    scheme : {"spline", "berrut", "lagrange", "layerwise", "parm"}, default="spline"
+        The code (docs/method.rst 3-4); ``"layerwise"``, ``"parm"``: see
+        :class:`CodedClassifier`.
     n_coded : int or None, default=None
         N >= 2 coded rows per batch; None means ``4 * batch_size``.
     batch_size : int, default=16
@@ -474,11 +485,15 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         The quality floor (see :class:`CodedClassifier`).
     on_uncertified : {"raise", "nan"}, default="raise"
         What a refused batch does (see :class:`CodedClassifier`).
+    parity_model : ParityModel or None, default=None
+        ``scheme="parm"`` only: the parity networks (see :class:`CodedClassifier`).
 
     Attributes
     ----------
     estimator_ : estimator
         The fitted inner estimator.
+    parity_model_ : ParityModel
+        The fitted parity networks (``scheme="parm"`` only).
     diagnostics_ : Diagnostics
         The last requests' decode diagnostics (see :class:`CodedClassifier`).
     n_features_in_ : int
