@@ -1,4 +1,4 @@
-"""The user guide's table of defaults matches the signatures, and the guide uses plain words.
+"""The user guide's order, its table of defaults against the signatures, and plain words.
 
 The table (``docs/user_guide.rst``, section "Defaults") is parsed as written: a
 cell ````value```` must be the parameter's default (``ast.literal_eval``),
@@ -115,3 +115,19 @@ def test_jargon_pattern_catches_what_it_must():
         assert JARGON.search(phrase), phrase
     for phrase in ("before the runs", "tissue 3", "an issue of scale"):
         assert not JARGON.search(phrase), phrase
+
+
+def test_code_or_replicate_comes_first_and_choosing_follows_the_codes():
+    index = (ROOT / "docs" / "index.rst").read_text()
+    toctree = index[index.index(".. toctree::") :].split("\n\n")[1].split()
+    assert toctree[:3] == ["code_or_replicate", "user_guide", "pitfalls"]
+    guide = GUIDE.read_text()
+    labels = ("codes", "choosing", "coded_prediction")
+    positions = [guide.index(f".. _{label}:") for label in labels]
+    assert positions == sorted(positions)
+    # every cell of the decision table names a measurement or a marked slot for one
+    page = (ROOT / "docs" / "code_or_replicate.rst").read_text()
+    rows = page[page.index(".. list-table::") :].split("   * - ")[2:]
+    assert len(rows) >= 6
+    for row in rows:
+        assert re.search(r"measured|Measured|\d\.\d|FRONTIER|PARM", row), row[:80]
