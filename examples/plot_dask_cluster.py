@@ -173,7 +173,7 @@ if __name__ == "__main__":
     clf, X_test, y_test = fit_coded_mlp(client)
     compare_policies(clf, X_test)
     kill_a_worker(clf, client, X_test, y_test)
-    client.wait_for_workers(2, timeout=180)  # a restart takes seconds; more under load
+    client.wait_for_workers(2, timeout=30)
     client.close()
     cluster.close()
     plt.show()
