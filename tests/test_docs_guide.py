@@ -131,3 +131,18 @@ def test_code_or_replicate_comes_first_and_choosing_follows_the_codes():
     assert len(rows) >= 6
     for row in rows:
         assert re.search(r"measured|Measured|\d\.\d|FRONTIER|PARM", row), row[:80]
+
+
+def test_every_public_name_is_in_the_guide_or_marked_advanced():
+    pages = ("user_guide", "security", "code_or_replicate", "pitfalls", "notation", "method")
+    guide = "".join((ROOT / "docs" / f"{page}.rst").read_text() for page in pages)
+    api = (ROOT / "docs" / "api.rst").read_text()
+    advanced = api[api.index("*advanced*") : api.index("Coders (layer 2)")]
+    unexplained = [
+        name
+        for name in sklearn_coded.__all__
+        if not name.startswith("_")
+        and not re.search(rf"\b{name}\b", guide)
+        and f"``{name}``" not in advanced
+    ]
+    assert not unexplained, unexplained
