@@ -77,6 +77,10 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
+    # "Examples using X" on every API page: the names the examples use, resolved
+    # to the shortest public path (``sklearn_coded.CodedClassifier``).
+    "doc_module": ("sklearn_coded",),
+    "backreferences_dir": "gen_modules/backreferences",
 }
 
 html_theme = "pydata_sphinx_theme"

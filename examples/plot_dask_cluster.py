@@ -67,7 +67,7 @@ def fit_coded_mlp(client):
         batch_size=K,
         n_coded=N,
         executor=client,
-        timeout=10,  # seconds: a hung worker can never hang a request
+        timeout=10,  # seconds: a hung worker cannot hold a request longer than this
         random_state=0,
     ).fit(X_train, y_train)
     return clf, X_test, y_test

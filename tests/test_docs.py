@@ -34,6 +34,9 @@ def test_docs_build_without_warnings_outside_the_source_tree(tmp_path):
     assert result.returncode == 0, result.stderr[-5000:]
     api = tmp_path / "html" / "gen_modules" / "sklearn_coded.CodedClassifier.html"
     assert "predict_proba" in api.read_text()
+    # gallery backreferences: the API page lists the examples that use the class
+    assert "Examples using" in api.read_text()
+    assert "plot_dask_cluster.html" in api.read_text()
     assert (tmp_path / "html" / "auto_examples" / "plot_encode_decode.html").is_file()
     # a reference by the subpackage path links to the name's page at the package
     guide = (tmp_path / "html" / "user_guide.html").read_text()

@@ -23,6 +23,8 @@ class _ExactCoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 class ExactEncoder(_ExactCoder):
     """Encode K rows into N workers' shares of an exact real-field code.
 
+    Read more in the :ref:`User Guide <exact_codes>`.
+
     Any ``threshold`` workers' results of a linear (or degree-d polynomial) f
     determine f of the K rows exactly up to rounding (:class:`ExactDecoder`);
     any ``n_private`` colluding workers see the rows plus full-rank Gaussian
@@ -123,6 +125,8 @@ class ExactEncoder(_ExactCoder):
 
 class ExactDecoder(_ExactCoder):
     """Decode f of K rows from the workers of an exact code that returned.
+
+    Read more in the :ref:`User Guide <exact_codes>`.
 
     Parameters
     ----------

@@ -8,6 +8,8 @@ from ._registry import Scheme, register_scheme
 class BerrutEncoder(BaseEncoder):
     """Encode with Berrut's rational interpolant (BACC): ``X_coded = B(alpha -> beta) X``.
 
+    Read more in the :ref:`User Guide <bacc>`.
+
     Parameters
     ----------
     n_coded : int
@@ -72,6 +74,8 @@ class BerrutEncoder(BaseEncoder):
 class BerrutDecoder(BaseDecoder):
     """Decode with Berrut's rational interpolant through the survivors (BACC).
 
+    Read more in the :ref:`User Guide <bacc>`.
+
     Signs alternate by rank among the workers that returned; a data point equal
     to a coded point takes that worker's result. At least 2 workers must return.
 
@@ -122,6 +126,8 @@ class BerrutDecoder(BaseDecoder):
 
 class LagrangeEncoder(BaseEncoder):
     """Encode with the polynomial through the K rows (real-field LCC).
+
+    Read more in the :ref:`User Guide <lcc>`.
 
     Exact for polynomial computations of bounded degree but ill-conditioned:
     the baseline the approximate codes are measured against.
@@ -188,6 +194,8 @@ class LagrangeEncoder(BaseEncoder):
 
 class LagrangeDecoder(BaseDecoder):
     """Decode with the polynomial through all survivors (real-field LCC).
+
+    Read more in the :ref:`User Guide <lcc>`.
 
     Needs at least K = ``n_samples`` survivors; with exactly K it inverts the
     encoder, and a computation f of degree d needs d (K - 1) + 1 survivors.

@@ -14,6 +14,8 @@ _ORDER = [Interval(Integral, 1, None, closed="left")]
 class SplineEncoder(BaseEncoder):
     """Encode a batch with a smoothing spline: ``X_coded = M(alpha -> beta, lam) X``.
 
+    Read more in the :ref:`User Guide <letcc>`.
+
     The spline that fits the K rows of ``X`` at the data points alpha (the
     minimiser of ``(1/K) sum ||u(alpha_k) - x_k||^2 + lam int ||u''||^2`` on
     [-1, 1]) is evaluated at the N coded points beta. ``smoothing=0``
@@ -143,6 +145,8 @@ class SplineEncoder(BaseEncoder):
 
 class SplineDecoder(BaseDecoder):
     """Decode worker results with a smoothing spline fitted at the survivors.
+
+    Read more in the :ref:`User Guide <letcc>`.
 
     For the set F of workers that returned a finite row, the spline fitted to
     ``(beta_F, Y[F])`` is evaluated at the K data points:

@@ -50,6 +50,8 @@ def _inner_has(name):
 class CodedClassifier(ClassifierMixin, _BaseCoded):
     """Classifier whose predictions go through a straggler-resilient code.
 
+    Read more in the :ref:`User Guide <coded_prediction>`.
+
     ``fit`` clones ``estimator`` into ``estimator_`` and fits it (plainly, or
     with coded-smoothing when ``mu > 0`` and the estimator is a skorch net).
     ``predict`` cuts the rows into batches of K = ``batch_size``, encodes each
@@ -423,6 +425,8 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
 
 class CodedRegressor(RegressorMixin, _BaseCoded):
     """Regressor whose predictions go through a straggler-resilient code.
+
+    Read more in the :ref:`User Guide <coded_prediction>`.
 
     ``fit`` clones ``estimator`` into ``estimator_`` and fits it; ``predict``
     encodes batches of K rows into N coded rows, evaluates the inner

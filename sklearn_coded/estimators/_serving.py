@@ -96,6 +96,8 @@ class _Queue:
 class CoalescingPredictor:
     """Batch concurrent requests to one fitted estimator (dynamic batching).
 
+    Read more in the :ref:`User Guide <serving>`.
+
     Thread-safe. Each call of :meth:`predict` (or ``predict_proba``,
     ``predict_log_proba``, ``decision_function``, where the estimator has
     them) joins the batch of its method that is open, or opens one and then

@@ -97,6 +97,8 @@ class BaseAdversaries(BaseEstimator, metaclass=ABCMeta):
 class GrossErrors(BaseAdversaries):
     """Lying workers add Gaussian errors of ``scale`` times the results' spread.
 
+    Read more in the :ref:`User Guide <security>`.
+
     Parameters
     ----------
     n_adversaries : int, default=1
@@ -265,6 +267,8 @@ LIES = ("weakest", "frame", "smooth", "shift", "gross")
 
 class ChoosingAdversaries(BaseAdversaries):
     """Liars who choose where and how to lie, knowing the public code (docs/method.rst 8).
+
+    Read more in the :ref:`User Guide <security>`.
 
     The code's layout is public (scheme, K, N, points, ``n_private``): these
     liars use it. Worker n holds coded point n of the layout. They are chosen

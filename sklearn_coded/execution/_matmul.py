@@ -56,6 +56,8 @@ def coded_matmul(
 ):
     """``A @ B`` (or ``A @ x``) computed by N coded workers, exact up to rounding.
 
+    Read more in the :ref:`User Guide <exact_codes>`.
+
     Parameters
     ----------
     A : array-like of shape (m, k)
@@ -187,6 +189,8 @@ def matdot_matmul(
 ):
     """``A @ B`` by a MatDot code: the inner dimension is split, each worker holds
     1 / p of A's columns and of B's rows, and any 2p - 1 workers suffice.
+
+    Read more in the :ref:`User Guide <exact_codes>`.
 
     MatDot (Dutta et al.) codes A(x) = sum_i A_i x^i and B(x) = sum_i B_i x^(p-1-i)
     (the column blocks of A, the row blocks of B); AB is the coefficient of x^(p-1)

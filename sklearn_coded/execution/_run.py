@@ -219,6 +219,8 @@ def run_workers(
 ):
     """Compute ``getattr(model, method)`` on every worker's coded rows, stragglers included.
 
+    Read more in the :ref:`User Guide <executors>`.
+
     Worker n gets ``coded[n]``: its coded row of each of the B batches.
     Workers that straggle, fail, or return NaN/inf are missing: their rows are
     NaN in ``results`` and False in ``returned``, ready for a decoder

@@ -118,6 +118,8 @@ class BaseStragglers(BaseEstimator, metaclass=ABCMeta):
 class FixedStragglers(BaseStragglers):
     """Exactly ``n_stragglers`` workers do not return.
 
+    Read more in the :ref:`User Guide <executors>`.
+
     In process, S workers drawn at random miss each batch (a fresh draw per
     batch). On a real executor the master waits for the first N - S workers of
     the request and stops the other S: the stragglers are the S slowest workers
@@ -160,6 +162,8 @@ class FixedStragglers(BaseStragglers):
 class RandomStragglers(BaseStragglers):
     """Each worker independently does not return with probability ``p``.
 
+    Read more in the :ref:`User Guide <executors>`.
+
     In process the draw is per worker and batch. On a real executor it is per
     worker and request: a worker drawn as a straggler is sent no task (it is
     dead for that request) and the master waits for all the others.
@@ -195,6 +199,8 @@ class RandomStragglers(BaseStragglers):
 
 class LatencyStragglers(BaseStragglers):
     """Workers with random latencies, a slow tail and a deadline.
+
+    Read more in the :ref:`User Guide <executors>`.
 
     Each worker's latency is a shifted exponential with, with probability
     ``slow_prob``, an exponential slow-down on top:

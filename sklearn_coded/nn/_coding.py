@@ -54,6 +54,8 @@ def _check_count(value, name, minimum):
 class CodedSmoothing(nn.Module):
     """Encoder E and decoder D of a coding scheme, as torch buffers.
 
+    Read more in the :ref:`User Guide <training_loop>`.
+
     ``coder(h, block)`` returns the decoded outputs ``D block(E h)`` of a batch h of
     shape (k, ...): the trailing dimensions are flattened for the matmuls and
     restored afterwards. The full batch k = ``n_samples`` = K uses the buffers
@@ -460,6 +462,8 @@ def _block_output(model, block):
 def coded_forward(model, x, coder, *, block=None, joint=True):
     """Plain and coded outputs of ``model`` on the batch ``x``.
 
+    Read more in the :ref:`User Guide <training_loop>`.
+
     The two paths of coded-smoothing (docs/method.rst section 5): the plain output
     ``model(x)`` and the output with the block f replaced by ``D f(E h)``. Use
     them in a hand-written training loop as
@@ -507,6 +511,8 @@ def coded_forward(model, x, coder, *, block=None, joint=True):
 
 class RandomizedCodedModule(nn.Module):
     """Randomized coded inference as a differentiable module (docs/method.rst section 6).
+
+    Read more in the :ref:`User Guide <rci>`.
 
     For a batch x: draw a random permutation pi of its rows, cut the permuted
     batch into groups of K = ``coder.n_samples`` rows, compute ``D f(E h)`` for

@@ -234,6 +234,8 @@ def coded_smoothing_loss(
 ):
     """Coded-smoothing loss of a batch, for a hand-written training loop.
 
+    Read more in the :ref:`User Guide <training_loop>`.
+
     Runs ``model`` on the batch ``x`` of K rows twice (or once, ``joint_forward``):
     plain, and with the submodule ``block`` f replaced by ``D f(E h)`` (docs/method.rst
     section 5), and returns ``L = (1 - mu) L_main + mu L_coded`` with its terms.

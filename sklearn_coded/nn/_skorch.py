@@ -404,6 +404,8 @@ def _reduce_coded_net(self):
 def coded_net_class(net_class):
     """The coded-smoothing subclass of a skorch net class (built once, cached).
 
+    Read more in the :ref:`User Guide <coded_smoothing>`.
+
     Parameters
     ----------
     net_class : type
@@ -457,6 +459,8 @@ def make_coded_net(
     **coded_params,
 ):
     """An unfitted copy of a skorch net that trains with coded-smoothing.
+
+    Read more in the :ref:`User Guide <coded_smoothing>`.
 
     The copy has the same class family (a subclass from :func:`coded_net_class`),
     module, criterion, optimizer, callbacks and parameters as ``net``; it trains
