@@ -7,8 +7,8 @@ new scheme registers); a :class:`CodingPlan` resolves a code's parameters once.
 from ._base import BaseDecoder, BaseEncoder
 from ._byzantine import UncertifiedDecodeError, adversary_bound
 from ._exact import ExactDecoder, ExactEncoder
-from ._plan import CodingPlan, TrainingPlan
 from ._parm import ParityModel, TooFewParitiesError
+from ._plan import CodingPlan, TrainingPlan
 from ._rational import BerrutDecoder, BerrutEncoder, LagrangeDecoder, LagrangeEncoder
 from ._registry import SCHEME_NAMES, get_scheme
 from ._spline import SplineDecoder, SplineEncoder
