@@ -77,7 +77,7 @@ ROBUST_THRESHOLD = 40.0
 
 #: Largest move of the decode, in spreads of the kept results, that check (c)
 #: accepts when more kept results are dropped (:func:`_decode_shift`).
-STABILITY_THRESHOLD = 1.0
+STABILITY_THRESHOLD = 2.0
 
 
 class UncertifiedDecodeError(ValueError):
@@ -209,9 +209,10 @@ def certified_locate(decoder, survivors, Y_survivors):
     # (b) on the least-squares fit of the kept rows (studentized) and on a robust
     # fit of them: liars left among the kept rows pull the least-squares fit and
     # inflate its residual scale, but not the robust one's
+    robust = _irls_residuals(B[kept], Y[kept])[0]
     scores = np.maximum(
         span_consistency_scores(B[kept], Y[kept]),
-        _irls_residuals(B[kept], Y[kept])[0] * (CONSISTENCY_THRESHOLD / ROBUST_THRESHOLD),
+        robust * (CONSISTENCY_THRESHOLD / ROBUST_THRESHOLD),
     )
     numbers = dict(n_results=survivors.size, n_adversaries=A, locatable=locatable)
     excess = _excess_trim(B[kept], Y[kept], A)
@@ -231,7 +232,7 @@ def certified_locate(decoder, survivors, Y_survivors):
             f"n_adversaries={A}, or f is far from smooth along the code"
         )
         return bad, _uncertified(name, reason, numbers)
-    shift, worst = _decode_shift(decoder, survivors[kept], Y[kept], 2 * A)
+    shift, worst = _decode_shift(decoder, survivors[kept], Y[kept], 2 * A, B[kept], robust)
     if shift > STABILITY_THRESHOLD:  # (c): some rows the decode leans on may be lies
         reason = (
             f"after dropping the {int(bad.sum())} located results, dropping the results of "
@@ -243,21 +244,25 @@ def certified_locate(decoder, survivors, Y_survivors):
     return bad, None
 
 
-def _decode_shift(decoder, kept, Y, m):
+def _decode_shift(decoder, kept, Y, m, B, robust):
     """Largest move of the decode when 2A more kept results are dropped (docs/method.rst (8.3)).
 
     The decoder's own decode from the kept results Y (workers ``kept``),
-    ``D_K Y_K``, is compared with its decode without each block W of m kept
-    results adjacent in coded point, and without the m results of largest
-    robust residual. If every liar left among the kept results lies in one
-    such W, the decode without W is a decode of honest results only, so a move
-    of at most ``STABILITY_THRESHOLD`` bounds the decode's distance from one
-    that uses no liar. The move is the root mean square over the decoded
-    entries, each column in units of the kept results' spread (the smaller of
-    their standard deviation and 1.4826 times their median absolute
-    deviation). A block whose removal leaves the code undetermined (an
-    eigenvalue of ``H_WW`` at 1, eq. S) moves it without bound: a lie there
+    ``D_K Y_K``, is compared with its decode without a block W of m kept
+    results: the ``_DECODED_BLOCKS`` blocks that move the least-squares decode
+    most (:func:`_screened_blocks`, over every block of m results adjacent in
+    coded point and the m of largest robust residual). If every liar left
+    among the kept results lies in one such W, the decode without W is a
+    decode of honest results only, so a move of at most
+    ``STABILITY_THRESHOLD`` bounds the decode's distance from one that uses
+    no liar. The move is the root mean square over the decoded entries, each
+    column in units of the kept results' spread (the smaller of their standard
+    deviation and 1.4826 times their median absolute deviation). A block whose
+    removal leaves the code undetermined moves it without bound: a lie there
     would not show in the other results at all.
+
+    ``B`` is the code's basis at ``kept`` and ``robust`` their residuals
+    against a robust fit (``_irls_residuals``), both computed by the caller.
 
     Returns
     -------
@@ -267,27 +272,61 @@ def _decode_shift(decoder, kept, Y, m):
     """
     if kept.size - m < decoder.min_results():  # any m of them could hide anything
         return np.inf, kept
-    B = code_basis(decoder, kept)
-    U = _column_space(B)[0]
     mad = 1.4826 * np.median(np.abs(Y - np.median(Y, axis=0)), axis=0)
-    spread = np.maximum(np.minimum(Y.std(axis=0), mad), 1e-12 * (np.abs(Y).max(axis=0) + 1e-300))
-    order = np.argsort(decoder.coded_points_[kept], kind="stable")
-    blocks = list(np.lib.stride_tricks.sliding_window_view(order, m))
-    top = np.argsort(-_irls_residuals(B, Y / spread)[0], kind="stable")[:m]
+    spread = np.maximum(np.minimum(Y.std(axis=0), mad), 1e-9 * (np.abs(Y).max(axis=0) + 1e-300))
+    blocks, screen = _screened_blocks(decoder, kept, Y / spread, m, B, robust)
+    if not np.isfinite(screen).all():  # a lie on that block would not show at all
+        return np.inf, np.sort(kept[blocks[int(np.argmax(~np.isfinite(screen)))]])
     base = decoder.decoding_matrix(kept, Y) @ Y
     shift, worst = 0.0, kept[:0]
-    for i, block in enumerate([*blocks, top]):
-        UW = U[block]
-        if np.linalg.eigvalsh(np.eye(m) - UW @ UW.T)[0] < RANK_MARGIN:  # I - H_WW singular
-            if i < len(blocks):  # adjacent: condition (a) for the kept results
-                return np.inf, np.sort(kept[block])
-            continue  # the residual block is a heuristic extra
+    for block in blocks[np.argsort(-screen, kind="stable")[:_DECODED_BLOCKS]]:
         rest = np.delete(np.arange(kept.size), block)
         moved = decoder.decoding_matrix(kept[rest], Y[rest]) @ Y[rest] - base
         value = float(np.sqrt(np.mean((moved / spread) ** 2)))
         if value > shift:
             shift, worst = value, np.sort(kept[block])
     return shift, worst
+
+
+#: Blocks of check (c) decoded by the decoder itself, the largest by the screen
+#: of :func:`_screened_blocks` (the two end blocks always among them).
+_DECODED_BLOCKS = 8
+
+
+def _screened_blocks(decoder, kept, Ys, m, B, robust):
+    """Candidate blocks W of check (c) and the move of the least-squares decode without each.
+
+    The blocks of m kept results adjacent in coded point and the m of largest
+    robust residual. The screen is the move of the data nodes' coefficients of
+    the least-squares fit in the code's span when W is dropped
+    (Sherman-Morrison-Woodbury, e the residuals, ``B = U s V'``),
+
+        x_K - x_{K \\ W} = V s^-1 U_W' (I - H_WW)^{-1} e_W,
+
+    one m x m system per block, no refit; inf where ``I - H_WW`` is singular to
+    working precision (dropping W leaves the code undetermined). The two end
+    blocks get inf-free priority (the decoder extrapolates there).
+    """
+    U, sv, Vt = _column_space(B)
+    e = Ys - U @ (U.T @ Ys)
+    order = np.argsort(decoder.coded_points_[kept], kind="stable")
+    windows = np.lib.stride_tricks.sliding_window_view(order, m)
+    top = np.argsort(-robust, kind="stable")[:m]
+    blocks = np.vstack([windows, top[None]])
+    UW = U[blocks]  # (w, m, r)
+    slack_matrix = np.eye(m) - UW @ UW.transpose(0, 2, 1)  # I - H_WW
+    slack = np.linalg.eigvalsh(slack_matrix)[:, 0]
+    nodes = np.sort(np.concatenate([decoder.data_points_, decoder.noise_points_]))
+    lift = (Vt.T / sv)[np.isin(nodes, decoder.data_points_)]  # V s^-1 at the data nodes
+    moved = (lift @ UW.transpose(0, 2, 1)) @ np.linalg.pinv(slack_matrix) @ e[blocks]
+    screen = np.sqrt((moved**2).mean(axis=(1, 2)))
+    screen[[0, len(windows) - 1]] = np.maximum(screen[[0, len(windows) - 1]], screen.max())
+    screen[:-1][slack[:-1] < RANK_MARGIN] = np.inf  # adjacent: undetermined, condition (a)
+    if slack[-1] < RANK_MARGIN or float((e**2).sum()) <= 1e-20 * float((Ys**2).sum()):
+        # the residual block is a heuristic extra (meaningless for results
+        # consistent to rounding): never refused for it, never decoded first
+        screen[-1] = -1.0
+    return blocks, screen
 
 
 def _excess_trim(B, Y, A):
