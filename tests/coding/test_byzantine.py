@@ -102,7 +102,17 @@ def test_decoders_locate_the_liars_of_an_affine_f(encoder_cls, decoder_cls, n_pr
     bad = rng.choice(np.flatnonzero(np.isfinite(Y[:, 0])), A, replace=False)
     Y = corrupt(Y, bad, rng)
     decoder = decoder_cls(K, n_adversaries=A, n_private=n_private).fit(Y)
-    decoded = decoder.transform(Y)
+    try:
+        decoded = decoder.transform(Y)
+    except UncertifiedDecodeError as error:
+        # noise-padded Berrut approximates even an affine f: with fresh secret
+        # noise, about 1 batch in 15 moves by over 2 spreads when 4 more results
+        # are dropped, and check (c) refuses it (docs/method.rst (8.3)); the
+        # liars were located all the same
+        assert decoder_cls is BerrutDecoder and n_private
+        assert "moves the decode by" in error.reason
+        assert set(np.flatnonzero(decoder.flagged_)) == set(bad)
+        return
     assert set(np.flatnonzero(decoder.flagged_)) == set(bad)
     told = np.ones(N, dtype=bool)
     told[bad] = False
