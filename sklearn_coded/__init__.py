@@ -53,6 +53,8 @@ _LAZY = {
     "LeakageBudgetError": "operators",
     "LeakageLedger": "operators",
     "lmmse_leakage": "operators",
+    "l1_locate_liars": "operators",
+    "l1_recovery_bound": "operators",
     "locate_liars": "operators",
     "locate_loo": "operators",
     "locate_rational": "operators",

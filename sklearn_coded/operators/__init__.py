@@ -12,10 +12,19 @@ from ._exact import (
     exact_encode,
     exact_leakage,
     exact_noise_scale,
+    l1_locate_liars,
+    l1_recovery_bound,
     locate_liars,
     worst_condition,
 )
 from ._flush import flush_tiny
+from ._loo import (
+    LOO_THRESHOLD,
+    locate_loo,
+    locate_rational,
+    rational_locator_bound,
+    spline_loo_residuals,
+)
 from ._points import POINT_FAMILIES, make_points
 from ._privacy import (
     DEFAULT_PRIVATE_LAYOUT,
@@ -37,19 +46,14 @@ from ._rational import berrut_operator, lagrange_operator
 from ._robust import (
     CONSISTENCY_THRESHOLD,
     LOCATABLE_MARGIN,
-    LOO_THRESHOLD,
     SPAN_METHODS,
     SPAN_THRESHOLD,
-    locate_loo,
-    locate_rational,
     locate_span,
-    rational_locator_bound,
     span_candidate_scores,
     span_consistency_scores,
     span_locatable,
     span_locator_bound,
     span_residuals,
-    spline_loo_residuals,
 )
 from ._schemes import SCHEMES, coding_operator, coding_points
 from ._spline import spline_gcv, spline_operator
@@ -62,6 +66,8 @@ __all__ = [
     "exact_encode",
     "exact_leakage",
     "exact_noise_scale",
+    "l1_locate_liars",
+    "l1_recovery_bound",
     "locate_liars",
     "worst_condition",
     "DEFAULT_PRIVATE_LAYOUT",

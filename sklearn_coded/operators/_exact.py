@@ -378,102 +378,6 @@ def worst_condition(code, n_survivors=None, *, max_sets=2000, random_state=None)
     return max(code.condition(F) for F in sets), exhaustive
 
 
-def locate_liars(code, workers, results, n_adversaries, *, rtol=None):
-    """Locate up to A lying workers among the survivors exactly, by their syndrome.
-
-    The locator of docs/method.rst (9.6).
-
-    Honest results Y_F lie in the column space of the code's system M_F; with
-    H the left null space of M_F, the syndrome H Y_F = H E depends on the lies E
-    alone. The liars are the set R of at most A workers whose columns of H span
-    the syndrome. It is unique when ``|F| >= threshold + 2A``: two such sets would
-    leave an error pattern on at most 2A workers in the column space, that is a
-    codeword vanishing on threshold workers, which is zero.
-
-    Parameters
-    ----------
-    code : ExactCode
-    workers : array-like of int
-        The survivors F, sorted.
-    results : ndarray of shape (len(workers) * share, n_outputs)
-        Their results.
-    n_adversaries : int
-        A.
-    rtol : float, optional
-        A syndrome (or a candidate's residual) below ``rtol * ||Y_F||`` is
-        rounding. Default: ``100 * eps * cond(M_F) * sqrt(rows)`` in the results'
-        dtype. Lies smaller than that are not located; they move the decoded
-        rows by at most ``||D_F|| * rtol * ||Y_F||``.
-
-    Returns
-    -------
-    liars : ndarray of bool of shape (len(workers),)
-
-    Raises
-    ------
-    ValueError
-        If ``|F| < threshold + 2A`` (the bound), or no set of A workers explains the
-        syndrome (more liars than declared): the batch cannot be certified.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_coded.operators import exact_code, locate_liars
-    >>> code = exact_code("chebyshev", 3, 7)
-    >>> Y = code.encoder @ np.arange(6.0).reshape(3, 2)
-    >>> Y[4] += 0.5  # worker 4 lies
-    >>> np.flatnonzero(locate_liars(code, np.arange(7), Y, 1))
-    array([4])
-    """
-    workers = np.asarray(workers, dtype=np.intp)
-    A = _check_int("n_adversaries", n_adversaries, 0)
-    liars = np.zeros(workers.size, dtype=bool)
-    if A == 0:
-        return liars
-    needed = code.threshold + 2 * A
-    if workers.size < needed:
-        raise ValueError(
-            f"n_adversaries={A} needs at least threshold + 2A = {needed} results to locate "
-            f"the liars exactly; {workers.size} workers returned."
-        )
-    M = code.system(workers)[0]
-    U, s, _ = np.linalg.svd(M, full_matrices=True)
-    rank = int((s > s[0] * 1e-13).sum())
-    H = U[:, rank:].T  # left null space: H @ M = 0
-    Y = np.asarray(results, dtype=np.float64)
-    Y = Y.reshape(Y.shape[0], -1)
-    norm = np.linalg.norm(Y)
-    if rtol is None:
-        eps = np.finfo(np.asarray(results).dtype).eps
-        rtol = 100 * eps * (s[0] / s[rank - 1]) * math.sqrt(M.shape[0])
-    syndrome = H @ Y
-    gram = syndrome @ syndrome.T  # method: residuals from the small Gram matrix
-    total = np.trace(gram)
-    if math.sqrt(max(total, 0.0)) <= rtol * norm:
-        return liars  # consistent with the code: nobody lied detectably
-    share = code.share
-    # Rank the candidate sets by their energy off span(H[:, R]) from the small Gram
-    # matrix (cheap, but it loses digits by cancellation when lies are large), then
-    # check the best one directly on the syndrome.
-    best, best_energy = None, np.inf
-    for size in range(1, A + 1):
-        for R in itertools.combinations(range(workers.size), size):
-            Q, _ = np.linalg.qr(H[:, _rows(R, share)])
-            energy = total - np.trace(Q.T @ gram @ Q)
-            if energy < best_energy:
-                best, best_energy = R, energy
-    Q = np.linalg.qr(H[:, _rows(best, share)], mode="complete")[0]
-    off = Q[:, len(best) * share :].T @ syndrome  # the syndrome off span(H[:, best])
-    if np.linalg.norm(off) > rtol * norm:
-        raise ValueError(
-            f"The results of {workers.size} workers are inconsistent with the code beyond "
-            f"any {A} liars (n_adversaries={A}): more workers lied than declared, or the "
-            "precision is lost; the batch cannot be decoded with certainty."
-        )
-    liars[list(best)] = True
-    return liars
-
-
 def exact_encode(code, X, noise_scale=0.0, *, rng=None):
     """Shares of the batch X under ``code``, padded with fresh secret noise.
 
@@ -684,3 +588,7 @@ def exact_noise_scale(code, target_r2, *, cov_eigs=None, n_views=1, max_sets=300
         mid = (low + high) / 2
         low, high = (low, mid) if leak(mid) <= target_r2 else (mid, high)
     return 10.0**high
+
+
+# Locating liars lives in _exact_liars.py; re-exported for the importers of this module.
+from ._exact_liars import l1_locate_liars, l1_recovery_bound, locate_liars  # noqa: E402, F401

@@ -146,3 +146,38 @@ def test_the_certified_set_can_locate_what_it_claims():
     locatable = span_locatable(B, 4, margin=1e-10)[0]
     oracle = max(a for a in range(5) if a == 0 or _windows_rank(B, 2 * a) == B.shape[1])
     assert locatable == oracle
+
+
+@pytest.mark.parametrize(
+    ("position", "lie"), [("ends", "weakest"), ("weakest", "weakest"), ("weakest", "frame")]
+)
+def test_twice_the_declared_liars_are_refused_or_harmless(position, lie):
+    # 2A colluders who choose the positions and the direction of their lies (the
+    # ones that passed checks (a)-(b) silently, 7 to 11 spreads off, on the spline
+    # code): every batch is refused or within 3 spreads of the decoder told the
+    # liars (check (c), docs/method.rst (8.3))
+    rng = np.random.default_rng(7)
+    K, N, A = 16, 80, 3
+    W = rng.normal(size=(5, 4))
+    clean = np.stack(
+        [
+            np.tanh(SplineEncoder(N, points="interior").fit_transform(rng.normal(size=(K, 5))) @ W)
+            for _ in range(3)
+        ],
+        axis=1,
+    )  # (N, 3 batches, 4): a smooth nonlinear f
+    returned = np.ones(clean.shape[:2], dtype=bool)
+    public = SplineDecoder(K, points="interior")
+    model = ChoosingAdversaries(2 * A, code=public, position=position, lie=lie, scale=30.0)
+    corrupted, bad = model.corrupt(clean, returned, random_state=0)
+    for b in range(clean.shape[1]):
+        decoder = SplineDecoder(K, points="interior", n_adversaries=A).fit(corrupted[:, b])
+        told = SplineDecoder(K, points="interior").fit(clean[:, b])
+        expected = told.transform(corrupted[:, b], returned=~bad[:, b])
+        try:
+            decoded = decoder.transform(corrupted[:, b])
+        except UncertifiedDecodeError:
+            assert not decoder.certified_
+            continue
+        spread = clean[:, b].std(axis=0)
+        assert np.sqrt(np.mean(((decoded - expected) / spread) ** 2)) <= 3.0
