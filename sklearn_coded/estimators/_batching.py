@@ -21,6 +21,7 @@ import numpy as np
 
 from ..coding import CODERS, UncertifiedDecodeError, adversary_bound
 from ..coding._base import apply_operator
+from ..execution._run import finite_rows
 
 
 class Group:
@@ -194,7 +195,7 @@ def decode_groups(
     """
     n_coded, n_all, n_outputs = results.shape
     results = np.asarray(results, dtype=np.float64)
-    ok = np.asarray(returned, dtype=bool) & np.isfinite(results).all(axis=2)
+    ok = np.asarray(returned, dtype=bool) & finite_rows(results)
     decoded = np.zeros((n_samples, n_outputs), dtype=out_dtype)
     n_used = ok.sum(axis=0)  # docs/method.rst 8: results per batch, against the floor
     certified = np.ones(n_all, dtype=bool)
@@ -331,7 +332,12 @@ class Codec:
         """
         n_coded = masks.shape[1]
         if n_coded <= 62:  # the set as the bits of one integer
-            keys = masks @ (np.int64(1) << np.arange(n_coded, dtype=np.int64))
+            keys = (masks @ (np.int64(1) << np.arange(n_coded, dtype=np.int64))).tolist()
+            with self._lock:  # every set seen before: one dictionary look-up per batch
+                slots, stack = self._slots.get(k, ({}, None))
+                where = [slots.get(key, -1) for key in keys]
+            if -1 not in where:
+                return stack, np.array(where, dtype=np.intp)
             unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
             names = unique.tolist()
         else:
@@ -432,8 +438,9 @@ def decode_request(results, returned, groups, codec, n_samples, out=None):
     :func:`decode_groups`).
     """
     n_coded, _, n_outputs = results.shape
-    ok = np.asarray(returned, dtype=bool) & np.isfinite(results).all(axis=2)
-    Y = np.where(ok[:, :, None], results, 0.0).astype(np.float64, copy=False)
+    ok = np.asarray(returned, dtype=bool) & finite_rows(results)
+    Y = np.array(results, dtype=np.float64)  # a copy: the missing rows become 0
+    Y[~ok] = 0.0
     if out is None:
         out = np.zeros((n_samples, n_outputs))
     start = 0
@@ -447,7 +454,10 @@ def decode_request(results, returned, groups, codec, n_samples, out=None):
             per_slot = block.transpose(1, 0, 2)
         else:
             per_slot = np.matmul(D[index], Y[:, cols].transpose(1, 0, 2))
-        if group.keep.all():
+        if group.contiguous and group.keep.all():  # consecutive rows in order: a slice
+            first = group.slots[0, 0]
+            out[first : first + n_batches * k] += per_slot.reshape(-1, n_outputs)
+        elif group.keep.all():
             out[group.slots.ravel()] += per_slot.reshape(-1, n_outputs)
         else:
             out[group.slots[group.keep]] += per_slot[group.keep]

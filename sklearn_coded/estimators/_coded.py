@@ -32,7 +32,7 @@ from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..coding import adversary_bound
 from ..coding._private import signal_variance
 from ..execution import check_stragglers, run_workers
-from ..execution._run import run_drawn, simulated_deadline
+from ..execution._run import finite_rows, run_drawn, simulated_deadline
 from ..operators import (
     DEFAULT_PRIVATE_LAYOUT,
     EXACT_CODES,
@@ -65,6 +65,7 @@ from ._response import (
     renormalize_proba,
     scores_to_proba,
 )
+from ._serving import request_rng, request_rows, shallow_params
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -421,8 +422,10 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         the request, or padded into its batch, is charged for every copy. Nothing
         is sent when a row would pass ``leakage_budget``.
         """
+        if not config.n_private:  # nothing to charge (and no budget to resolve per request)
+            return
         budget = resolve_budget(self.leakage_budget, config.max_leakage)
-        if not config.n_private or budget is None:
+        if budget is None:
             return
         q_rows = np.zeros(len(X))
         for group in batch_groups(
@@ -476,9 +479,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
             return layerwise_response(self, X)
         check_is_fitted(self)
         config, codec = self._serving_state()  # validated once per parameter setting
-        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        X = request_rows(self, X, FLOAT_DTYPES)  # validate_data, fast on plain arrays
         K, N = config.batch_size, config.n_coded
-        rng = check_random_state(self.random_state)
+        rng = request_rng(self.random_state, self)
         n_samples, n_features = X.shape
         # The request's layout (and in process its stragglers) is drawn once, before
         # it is cut into chunks: chunked and one-pass predictions are the same.
@@ -542,7 +545,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 )
             report = {}
             tic = time.perf_counter()
-            n_ok = (returned & np.isfinite(results).all(axis=2)).sum(axis=0)
+            n_ok = (returned & finite_rows(results)).sum(axis=0)
             if fast_decode and n_ok.min() >= config.min_results:  # every batch above the floor
                 part = decode_request(results, returned, groups, codec, len(rows))
                 report.update(
@@ -1213,7 +1216,7 @@ def _param_key(value):
     if value is None or isinstance(value, bool | numbers.Number | str):
         return (type(value), value)
     if isinstance(value, BaseEstimator):
-        return (type(value), id(value), repr(sorted(value.get_params(deep=False).items())))
+        return (type(value), id(value), repr(sorted(shallow_params(value).items())))
     if isinstance(value, tuple | list):
         return (type(value), id(value), repr(value))
     return (type(value), id(value))

@@ -7,6 +7,7 @@ from concurrent.futures import Executor
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
@@ -119,7 +120,7 @@ class _Collection:
                 self.errors[worker] = error
             else:
                 self.outputs[worker] = outputs
-                self.returned[worker] = np.isfinite(outputs).all(axis=1)
+                self.returned[worker] = finite_rows(outputs)
         if self.enough is not None:
             return bool(self.enough(self.returned.copy()))
         return bool((self.returned.sum(axis=0) >= self.n_wait).all())
@@ -153,6 +154,26 @@ def _as_outputs(outputs, n_rows, n_outputs=None):
     if not np.issubdtype(outputs.dtype, np.floating):
         outputs = outputs.astype(np.float64)
     return outputs
+
+
+def finite_rows(results):
+    """(N, B) bool: ``results[i, b]`` is finite in every output column.
+
+    The same as ``np.isfinite(results).all(axis=2)`` in a fraction of its time on
+    few output columns: one matrix-vector product sums each row (a NaN or an
+    infinity makes the sum non-finite), and only the rows whose sum is not
+    finite (missing workers, or finite values whose sum overflows) are checked
+    element by element.
+    """
+    flat = results.reshape(-1, results.shape[-1])
+    if flat.dtype.kind != "f" or flat.shape[1] == 0:
+        return np.isfinite(results).all(axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ok = np.isfinite(flat @ np.ones(flat.shape[1], dtype=flat.dtype))
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        ok[bad] = np.isfinite(flat[bad]).all(axis=1)
+    return ok.reshape(results.shape[:-1])
 
 
 def _check_coded(coded):
@@ -601,7 +622,12 @@ def run_drawn(model, method, coded, missing, *, min_results=2, adversaries=None,
     estimators): one call of the method on all N*B rows, then ``missing``
     (N, B) masks rows, then the adversary model lies.
     """
-    results, returned = _evaluate(model, method, coded, missing, min_results)
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = bool(np.isfinite(coded.sum()) or np.isfinite(coded).all())
+    # Finite coded rows need no second finiteness check inside a scikit-learn f
+    # (its validation on N/K times the request's rows); any other rows keep it.
+    with config_context(assume_finite=finite or get_config()["assume_finite"]):
+        results, returned = _evaluate(model, method, coded, missing, min_results)
     if adversaries is not None:
         adversaries = check_adversaries(adversaries, coded.shape[0])
     return _lie(adversaries, results, returned, check_random_state(rng))
@@ -639,7 +665,7 @@ def _evaluate(model, method, coded, missing, min_results):
             f"returned unusable outputs: {error}"
         ) from None
     results = outputs.reshape(n_workers, n_batches, -1)
-    returned = ~missing & np.isfinite(results).all(axis=2)
+    returned = ~missing & finite_rows(results)
     _check_insufficient(returned, min_results, {}, n_workers)
     if not returned.all():
         results = results.copy()
