@@ -54,7 +54,7 @@ WORKERS_TTL = 1.0
 #: Seconds between two reads of the stop flag inside a task (each read is a round
 #: trip to the scheduler): a task that starts within this time of being sent, and
 #: chunks computed within it, skip the read; stragglers still stop within it.
-FLAG_EVERY = 0.02
+FLAG_EVERY = 0.05
 
 #: Seconds between checks that the scheduler is still connected.
 _POLL = 0.1
@@ -522,8 +522,9 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
     finally:
         for pump in pumps:
             pump.cancel()
-        flag.set()
-        _clear_when_done(flag, all_futures)
+        if not all(future.done() for future in all_futures):  # else no task can read it
+            flag.set()
+            _clear_when_done(flag, all_futures)
 
 
 def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeout, collection):
