@@ -14,9 +14,15 @@ is bounded by the request's :class:`~._backends._Clock`, from the call on:
 - **Tasks pinned to the workers holding copies**, spread over their threads
   in submission order, and sent in graphs of at most :data:`GRAPH_BYTES`, so
   that dask does not warn about large graphs.
-- **Results fetched one by one through the scheduler** within the time limit:
-  a result held by a frozen worker delays only itself (the client's shared
-  gather waits for every key it fetches, and logs a warning per failure).
+- **Results fetched one by one from the worker that computed them** (one hop;
+  through the scheduler when that worker no longer has it) within the time
+  limit: a result held by a frozen worker delays only itself (the client's
+  shared gather waits for every key it fetches, and logs a warning per failure).
+- **Few scheduler round trips per request**: the list of running workers is
+  reused for :data:`WORKERS_TTL` seconds, a task reads the stop flag at most
+  every :data:`FLAG_EVERY` seconds (one that starts sooner after being sent
+  computes without asking), and the flag is set only while a task of the
+  request is still running.
 - **A lost scheduler** (the client reconnecting or closed) ends the request
   at once, recorded in ``collection.lost``; the stop flag is set and cleared
   without waiting for the scheduler.

@@ -178,7 +178,9 @@ def run_workers(
     ``threading.Event`` for thread pools, a ``distributed.Event`` for dask, a
     flag file for other executors (process pools, whose processes share this
     machine's file system). Tasks wait out injected latency on that flag and
-    check it between chunks, so stragglers free their worker threads at once
+    check it between chunks (on dask, where a check is a round trip to the
+    scheduler, at most every 50 ms, and before the first chunk only if the task
+    waited that long to start), so stragglers free their worker threads at once
     instead of slowing the next request.
 
     Time limits: once the straggler plan's ``deadline`` has passed, the master
