@@ -33,6 +33,22 @@ from threadpoolctl import threadpool_limits
 CLIENTS, ROWS = 8, 64
 
 
+def cache_mib(coded):
+    """MiB held by the bounded operator caches (spline, Berrut, Lagrange) and the codec.
+
+    They fill as new survivor sets arrive (the interleaved assignment is drawn
+    afresh per request, so most requests bring one) up to their fixed limits.
+    """
+    from sklearn_coded.estimators import _coded
+    from sklearn_coded.operators import _rational, _spline
+
+    caches = [getattr(module, name).cache for module in (_spline, _rational)
+              for name in dir(module) if hasattr(getattr(module, name), "cache")]  # fmt: skip
+    state = _coded._SERVING.get(coded.clf)
+    codec = 0 if state is None else sum(stack.nbytes for _, stack in state[2]._slots.values())
+    return (sum(cache.nbytes for cache in caches) + codec) / 2**20
+
+
 def soak(minutes, every):
     X, y = make_data(6000, seed=1)
     mlp = train_mlp(X[:2000], y[:2000])
@@ -68,6 +84,7 @@ def soak(minutes, every):
                     "requests": served[0],
                     "client_mib": me.memory_info().rss / 2**20,
                     "scheduler_mib": scheduler.memory_info().rss / 2**20,
+                    "cache_mib": cache_mib(coded),
                 }
             )
             print(samples[-1], flush=True)
@@ -78,12 +95,15 @@ def soak(minutes, every):
 
 
 def growth(samples, key):
-    """MiB from the first sample after the first minute (warm) to the last, and per 1000 requests."""
-    warm = next((s for s in samples if s["seconds"] >= 60), samples[0])
+    """MiB gained after the first minute and over the second half, and per 1000 requests."""
+    out = {}
     last = samples[-1]
-    mib = last[key] - warm[key]
-    requests = max(last["requests"] - warm["requests"], 1)
-    return {"mib": mib, "kib_per_1000_requests": 1024 * 1000 * mib / requests}
+    for name, start in (("after_minute_1", 60), ("second_half", last["seconds"] / 2)):
+        warm = next((s for s in samples if s["seconds"] >= start), samples[0])
+        mib = last[key] - warm[key]
+        requests = max(last["requests"] - warm["requests"], 1)
+        out[name] = {"mib": mib, "kib_per_1000_requests": 1024 * 1000 * mib / requests}
+    return out
 
 
 def main(argv=None):
@@ -102,6 +122,7 @@ def main(argv=None):
         "first_error": errors[0] if errors else None,
         "client_growth": growth(samples, "client_mib"),
         "scheduler_growth": growth(samples, "scheduler_mib"),
+        "cache_growth": growth(samples, "cache_mib"),
         "samples": samples,
     }
     stem = "serving_soak" if args.minutes >= 10 else "serving_soak.quick"
@@ -110,6 +131,7 @@ def main(argv=None):
     t = [s["seconds"] / 60 for s in samples]
     ax.plot(t, [s["client_mib"] for s in samples], label="client (this process)")
     ax.plot(t, [s["scheduler_mib"] for s in samples], label="dask scheduler")
+    ax.plot(t, [s["cache_mib"] for s in samples], label="client: bounded operator caches")
     ax.set_xlabel("minutes")
     ax.set_ylabel("resident memory (MiB)")
     ax.set_title(f"coded serving soak: {served} requests of {ROWS} rows, {CLIENTS} clients")
