@@ -3,13 +3,18 @@
 Part 1, in process: ``CodedClassifier`` (K = 16, N = 32, S = 2, ``executor=None``)
 against the plain model's own method on the same 2000 rows, for an MLP
 (40-256-256-5, sklearn ``MLPClassifier``) and a ``LogisticRegression``; plain and
-coded calls interleaved, median of the repeats, one BLAS thread. Targets:
-coded / plain <= 1.2 x (N/K) = 2.4 for the MLP and <= 4 for logistic regression.
+coded calls interleaved, median of the repeats (wall clock, and CPU time of the
+calling thread, which a loaded machine does not inflate), one BLAS thread.
+Targets: coded / plain <= 1.2 x (N/K) = 2.4 for the MLP and <= 4 for logistic
+regression.
 
 Part 2, on a dask ``LocalCluster`` (4 worker processes x 1 thread): C client
 threads (1, 4, 8, 16) each send requests of R rows (16, 64, 1024) back to back for
 a fixed time, the schemes taking turns in 2 rounds per cell (pooled); throughput
-(rows/s) and p50/p99 request latency for
+(rows/s) and p50/p99 request latency for the MLP; then the CNN of
+``serving_models.py`` (8 clients) on the same cluster, and the MLP (8 clients, 16
+and 1024 rows) on a cluster started from the command line (``dask scheduler`` and
+``dask worker`` processes, torn down after). For
 
 - uncoded: ``client.submit`` of the plain model's ``predict_proba`` on the scattered
   model (the baseline a user would write), alone and behind the same
@@ -30,7 +35,7 @@ Pareto(1.5) tail of scale 20 ms, capped at 2 s, before every task: uncancellable
 Writes benchmarks/results/serving.json and serving.png (serving.quick.* for
 ``--quick``). Run:
 
-    python benchmarks/bench_serving.py            # full (about 10 minutes)
+    python benchmarks/bench_serving.py            # full (10 to 20 minutes)
     python benchmarks/bench_serving.py --quick    # smoke run (about a minute)
 
 Absolute timings drift with the machine's load (a shared 2-core machine here):
