@@ -359,13 +359,22 @@ async def _direct(client, key, address, clock):
     """
     from distributed.utils_comm import gather_from_workers
 
+    # Shielded: a request that ends (or runs out of time) while a fetch is under way
+    # stops waiting for it, but the exchange with the worker runs to its end, so the
+    # worker is not left with a connection closed before the client's reply.
+    fetch = asyncio.ensure_future(gather_from_workers({key: [address]}, rpc=client.rpc))
+    fetch.add_done_callback(_retrieve)
     try:
-        data, *_ = await _bounded(
-            gather_from_workers({key: [address]}, rpc=client.rpc), clock, client, "the results"
-        )
+        data, *_ = await _bounded(asyncio.shield(fetch), clock, client, "the results")
     except (_SchedulerLostError, _OutOfTimeError, OSError):
         return None
     return data.get(key, _MISSING)
+
+
+def _retrieve(task):
+    """Read a finished background task's exception (asyncio logs unread ones)."""
+    if not task.cancelled():
+        task.exception()
 
 
 _MISSING = object()
