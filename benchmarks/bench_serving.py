@@ -3,13 +3,18 @@
 Part 1, in process: ``CodedClassifier`` (K = 16, N = 32, S = 2, ``executor=None``)
 against the plain model's own method on the same 2000 rows, for an MLP
 (40-256-256-5, sklearn ``MLPClassifier``) and a ``LogisticRegression``; plain and
-coded calls interleaved, median of the repeats, one BLAS thread. Targets:
-coded / plain <= 1.2 x (N/K) = 2.4 for the MLP and <= 4 for logistic regression.
+coded calls interleaved, median of the repeats (wall clock, and CPU time of the
+calling thread, which a loaded machine does not inflate), one BLAS thread.
+Targets: coded / plain <= 1.2 x (N/K) = 2.4 for the MLP and <= 4 for logistic
+regression.
 
 Part 2, on a dask ``LocalCluster`` (4 worker processes x 1 thread): C client
 threads (1, 4, 8, 16) each send requests of R rows (16, 64, 1024) back to back for
 a fixed time, the schemes taking turns in 2 rounds per cell (pooled); throughput
-(rows/s) and p50/p99 request latency for
+(rows/s) and p50/p99 request latency for the MLP; then the CNN of
+``serving_models.py`` (8 clients) on the same cluster, and the MLP (8 clients, 16
+and 1024 rows) on a cluster started from the command line (``dask scheduler`` and
+``dask worker`` processes, torn down after). For
 
 - uncoded: ``client.submit`` of the plain model's ``predict_proba`` on the scattered
   model (the baseline a user would write), alone and behind the same
@@ -30,7 +35,7 @@ Pareto(1.5) tail of scale 20 ms, capped at 2 s, before every task: uncancellable
 Writes benchmarks/results/serving.json and serving.png (serving.quick.* for
 ``--quick``). Run:
 
-    python benchmarks/bench_serving.py            # full (about 10 minutes)
+    python benchmarks/bench_serving.py            # full (10 to 20 minutes)
     python benchmarks/bench_serving.py --quick    # smoke run (about a minute)
 
 Absolute timings drift with the machine's load (a shared 2-core machine here):
@@ -40,18 +45,22 @@ compare the schemes of one cell, measured back to back, not across runs.
 import argparse
 import json
 import logging
+import os
 import platform
 import threading
 import time
 import warnings
 from pathlib import Path
 
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch: the workers inherit it
 import matplotlib
 
 matplotlib.use("Agg")
 import distributed
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from serving_models import cli_cluster, digits, train_cnn
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -107,13 +116,19 @@ def in_process(repeats):
         for _ in range(30):  # warm: every survivor set seen, operators cached
             getattr(clf, method)(X_test)
         times = {"plain": [], "coded": []}
+        cpu = {"plain": [], "coded": []}
         for _ in range(repeats):  # interleaved, so that the load drifts alike
             for key, fn in (("plain", getattr(plain, method)), ("coded", getattr(clf, method))):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 fn(X_test)
+                cpu[key].append(time.thread_time() - start_cpu)
                 times[key].append(time.perf_counter() - start)
         p, c = np.median(times["plain"]), np.median(times["coded"])
         p_min, c_min = min(times["plain"]), min(times["coded"])
+        # CPU time of this thread: what the call costs, without the time it waited
+        # for a core on a loaded machine (a call longer than the scheduler's time
+        # slice is preempted more often than a short one, which skews wall ratios).
+        p_cpu, c_cpu = np.median(cpu["plain"]), np.median(cpu["coded"])
         agreement = float(np.mean(clf.predict(X_test) == plain.predict(X_test)))
         row = {
             "model": name,
@@ -122,6 +137,11 @@ def in_process(repeats):
             "coded_ms": 1e3 * c,
             "ratio": c / p,
             "ratio_of_minima": c_min / p_min,
+            "plain_cpu_ms": 1e3 * p_cpu,
+            "coded_cpu_ms": 1e3 * c_cpu,
+            "cpu_ratio": c_cpu / p_cpu,
+            "met_cpu": bool(c_cpu / p_cpu <= target),
+            "load_average": os.getloadavg()[0],
             "target_ratio": target,
             "met": bool(c / p <= target),
             "overhead_us_per_row": 1e6 * (c - p) / len(X_test),
@@ -129,8 +149,9 @@ def in_process(repeats):
         }
         print(
             f"in process {name}: plain {row['plain_ms']:.2f} ms, coded {row['coded_ms']:.2f} ms,"
-            f" ratio {row['ratio']:.2f} (of minima {row['ratio_of_minima']:.2f}; target <="
-            f" {target:.1f}), agreement {agreement:.3f}"
+            f" ratio {row['ratio']:.2f} (of minima {row['ratio_of_minima']:.2f}, of CPU times"
+            f" {row['cpu_ratio']:.2f}; target <= {target:.1f}), agreement {agreement:.3f},"
+            f" load average {row['load_average']:.1f}"
         )
         rows.append(row)
     return rows
@@ -140,9 +161,10 @@ def in_process(repeats):
 class SlowWorker:
     """A model whose methods sleep on dask worker 0 first (heavy-tailed, uncancellable)."""
 
-    def __init__(self, model, slow):
+    def __init__(self, model, slow, dtype=np.float64):
         self.model = model
         self.slow = slow
+        self.dtype = dtype  # float32 for a skorch net
         self.classes_ = model.classes_
 
     def _maybe_sleep(self):
@@ -152,14 +174,14 @@ class SlowWorker:
             name = distributed.get_worker().name
         except ValueError:
             return
-        if name == 0:
+        if str(name) == "0":  # LocalCluster names workers 0.., the CLI ones are named so
             s = self.slow
             extra = s["scale"] * np.random.default_rng().pareto(s["shape"])
             time.sleep(min(s["base"] + extra, s["cap"]))
 
     def predict_proba(self, X):
         self._maybe_sleep()
-        return self.model.predict_proba(X)
+        return self.model.predict_proba(np.asarray(X, dtype=self.dtype))
 
 
 def plain_predict(model, X):
@@ -287,10 +309,64 @@ def load(scheme, X, n_clients, size, duration, seed):
     return {"latencies": np.array(latencies), "rows": rows[0], "wall": wall, "errors": errors}
 
 
+def serve_grid(client, setup, args, cells):
+    """Every cell of one (cluster, model): the schemes take turns, round by round."""
+    X, y, X_serve, model, dtype = (
+        setup["X"],
+        setup["y"],
+        setup["X_serve"],
+        setup["model"],
+        setup["dtype"],
+    )
+    for condition, slow in (("no stragglers", None), ("one slow worker", SLOW)):
+        worker_model = SlowWorker(model, slow, dtype)
+        uncoded = Uncoded(client, worker_model)
+        schemes = [
+            uncoded,
+            Coalesced(uncoded),
+            Replicated(client, worker_model),
+            Coded(client, worker_model, X, y, coalesce=False),
+            Coded(client, worker_model, X, y, coalesce=True),
+        ]
+        for scheme in schemes:  # warm: model scattered, operators cached
+            for _ in range(3):
+                scheme(X_serve[:64])
+        for size in setup["sizes"]:
+            for n_clients in setup["clients"]:
+                runs = {scheme.name: [] for scheme in schemes}
+                for r in range(args.rounds):
+                    for scheme in schemes:
+                        seed = 1000 * r + size
+                        runs[scheme.name].append(
+                            load(scheme, X_serve, n_clients, size, args.duration, seed)
+                        )
+                for scheme in schemes:
+                    cell = pooled(runs[scheme.name])
+                    cell.update(
+                        cluster=setup["cluster"], model=setup["name"], condition=condition,
+                        scheme=scheme.name, clients=n_clients, rows=size,
+                    )  # fmt: skip
+                    cells.append(cell)
+                    print(
+                        f"{setup['cluster']:5s} {setup['name']:4s} {condition:16s} R={size:5d}"
+                        f" C={n_clients:2d} {scheme.name:20s} {cell['throughput_rows_s']:9.0f}"
+                        f" rows/s  p50 {cell['p50_ms']:7.1f} ms  p99 {cell['p99_ms']:7.1f} ms"
+                        f"  errors {cell['errors']}",
+                        flush=True,
+                    )
+
+
 def on_dask(args):
+    """The MLP on a LocalCluster (every cell), the CNN there and the MLP on a CLI cluster."""
     X, y = make_data(6000, seed=1)
-    mlp = train_mlp(X[:2000], y[:2000])
-    X_serve = X[2000:]
+    mlp = {"name": "mlp", "X": X, "y": y, "X_serve": X[2000:], "dtype": np.float64}
+    mlp["model"] = train_mlp(X[:2000], y[:2000])
+    Xd, yd = digits()
+    cnn = {"name": "cnn", "X": Xd, "y": yd, "X_serve": Xd, "dtype": np.float32}
+    cnn["model"] = train_cnn(Xd[:1000], yd[:1000])
+    print(
+        f"cnn held-out accuracy {np.mean(cnn['model'].predict(Xd[1000:].astype(np.float32)) == yd[1000:]):.3f}"
+    )
     cells = []
     with (
         distributed.LocalCluster(
@@ -299,94 +375,71 @@ def on_dask(args):
         ) as cluster,
         distributed.Client(cluster) as client,
     ):  # fmt: skip
-        for condition, slow in (("no stragglers", None), ("one slow worker", SLOW)):
-            model = SlowWorker(mlp, slow)
-            uncoded = Uncoded(client, model)
-            schemes = [
-                uncoded,
-                Coalesced(uncoded),
-                Replicated(client, model),
-                Coded(client, model, X, y, coalesce=False),
-                Coded(client, model, X, y, coalesce=True),
-            ]
-            for scheme in schemes:  # warm: model scattered, operators cached
-                for _ in range(3):
-                    scheme(X_serve[:64])
-            for size in args.sizes:
-                for n_clients in args.clients:
-                    runs = {scheme.name: [] for scheme in schemes}
-                    for r in range(args.rounds):  # the schemes take turns, round by round
-                        for scheme in schemes:
-                            seed = 1000 * r + size
-                            runs[scheme.name].append(
-                                load(scheme, X_serve, n_clients, size, args.duration, seed)
-                            )
-                    for scheme in schemes:
-                        cell = pooled(runs[scheme.name])
-                        cell.update(
-                            condition=condition, scheme=scheme.name, clients=n_clients, rows=size
-                        )
-                        cells.append(cell)
-                        print(
-                            f"{condition:16s} R={size:5d} C={n_clients:2d} {scheme.name:20s}"
-                            f" {cell['throughput_rows_s']:9.0f} rows/s  p50 {cell['p50_ms']:7.1f}"
-                            f" ms  p99 {cell['p99_ms']:7.1f} ms  errors {cell['errors']}",
-                            flush=True,
-                        )
+        serve_grid(
+            client,
+            {**mlp, "cluster": "local", "sizes": args.sizes, "clients": args.clients},
+            args,
+            cells,
+        )
+        if args.cnn:
+            serve_grid(
+                client,
+                {**cnn, "cluster": "local", "sizes": args.sizes, "clients": (8,)},
+                args,
+                cells,
+            )
+    if args.cli:
+        with cli_cluster(N_WORKERS) as (client, _):
+            setup = {**mlp, "cluster": "cli", "sizes": args.cli_sizes, "clients": (8,)}
+            serve_grid(client, setup, args, cells)
     return cells
 
 
 def verdicts(cells):
-    """The issue's targets, per request size, at 8 clients (or the closest measured)."""
+    """The issue's targets per (cluster, model, request size, condition), at 8 clients."""
     out = []
-    for size in sorted({c["rows"] for c in cells}):
-        for condition in ("no stragglers", "one slow worker"):
-            sub = [c for c in cells if c["rows"] == size and c["condition"] == condition]
-            if not sub:
-                continue
-            clients = min({c["clients"] for c in sub}, key=lambda n: abs(n - 8))
-            by = {c["scheme"]: c for c in sub if c["clients"] == clients}
-            base = by["uncoded"]
-            best = max(
-                (by["uncoded"], by["uncoded + coalescing"]), key=lambda c: c["throughput_rows_s"]
+    for key in dict.fromkeys((c["cluster"], c["model"], c["rows"], c["condition"]) for c in cells):
+        sub = [c for c in cells if (c["cluster"], c["model"], c["rows"], c["condition"]) == key]
+        clients = min({c["clients"] for c in sub}, key=lambda n: abs(n - 8))
+        by = {c["scheme"]: c for c in sub if c["clients"] == clients}
+        for name in ("coded", "coded + coalescing"):
+            row = dict(zip(("cluster", "model", "rows", "condition"), key, strict=True))
+            row.update(clients=clients, scheme=name, **_ratios(by, name, key[3]))
+            out.append(row)
+            print(
+                f"targets {key[0]:5s} {key[1]:4s} {key[3]:16s} R={key[2]:5d} C={clients:2d}"
+                f" {name:20s}: throughput {row['throughput_over_uncoded']:.2f}x uncoded, p99"
+                f" {row['p99_over_uncoded']:.2f}x uncoded,"
+                f" {row['p99_over_replication']:.2f}x replication -> met={row['met']};"
+                f" vs coalesced uncoded: throughput {row['throughput_over_best_uncoded']:.2f}x,"
+                f" p99 {row['p99_over_best_uncoded']:.2f}x"
             )
-            for name in ("coded", "coded + coalescing"):
-                coded = by[name]
-                row = {
-                    "condition": condition,
-                    "rows": size,
-                    "clients": clients,
-                    "scheme": name,
-                    "throughput_over_uncoded": coded["throughput_rows_s"]
-                    / base["throughput_rows_s"],
-                    "p99_over_uncoded": coded["p99_ms"] / base["p99_ms"],
-                    "p99_over_replication": coded["p99_ms"] / by["replication 2x"]["p99_ms"],
-                    "throughput_over_best_uncoded": coded["throughput_rows_s"]
-                    / best["throughput_rows_s"],
-                    "p99_over_best_uncoded": coded["p99_ms"] / best["p99_ms"],
-                }
-                if condition == "no stragglers":
-                    row["met"] = bool(
-                        row["throughput_over_uncoded"] >= TARGET_THROUGHPUT
-                        and row["p99_over_uncoded"] <= TARGET_P99
-                    )
-                else:
-                    row["met"] = bool(
-                        row["p99_over_uncoded"] <= 0.5 and row["p99_over_replication"] <= 1.0
-                    )
-                out.append(row)
-                print(
-                    f"targets {condition:16s} R={size:5d} C={clients:2d} {name:20s}: throughput"
-                    f" {row['throughput_over_uncoded']:.2f}x uncoded, p99"
-                    f" {row['p99_over_uncoded']:.2f}x uncoded,"
-                    f" {row['p99_over_replication']:.2f}x replication -> met={row['met']};"
-                    f" vs coalesced uncoded: throughput {row['throughput_over_best_uncoded']:.2f}x,"
-                    f" p99 {row['p99_over_best_uncoded']:.2f}x"
-                )
     return out
 
 
+def _ratios(by, name, condition):
+    """One coded scheme's cell against the baselines of the same cell, and the verdict."""
+    coded, base, rep = by[name], by["uncoded"], by["replication 2x"]
+    best = max((base, by["uncoded + coalescing"]), key=lambda c: c["throughput_rows_s"])
+    row = {
+        "throughput_over_uncoded": coded["throughput_rows_s"] / base["throughput_rows_s"],
+        "p99_over_uncoded": coded["p99_ms"] / base["p99_ms"],
+        "p99_over_replication": coded["p99_ms"] / rep["p99_ms"],
+        "throughput_over_best_uncoded": coded["throughput_rows_s"] / best["throughput_rows_s"],
+        "p99_over_best_uncoded": coded["p99_ms"] / best["p99_ms"],
+    }
+    if condition == "no stragglers":
+        row["met"] = bool(
+            row["throughput_over_uncoded"] >= TARGET_THROUGHPUT
+            and row["p99_over_uncoded"] <= TARGET_P99
+        )
+    else:
+        row["met"] = bool(row["p99_over_uncoded"] <= 0.5 and row["p99_over_replication"] <= 1.0)
+    return row
+
+
 def plot(cells, path):
+    cells = [c for c in cells if (c["cluster"], c["model"]) == ("local", "mlp")]
     sizes = sorted({c["rows"] for c in cells})
     conditions = ("no stragglers", "one slow worker")
     fig, axes = plt.subplots(4, len(sizes), figsize=(4.2 * len(sizes), 12), squeeze=False)
@@ -419,14 +472,19 @@ def main(argv=None):
     parser.add_argument("--duration", type=float, default=1.0, help="seconds per turn")
     parser.add_argument("--repeats", type=int, default=40, help="in-process repeats")
     parser.add_argument("--rounds", type=int, default=2, help="turns of the schemes per cell")
+    parser.add_argument("--no-cnn", dest="cnn", action="store_false", help="skip the CNN")
+    parser.add_argument(
+        "--no-cli", dest="cli", action="store_false", help="skip the command-line cluster"
+    )
     args = parser.parse_args(argv)
-    args.clients, args.sizes = CLIENTS, SIZES
+    args.clients, args.sizes, args.cli_sizes = CLIENTS, SIZES, (16, 1024)
     if args.quick:
         args.duration, args.repeats, args.clients, args.sizes = 0.5, 10, (1, 8), (64,)
-        args.rounds = 1
+        args.rounds, args.cli_sizes = 1, (64,)
     RESULTS.mkdir(exist_ok=True)
     stem = "serving.quick" if args.quick else "serving"
     began = time.time()
+    torch.set_num_threads(1)  # and OMP_NUM_THREADS=1 for the worker processes (set above)
     with threadpool_limits(limits=1):  # small matrices; BLAS threads only contend here
         process_rows = in_process(args.repeats)
         cells = on_dask(args)

@@ -210,8 +210,10 @@ class _BaseCoded(
         the request, or padded into its batch, is charged for every copy. Nothing
         is sent when a row would pass ``leakage_budget``.
         """
+        if not plan.n_private:  # nothing to charge (and no budget to resolve per request)
+            return
         budget = resolve_budget(self.leakage_budget, plan.max_leakage)
-        if not plan.n_private or budget is None:
+        if budget is None:
             return
         q_rows = np.zeros(len(X))
         for group in batch_groups(

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..coding import UncertifiedDecodeError, adversary_bound
 from ..coding._base import apply_operator
+from ..execution._run import finite_rows
 
 
 class Group:
@@ -166,64 +167,81 @@ def decode_groups(
     """
     n_coded, n_all, n_outputs = results.shape
     results = np.asarray(results, dtype=np.float64)
-    ok = np.asarray(returned, dtype=bool) & np.isfinite(results).all(axis=2)
+    ok = np.asarray(returned, dtype=bool) & finite_rows(results)
     decoded = np.zeros((n_samples, n_outputs), dtype=out_dtype)
-    n_used = ok.sum(axis=0)  # docs/method.rst 8: results per batch, against the floor
-    certified = np.ones(n_all, dtype=bool)
-    below = np.zeros(n_all, dtype=bool)
-    reasons = {}
+    state = {
+        "n_used": ok.sum(axis=0),  # docs/method.rst 8: results per batch, against the floor
+        "certified": np.ones(n_all, dtype=bool),
+        "below_floor": np.zeros(n_all, dtype=bool),
+        "reasons": {},
+    }
     start = 0
     for group in groups:
         n_batches, k = group.slots.shape
         cols = np.arange(start, start + n_batches)
         start += n_batches
         dec = decoder(k).fit(np.zeros((n_coded, n_outputs)))
-        gcv = dec.plan_.lam_dec == "gcv"
         least = max(dec.min_results(), 0 if floor is None else int(floor))
         if dec.n_adversaries:  # and the locator's bound, r + 2A
             least = max(least, adversary_bound(dec.min_results(), dec.n_adversaries)[0])
-        for c in cols[n_used[cols] < least]:  # below the floor: refused, rows NaN
-            certified[c], below[c] = False, True
-            reasons[int(c)] = f"{n_used[c]} results, below the floor of {least}"
-            ok[:, c] = False
+        _refuse_below(state, ok, cols, least)
         if dec.n_adversaries:  # Byzantine workers: each batch locates its own liars
-            batch_out = np.full((k, n_batches, n_outputs), np.nan)
-            for j, c in enumerate(cols):
-                if not certified[c]:
-                    continue
-                try:
-                    batch_out[:, j] = _robust_decode(dec, results[:, c], ok[:, c], shift_free)
-                except UncertifiedDecodeError as error:  # docs/method.rst 8: abstain
-                    certified[c] = False
-                    reasons[int(c)] = error.reason
-                n_used[c] -= int(dec.flagged_.sum())
-            per_slot = batch_out.transpose(1, 0, 2)
-            decoded[group.slots[group.keep]] += per_slot[group.keep]
-            continue
-        patterns, inverse = np.unique(ok[:, cols].T, axis=0, return_inverse=True)
-        batch_out = np.empty((k, n_batches, n_outputs))
-        for p, pattern in enumerate(patterns):
-            members = np.flatnonzero(inverse.ravel() == p)
-            survivors = np.flatnonzero(pattern)
-            if survivors.size < least:  # refused above
-                batch_out[:, members, :] = np.nan
-                continue
-            Y = results[survivors][:, cols[members], :]  # (|F|, G, n_outputs)
-            if gcv:  # one lam per batch, chosen from its own results
-                for j, b in enumerate(members):
-                    D = dec.decoding_matrix(survivors, Y[:, j, :])
-                    batch_out[:, b, :] = D @ Y[:, j, :]
-            else:
-                D = dec.decoding_matrix(survivors)
-                G = members.size
-                batch_out[:, members, :] = (D @ Y.reshape(survivors.size, -1)).reshape(
-                    k, G, n_outputs
-                )
+            batch_out = _decode_located(dec, results, ok, cols, k, shift_free, state)
+        else:
+            batch_out = _decode_patterns(dec, results, ok, cols, k, least)
         per_slot = batch_out.transpose(1, 0, 2)  # (n_batches, k, n_outputs)
         decoded[group.slots[group.keep]] += per_slot[group.keep]
     if report is not None:
-        report.update(n_used=n_used, certified=certified, below_floor=below, reasons=reasons)
+        report.update(state)
     return decoded
+
+
+def _refuse_below(state, ok, cols, least):
+    """Batches of ``cols`` with fewer than ``least`` results: refused, their rows NaN."""
+    for c in cols[state["n_used"][cols] < least]:
+        state["certified"][c], state["below_floor"][c] = False, True
+        state["reasons"][int(c)] = f"{state['n_used'][c]} results, below the floor of {least}"
+        ok[:, c] = False
+
+
+def _decode_located(dec, results, ok, cols, k, shift_free, state):
+    """Batches decoded one by one, each locating its own liars (docs/method.rst 8)."""
+    batch_out = np.full((k, cols.size, results.shape[2]), np.nan)
+    for j, c in enumerate(cols):
+        if not state["certified"][c]:
+            continue
+        try:
+            batch_out[:, j] = _robust_decode(dec, results[:, c], ok[:, c], shift_free)
+        except UncertifiedDecodeError as error:  # docs/method.rst 8: abstain
+            state["certified"][c] = False
+            state["reasons"][int(c)] = error.reason
+        state["n_used"][c] -= int(dec.flagged_.sum())
+    return batch_out
+
+
+def _decode_patterns(dec, results, ok, cols, k, least):
+    """``Y_hat = D_F Y[F]``, one matrix product per survivor set F (one per batch for GCV)."""
+    n_outputs = results.shape[2]
+    gcv = dec.plan_.lam_dec == "gcv"
+    patterns, inverse = np.unique(ok[:, cols].T, axis=0, return_inverse=True)
+    batch_out = np.empty((k, cols.size, n_outputs))
+    for p, pattern in enumerate(patterns):
+        members = np.flatnonzero(inverse.ravel() == p)
+        survivors = np.flatnonzero(pattern)
+        if survivors.size < least:  # refused above
+            batch_out[:, members, :] = np.nan
+            continue
+        Y = results[survivors][:, cols[members], :]  # (|F|, G, n_outputs)
+        if gcv:  # one lam per batch, chosen from its own results
+            for j, b in enumerate(members):
+                D = dec.decoding_matrix(survivors, Y[:, j, :])
+                batch_out[:, b, :] = D @ Y[:, j, :]
+        else:
+            D = dec.decoding_matrix(survivors)
+            batch_out[:, members, :] = (D @ Y.reshape(survivors.size, -1)).reshape(
+                k, members.size, n_outputs
+            )
+    return batch_out
 
 
 def _robust_decode(decoder, Y, ok, shift_free):
@@ -303,7 +321,12 @@ class Codec:
         """
         n_coded = masks.shape[1]
         if n_coded <= 62:  # the set as the bits of one integer
-            keys = masks @ (np.int64(1) << np.arange(n_coded, dtype=np.int64))
+            keys = (masks @ (np.int64(1) << np.arange(n_coded, dtype=np.int64))).tolist()
+            with self._lock:  # every set seen before: one dictionary look-up per batch
+                slots, stack = self._slots.get(k, ({}, None))
+                where = [slots.get(key, -1) for key in keys]
+            if -1 not in where:
+                return stack, np.array(where, dtype=np.intp)
             unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
             names = unique.tolist()
         else:
@@ -404,8 +427,9 @@ def decode_request(results, returned, groups, codec, n_samples, out=None):
     :func:`decode_groups`).
     """
     n_coded, _, n_outputs = results.shape
-    ok = np.asarray(returned, dtype=bool) & np.isfinite(results).all(axis=2)
-    Y = np.where(ok[:, :, None], results, 0.0).astype(np.float64, copy=False)
+    ok = np.asarray(returned, dtype=bool) & finite_rows(results)
+    Y = np.array(results, dtype=np.float64)  # a copy: the missing rows become 0
+    Y[~ok] = 0.0
     if out is None:
         out = np.zeros((n_samples, n_outputs))
     start = 0
@@ -419,7 +443,10 @@ def decode_request(results, returned, groups, codec, n_samples, out=None):
             per_slot = block.transpose(1, 0, 2)
         else:
             per_slot = np.matmul(D[index], Y[:, cols].transpose(1, 0, 2))
-        if group.keep.all():
+        if group.contiguous and group.keep.all():  # consecutive rows in order: a slice
+            first = group.slots[0, 0]
+            out[first : first + n_batches * k] += per_slot.reshape(-1, n_outputs)
+        elif group.keep.all():
             out[group.slots.ravel()] += per_slot.reshape(-1, n_outputs)
         else:
             out[group.slots[group.keep]] += per_slot[group.keep]

@@ -7,12 +7,11 @@ import weakref
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ..coding._registry import find_scheme
 from ..execution import check_stragglers, run_workers
-from ..execution._run import run_drawn, simulated_deadline
+from ..execution._run import finite_rows, run_drawn, simulated_deadline
 from ._batching import (
     Codec,
     chunk_layout,
@@ -25,6 +24,7 @@ from ._batching import (
 )
 from ._diagnostics import Diagnostics, RequestDiagnostics, apply_policy
 from ._response import SCORE_SPACES
+from ._serving import request_rng, request_rows, shallow_params
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -53,9 +53,9 @@ class _StreamingPredict:
             return importlib.import_module(scheme.dispatch).scheme_response(self, X)
         check_is_fitted(self)
         plan, codec = self._serving_state()  # validated once per parameter setting
-        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        X = request_rows(self, X, FLOAT_DTYPES)  # validate_data, fast on plain arrays
         K, N = plan.batch_size, plan.n_coded
-        rng = check_random_state(self.random_state)
+        rng = request_rng(self.random_state, self)
         n_samples, n_features = X.shape
         # The request's layout (and in process its stragglers) is drawn once, before
         # it is cut into chunks: chunked and one-pass predictions are the same.
@@ -134,7 +134,7 @@ class _StreamingPredict:
         """A chunk's decoded rows: one batched product, or batch by batch (docs/method.rst 3, 8)."""
         codec, decoder = coders
         tic = time.perf_counter()
-        n_ok = (returned & np.isfinite(results).all(axis=2)).sum(axis=0)
+        n_ok = (returned & finite_rows(results)).sum(axis=0)
         fast = plan.lam_dec != "gcv" and not plan.n_adversaries
         if fast and n_ok.min() >= plan.min_results:  # every batch above the floor
             part = decode_request(results, returned, groups, codec, n_rows)
@@ -229,7 +229,7 @@ def _param_key(value):
     if value is None or isinstance(value, bool | numbers.Number | str):
         return (type(value), value)
     if isinstance(value, BaseEstimator):
-        return (type(value), id(value), repr(sorted(value.get_params(deep=False).items())))
+        return (type(value), id(value), repr(sorted(shallow_params(value).items())))
     if isinstance(value, tuple | list):
         return (type(value), id(value), repr(value))
     return (type(value), id(value))

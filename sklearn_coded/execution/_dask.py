@@ -14,9 +14,15 @@ is bounded by the request's :class:`~._backends._Clock`, from the call on:
 - **Tasks pinned to the workers holding copies**, spread over their threads
   in submission order, and sent in graphs of at most :data:`GRAPH_BYTES`, so
   that dask does not warn about large graphs.
-- **Results fetched one by one through the scheduler** within the time limit:
-  a result held by a frozen worker delays only itself (the client's shared
-  gather waits for every key it fetches, and logs a warning per failure).
+- **Results fetched one by one from the worker that computed them** (one hop;
+  through the scheduler when that worker no longer has it) within the time
+  limit: a result held by a frozen worker delays only itself (the client's
+  shared gather waits for every key it fetches, and logs a warning per failure).
+- **Few scheduler round trips per request**: the list of running workers is
+  reused for :data:`WORKERS_TTL` seconds, a task reads the stop flag at most
+  every :data:`FLAG_EVERY` seconds (one that starts sooner after being sent
+  computes without asking), and the flag is set only while a task of the
+  request is still running.
 - **A lost scheduler** (the client reconnecting or closed) ends the request
   at once, recorded in ``collection.lost``; the stop flag is set and cleared
   without waiting for the scheduler.
@@ -44,6 +50,17 @@ _COPIES = weakref.WeakKeyDictionary()
 
 #: Most bytes of coded rows sent in one graph (dask warns above 10 MB).
 GRAPH_BYTES = 4 * 2**20
+
+#: Per client: (monotonic time, {address: threads}) of its running workers.
+_WORKERS = weakref.WeakKeyDictionary()
+
+#: Seconds a list of the running workers is reused before the scheduler is asked again.
+WORKERS_TTL = 1.0
+
+#: Seconds between two reads of the stop flag inside a task (each read is a round
+#: trip to the scheduler): a task that starts within this time of being sent, and
+#: chunks computed within it, skip the read; stragglers still stop within it.
+FLAG_EVERY = 0.05
 
 #: Seconds between checks that the scheduler is still connected.
 _POLL = 0.1
@@ -217,12 +234,21 @@ async def _bounded(awaitable, clock, client, what):
 
 
 async def _running_workers(client, clock):
-    """{address: threads} of the running workers; on a cold cluster, waits for the first."""
+    """{address: threads} of the running workers; on a cold cluster, waits for the first.
+
+    Asked of the scheduler at most every :data:`WORKERS_TTL` seconds: requests in
+    between reuse the list (a worker that left meanwhile holds no live copy of the
+    model, so no task is pinned to it; one that joined is used from the next ask).
+    """
+    cached = _WORKERS.get(client)
+    if cached is not None and time.monotonic() - cached[0] < WORKERS_TTL:
+        return cached[1]
     while True:
         nthreads = await _bounded(
             client.scheduler.ncores_running(), clock, client, "the list of its workers"
         )
         if nthreads:
+            _WORKERS[client] = (time.monotonic(), nthreads)
             return nthreads
         left = clock.left()
         await asyncio.sleep(_POLL if left is None else max(0, min(left, _POLL)))
@@ -325,14 +351,51 @@ class _DaskFlag:
         self._send(self.client.scheduler.event_clear)
 
 
-async def _outcome(client, future, clock):
-    """The result of a finished task, fetched through the scheduler, or why there is none."""
+async def _direct(client, key, address, clock):
+    """The result ``key`` fetched from the worker it was pinned to, or None if not there.
+
+    One hop (worker to client) instead of two through the scheduler; bounded by
+    the request's clock like every other call, so a frozen worker delays only this.
+    """
+    from distributed.utils_comm import gather_from_workers
+
+    # Shielded: a request that ends (or runs out of time) while a fetch is under way
+    # stops waiting for it, but the exchange with the worker runs to its end, so the
+    # worker is not left with a connection closed before the client's reply.
+    fetch = asyncio.ensure_future(gather_from_workers({key: [address]}, rpc=client.rpc))
+    fetch.add_done_callback(_retrieve)
+    try:
+        data, *_ = await _bounded(asyncio.shield(fetch), clock, client, "the results")
+    except (_SchedulerLostError, _OutOfTimeError, OSError):
+        return None
+    return data.get(key, _MISSING)
+
+
+def _retrieve(task):
+    """Read a finished background task's exception (asyncio logs unread ones)."""
+    if not task.cancelled():
+        task.exception()
+
+
+_MISSING = object()
+
+
+async def _outcome(client, future, clock, address=None):
+    """The result of a finished task, or why there is none.
+
+    Fetched from its worker directly when ``address`` is given, else (or when the
+    worker no longer has it) through the scheduler.
+    """
     from concurrent.futures import CancelledError
 
     if future.status == "error":
         return await future.exception(asynchronous=True)
     if future.status != "finished":
         return CancelledError(f"the task ended as {future.status!r}")
+    if address is not None:
+        data = await _direct(client, future.key, address, clock)
+        if data is not None and data is not _MISSING:
+            return data
     try:
         response = await _bounded(
             client.scheduler.gather(keys=[future.key]), clock, client, "the results"
@@ -344,15 +407,19 @@ async def _outcome(client, future, clock):
     return response["data"][future.key]
 
 
-async def _pump(client, futures, keys, clock, outcomes):
-    """Put (key, outcome) into ``outcomes`` as the tasks end, in the order they end."""
+async def _pump(client, futures, keys, clock, outcomes, where=None):
+    """Put (key, outcome) into ``outcomes`` as the tasks end, in the order they end.
+
+    ``where`` ({key: address}) names the worker each result is fetched from.
+    """
     from distributed import as_completed
 
     fetches = set()
+    where = {} if where is None else where
 
     async def fetch(future):
         try:
-            outcome = await _outcome(client, future, clock)
+            outcome = await _outcome(client, future, clock, where.get(future.key))
         except Exception as error:  # whatever went wrong, the task has an outcome
             outcome = error
         outcomes.put_nowait((future.key, outcome))
@@ -382,6 +449,8 @@ def _submit(client, tasks, copies, coded, plan, method, chunk_size, flag, priori
                 method=method,
                 stop=flag.event,
                 chunk_size=chunk_size,
+                sent_at=time.time(),
+                every=FLAG_EVERY,
                 key=names,
                 pure=False,
                 priority=priority,
@@ -430,7 +499,8 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
             client, tasks, copies, coded, plan, method, chunk_size, flag, priority, keys
         )
         all_futures.extend(futures)
-        pumps.append(asyncio.ensure_future(_pump(client, futures, keys, clock, outcomes)))
+        where = {future.key: tasks[keys[future.key]] for future in futures}
+        pumps.append(asyncio.ensure_future(_pump(client, futures, keys, clock, outcomes, where)))
 
     all_futures = []
     try:
@@ -467,8 +537,9 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
     finally:
         for pump in pumps:
             pump.cancel()
-        flag.set()
-        _clear_when_done(flag, all_futures)
+        if not all(future.done() for future in all_futures):  # else no task can read it
+            flag.set()
+            _clear_when_done(flag, all_futures)
 
 
 def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeout, collection):

@@ -148,9 +148,12 @@ class FixedStragglers(BaseStragglers):
 
     def draw_missing(self, n_workers, n_batches, random_state=None):
         rng = check_random_state(random_state)
-        # The S smallest of N i.i.d. uniform keys are a uniformly random S-subset.
-        ranks = rng.random_sample((n_workers, n_batches)).argsort(axis=0).argsort(axis=0)
-        return ranks < self.n_stragglers
+        # The S smallest of N i.i.d. uniform keys are a uniformly random S-subset
+        # (found by a partial sort: the keys at or below each column's S-th smallest).
+        keys = rng.random_sample((n_workers, n_batches))
+        if not 0 < self.n_stragglers < n_workers:  # none, or all of them
+            return np.full(keys.shape, self.n_stragglers >= n_workers)
+        return keys <= np.partition(keys, self.n_stragglers - 1, axis=0)[self.n_stragglers - 1]
 
     def draw_plan(self, n_workers, random_state=None):
         return StragglerPlan(np.zeros(n_workers), n_workers - self.n_stragglers, None)

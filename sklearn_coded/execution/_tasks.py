@@ -4,17 +4,20 @@ Kept in its own small module so that a dask or process-pool worker imports
 only this (and numpy) to run it.
 """
 
+import time
+
 import numpy as np
 
 
-def worker_task(rows, delay, model, method, stop, chunk_size):
+def worker_task(rows, delay, model, method, stop, chunk_size, sent_at=None, every=0.0):
     """Compute ``getattr(model, method)`` on one worker's rows, unless stopped first.
 
     The injected slowness is a wait on the stop flag (it ends early when the
     master stops the request); the rows then go through the method in chunks
-    of ``chunk_size``, and the flag is checked before every chunk: a straggler
-    whose result is no longer wanted frees its thread within one chunk
-    (``Client.cancel`` cannot stop a running dask task; this can).
+    of ``chunk_size``, and the flag is checked before the first chunk and
+    between chunks: a straggler whose result is no longer wanted frees its
+    thread within one chunk (``Client.cancel`` cannot stop a running dask
+    task; this can).
 
     Parameters
     ----------
@@ -30,19 +33,37 @@ def worker_task(rows, delay, model, method, stop, chunk_size):
         Set by the master once it has what it needs.
     chunk_size : int
         Rows per call of the method.
+    sent_at : float, optional
+        ``time.time()`` when the master sent the task.
+    every : float, default=0.0
+        Seconds between two reads of the flag. A read of a ``distributed.Event``
+        is a round trip to the scheduler: a task that started within ``every``
+        seconds of ``sent_at`` (not queued behind others) skips the first read,
+        and reads it between chunks only once ``every`` seconds have passed
+        since the last read. 0 reads it before every chunk.
 
     Returns
     -------
     outputs : ndarray of shape (n_batches,) or (n_batches, n_outputs), or None
         None if the task was stopped.
     """
-    stopped = stop.wait(delay) if delay > 0 else stop.is_set()
+    last = time.time() if sent_at is None else sent_at
+    if delay > 0:
+        stopped = stop.wait(delay)
+        last = time.time()
+    elif time.time() - last >= every:  # queued, or always read
+        stopped = stop.is_set()
+        last = time.time()
+    else:
+        stopped = False
     if stopped:
         return None
     predict = getattr(model, method)
     outputs = []
     for start in range(0, len(rows), chunk_size):
-        if start and stop.is_set():
-            return None
+        if start and time.time() - last >= every:
+            if stop.is_set():
+                return None
+            last = time.time()
         outputs.append(np.asarray(predict(rows[start : start + chunk_size])))
     return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)

@@ -1,0 +1,148 @@
+"""Memory soak of coded serving on a dask cluster started from the command line.
+
+``dask scheduler`` and 4 ``dask worker`` processes (1 thread each) are started
+as a user would; 8 client threads send 64-row requests back to back for
+``--minutes`` (10 by default) to ``CodedClassifier(K=16, N=32, S=8,
+executor=client)`` behind a :class:`CoalescingPredictor`, on the MLP of
+bench_serving.py. Every ``--every`` seconds the resident memory (RSS) of this
+process (the client) and of the scheduler process is sampled, with the requests
+served so far. Target: client and scheduler memory flat over the soak (here:
+the growth from the end of the first minute to the end, per served request,
+and in MiB). Writes benchmarks/results/serving_soak.json and .png.
+
+    python benchmarks/bench_serving_soak.py               # 10 minutes
+    python benchmarks/bench_serving_soak.py --minutes 1   # smoke run
+"""
+
+import argparse
+import json
+import platform
+import threading
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import psutil
+from bench_serving import N_WORKERS, RESULTS, Coded, K, N, SlowWorker, make_data, train_mlp
+from serving_models import cli_cluster
+from threadpoolctl import threadpool_limits
+
+CLIENTS, ROWS = 8, 64
+
+
+def cache_mib(coded):
+    """MiB held by the bounded operator caches (spline, Berrut, Lagrange) and the codec.
+
+    They fill as new survivor sets arrive (the interleaved assignment is drawn
+    afresh per request, so most requests bring one) up to their fixed limits.
+    """
+    from sklearn_coded.estimators import _coded
+    from sklearn_coded.operators import _rational, _spline
+
+    caches = [getattr(module, name).cache for module in (_spline, _rational)
+              for name in dir(module) if hasattr(getattr(module, name), "cache")]  # fmt: skip
+    state = _coded._SERVING.get(coded.clf)
+    codec = 0 if state is None else sum(stack.nbytes for _, stack in state[2]._slots.values())
+    return (sum(cache.nbytes for cache in caches) + codec) / 2**20
+
+
+def soak(minutes, every):
+    X, y = make_data(6000, seed=1)
+    mlp = train_mlp(X[:2000], y[:2000])
+    X_serve = X[2000:]
+    me = psutil.Process()
+    samples, served, errors = [], [0], []
+    with cli_cluster(N_WORKERS) as (client, scheduler_process):
+        scheduler = psutil.Process(scheduler_process.pid)
+        coded = Coded(client, SlowWorker(mlp, None), X, y, coalesce=True)
+        stop = time.monotonic() + 60 * minutes
+        lock = threading.Lock()
+
+        def serve(c):
+            rng = np.random.default_rng(c)
+            while time.monotonic() < stop:
+                start = int(rng.integers(0, len(X_serve) - ROWS))
+                try:
+                    coded(X_serve[start : start + ROWS])
+                except Exception as error:  # counted, not hidden
+                    errors.append(repr(error))
+                    continue
+                with lock:
+                    served[0] += 1
+
+        threads = [threading.Thread(target=serve, args=(c,)) for c in range(CLIENTS)]
+        began = time.monotonic()
+        for thread in threads:
+            thread.start()
+        while time.monotonic() < stop:
+            samples.append(
+                {
+                    "seconds": time.monotonic() - began,
+                    "requests": served[0],
+                    "client_mib": me.memory_info().rss / 2**20,
+                    "scheduler_mib": scheduler.memory_info().rss / 2**20,
+                    "cache_mib": cache_mib(coded),
+                }
+            )
+            print(samples[-1], flush=True)
+            time.sleep(min(every, max(stop - time.monotonic(), 0)))
+        for thread in threads:
+            thread.join()
+    return samples, served[0], errors
+
+
+def growth(samples, key):
+    """MiB gained after the first minute and over the second half, and per 1000 requests."""
+    out = {}
+    last = samples[-1]
+    for name, start in (("after_minute_1", 60), ("second_half", last["seconds"] / 2)):
+        warm = next((s for s in samples if s["seconds"] >= start), samples[0])
+        mib = last[key] - warm[key]
+        requests = max(last["requests"] - warm["requests"], 1)
+        out[name] = {"mib": mib, "kib_per_1000_requests": 1024 * 1000 * mib / requests}
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    args = parser.parse_args(argv)
+    with threadpool_limits(limits=1):
+        samples, served, errors = soak(args.minutes, args.every)
+    result = {
+        "machine": platform.platform(),
+        "settings": {"K": K, "N": N, "workers": N_WORKERS, "clients": CLIENTS, "rows": ROWS},
+        "minutes": args.minutes,
+        "requests": served,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "client_growth": growth(samples, "client_mib"),
+        "scheduler_growth": growth(samples, "scheduler_mib"),
+        "cache_growth": growth(samples, "cache_mib"),
+        "samples": samples,
+    }
+    stem = "serving_soak" if args.minutes >= 10 else "serving_soak.quick"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    t = [s["seconds"] / 60 for s in samples]
+    ax.plot(t, [s["client_mib"] for s in samples], label="client (this process)")
+    ax.plot(t, [s["scheduler_mib"] for s in samples], label="dask scheduler")
+    ax.plot(t, [s["cache_mib"] for s in samples], label="client: bounded operator caches")
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("resident memory (MiB)")
+    ax.set_title(f"coded serving soak: {served} requests of {ROWS} rows, {CLIENTS} clients")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{stem}.png", dpi=100)
+    print(
+        f"{served} requests, {len(errors)} errors; client {result['client_growth']},"
+        f" scheduler {result['scheduler_growth']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
