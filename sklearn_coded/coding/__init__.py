@@ -4,6 +4,7 @@ from ._base import BaseDecoder, BaseEncoder
 from ._byzantine import UncertifiedDecodeError, adversary_bound
 from ._exact import ExactDecoder, ExactEncoder
 from ._rational import BerrutDecoder, BerrutEncoder, LagrangeDecoder, LagrangeEncoder
+from ._replication import ReplicationDecoder, ReplicationEncoder, replica_rows
 from ._spline import SplineDecoder, SplineEncoder
 
 #: Encoder and decoder class of each scheme name.
@@ -11,6 +12,7 @@ CODERS = {
     "spline": (SplineEncoder, SplineDecoder),
     "berrut": (BerrutEncoder, BerrutDecoder),
     "lagrange": (LagrangeEncoder, LagrangeDecoder),
+    "replication": (ReplicationEncoder, ReplicationDecoder),
 }
 
 __all__ = [
@@ -23,8 +25,11 @@ __all__ = [
     "ExactEncoder",
     "LagrangeDecoder",
     "LagrangeEncoder",
+    "ReplicationDecoder",
+    "ReplicationEncoder",
     "SplineDecoder",
     "SplineEncoder",
     "UncertifiedDecodeError",
     "adversary_bound",
+    "replica_rows",
 ]

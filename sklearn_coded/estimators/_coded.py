@@ -55,6 +55,7 @@ from ._batching import (
 )
 from ._config import CodingConfig
 from ._diagnostics import UNCERTIFIED_POLICIES, Diagnostics, RequestDiagnostics, apply_policy
+from ._replicas import refuse_lost_rows, replica_stop
 from ._response import (
     DECISION_SPACES,
     SCORE_SPACES,
@@ -75,6 +76,7 @@ DEFAULT_REDUNDANCY = 4
 #: ``benchmarks/bench_accuracy.py``: figures in docs/benchmarks.rst, "Defaults and
 #: the measurements behind them".
 AUTO_POINTS = {"spline": "interior", "berrut": "uniform", "lagrange": "chebyshev"}
+AUTO_POINTS["replication"] = "uniform"  # unused: replication has no points
 
 #: ``predict`` streams its input through encode -> workers -> decode in chunks
 #: of whole batches whose coded rows (all draws) take at most about this many
@@ -123,7 +125,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": "no_validation",  # checked in fit: needs fit and predict
-        "scheme": [StrOptions({*SCHEMES, "layerwise"})],
+        "scheme": [StrOptions({*SCHEMES, "layerwise", "replication"})],
         "n_coded": [Interval(Integral, 2, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "smoothing": _SMOOTHING,
@@ -371,7 +373,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                 batch_size=config.batch_size,
                 mu=self.mu,
                 coded_loss=self.coded_loss,
-                scheme=self.scheme,
+                scheme="spline" if self.scheme == "replication" else self.scheme,
                 smoothing=(config.lam_enc, self._training_lam_dec(config.lam_dec)),
                 order=self.order,
                 random_state=seed,
@@ -539,6 +541,9 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                     timeout=self.timeout,
                     adversaries=self.adversaries,
                     tasks="auto",  # one task per physical worker, rows interleaved
+                    enough=replica_stop(groups, N, config.n_adversaries)
+                    if config.scheme == "replication"  # the first replica of every row
+                    else None,
                 )
             report = {}
             tic = time.perf_counter()
@@ -562,6 +567,7 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
                     floor=config.min_results,
                     report=report,
                 )
+            refuse_lost_rows(part, groups, report)  # a NaN row is never returned as decoded
             decode_s += time.perf_counter() - tic
             offset = sum(u.size for u in n_used)
             n_used.append(report["n_used"])
@@ -622,8 +628,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         relative error; either above its threshold gives a UserWarning naming
         the estimator and both numbers.
         """
-        if self.scheme == "layerwise":
-            return  # exact for any network it accepts: nothing to probe
+        if self.scheme in ("layerwise", "replication"):
+            return  # exact for any f (while a replica arrives): nothing to probe
         # The plain linear code: padding noise and located liars are not the model's doing.
         config = dataclasses.replace(self._coding_config(), n_private=0, n_adversaries=0)
         K, N = config.batch_size, config.n_coded
@@ -710,11 +716,13 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         (``decision_function`` or ``predict_proba``, or a skorch net): a
         Pipeline, an MLPClassifier, a skorch ``NeuralNetClassifier``. Inputs
         must be numeric: coded rows are linear combinations of rows.
-    scheme : {"spline", "berrut", "lagrange", "layerwise"}, default="spline"
+    scheme : {"spline", "berrut", "lagrange", "layerwise", "replication"}, default="spline"
         The code: LeTCC smoothing splines, BACC (Berrut rational interpolation)
         or real-field Lagrange (LCC), docs/method.rst 3-4; ``"layerwise"``: a skorch
         net's Linear/Conv layers on coded workers, decoded exactly layer by layer
-        (``points`` names the exact code, see :ref:`security`).
+        (``points`` names the exact code, see :ref:`security`); ``"replication"``:
+        every row to floor or ceil of N/K workers, the first replica that
+        arrives used, a row with no replica left refused (``on_uncertified``).
     n_coded : int or None, default=None
         N >= 2, the number of coded rows (workers) per batch; None means
         ``4 * batch_size``. ``scheme="lagrange"`` needs ``n_coded >= batch_size``.
@@ -1050,8 +1058,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     ----------
     estimator : estimator object
         A regressor with ``fit`` and ``predict`` on numeric inputs.
-    scheme : {"spline", "berrut", "lagrange", "layerwise"}, default="spline"
-        The code (docs/method.rst 3-4); ``"layerwise"``: see :class:`CodedClassifier`.
+    scheme : {"spline", "berrut", "lagrange", "layerwise", "replication"}, default="spline"
+        The code (docs/method.rst 3-4); ``"layerwise"``, ``"replication"``: see
+        :class:`CodedClassifier`.
     n_coded : int or None, default=None
         N >= 2 coded rows per batch; None means ``4 * batch_size``.
     batch_size : int, default=16
