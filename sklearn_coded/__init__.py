@@ -79,6 +79,8 @@ _LAZY = {
     "coded_matmul": "execution",
     "ExecutorLostError": "execution",
     "FixedStragglers": "execution",
+    "GroupStragglers": "execution",
+    "TargetedStragglers": "execution",
     "GrossErrors": "execution",
     "InsufficientResultsError": "execution",
     "LatencyStragglers": "execution",
