@@ -94,6 +94,8 @@ _LAZY = {
     "CoalescingPredictor": "estimators",
     "CodedClassifier": "estimators",
     "CodedRegressor": "estimators",
+    "compare_schemes": "estimators",
+    "SchemeComparison": "estimators",
     "Diagnostics": "estimators",
     "RequestDiagnostics": "estimators",
     "UncertifiedBatchError": "estimators",
