@@ -1,11 +1,11 @@
-"""Replication as a code: every row to floor or ceil of N/K workers (docs/method.rst 9).
+"""Replication as a code: every row to floor or ceil of N/K workers (docs/method.rst 11).
 
 The baseline a user with slow workers would run instead of a code. Coded row i
 of a batch of K rows is a copy of row ``i mod K`` (round-robin), so row k is
 sent to the ``n_k`` in ``{floor(N/K), ceil(N/K)}`` workers ``k, k + K, k + 2K, ...``.
 As a linear code the encoder is the 0/1 matrix ``E[i, i mod K] = 1`` and the
 decoder for the survivors F averages the replicas of each row that arrived,
-``D_F[k, j] = 1 / |R_k|`` for ``j`` in ``R_k = {j in F : j mod K = k}`` (eq. 9.1):
+``D_F[k, j] = 1 / |R_k|`` for ``j`` in ``R_k = {j in F : j mod K = k}`` (eq. 11.1):
 for a deterministic f every replica is ``f(x_k)`` itself, so the mean is the
 first arriving replica, exact for any f, smooth or not.
 
@@ -13,7 +13,7 @@ A row none of whose replicas arrived is *lost*: no linear decode recovers it,
 and its row of ``D_F`` is NaN, so that it decodes to NaN and is never filled
 with a guess (the coded estimators refuse its batch, see ``on_uncertified``).
 With ``n_adversaries = A`` each row is decided by a vote among its replicas
-(eq. 9.2): a row needs 2A + 1 of them to outvote A liars; fewer, or more than A
+(eq. 11.2): a row needs 2A + 1 of them to outvote A liars; fewer, or more than A
 replicas disagreeing with the vote, and the batch is refused
 (:class:`~sklearn_coded.coding.UncertifiedDecodeError`).
 """
@@ -129,7 +129,7 @@ class ReplicationEncoder(BaseEncoder):
         return super().fit(X, y)
 
     def encoding_matrix(self, n_samples, X=None):
-        """The (n_coded, n_samples) 0/1 matrix E with ``E[i, i mod K] = 1`` (eq. 9.1).
+        """The (n_coded, n_samples) 0/1 matrix E with ``E[i, i mod K] = 1`` (eq. 11.1).
 
         Parameters
         ----------
@@ -149,11 +149,11 @@ class ReplicationEncoder(BaseEncoder):
 class ReplicationDecoder(BaseDecoder):
     """Decode replicated results: each row from the replicas of it that arrived.
 
-    Row k is the mean of its replicas that returned a finite result (eq. 9.1):
+    Row k is the mean of its replicas that returned a finite result (eq. 11.1):
     for a deterministic f each one is ``f(x_k)``, so this is the first arriving
     replica. A row with no replica left is *lost*: its decoded row is NaN (never
     a guess; :meth:`lost_rows` names them). With ``n_adversaries = A`` each row is
-    the coordinate-wise median of its replicas, a vote (eq. 9.2) that needs 2A + 1
+    the coordinate-wise median of its replicas, a vote (eq. 11.2) that needs 2A + 1
     replicas per row; replicas off the vote are recorded in ``flagged_``.
 
     Parameters
@@ -250,7 +250,7 @@ class ReplicationDecoder(BaseDecoder):
         return counts[: self.n_samples] == 0
 
     def decoding_matrix(self, survivors, Y_survivors=None):
-        """The (n_samples, len(survivors)) averaging matrix D_F of eq. (9.1).
+        """The (n_samples, len(survivors)) averaging matrix D_F of eq. (11.1).
 
         ``D_F[k, j] = 1 / |R_k|`` for the survivors j replicating row k; the row
         of a lost row (``R_k`` empty) is NaN, so that it decodes to NaN.
@@ -311,7 +311,7 @@ class ReplicationDecoder(BaseDecoder):
         return self._new_rows(apply_operator(self.decoding_matrix(survivors), Y_survivors))
 
     def _vote(self, Y, survivors):
-        """Eq. (9.2): flag the replicas off each row's median; the survivors left."""
+        """Eq. (11.2): flag the replicas off each row's median; the survivors left."""
         A = self.n_adversaries
         self.flagged_ = np.zeros(Y.shape[0], dtype=bool)
         self.certified_ = False

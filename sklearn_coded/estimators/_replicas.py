@@ -1,4 +1,4 @@
-"""What the coded estimators need for ``scheme="replication"`` (docs/method.rst 9).
+"""What the coded estimators need for ``scheme="replication"`` (docs/method.rst 11).
 
 Two hooks of the serving loop:
 

@@ -1,4 +1,4 @@
-"""Replication as a code: round-robin copies, first replica, lost rows, votes (eq. 9.1-9.2)."""
+"""Replication as a code: round-robin copies, first replica, lost rows, votes (eq. 11.1-11.2)."""
 
 import numpy as np
 import pytest

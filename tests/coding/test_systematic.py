@@ -1,4 +1,4 @@
-"""points="systematic": K workers compute f on the data rows themselves (docs/method.rst 9).
+"""points="systematic": K workers compute f on the data rows themselves (docs/method.rst 11).
 
 Every interpolating decoder (spline with smoothing 0, Berrut, Lagrange) returns
 the value of a surviving node at that node, so a row whose systematic worker
