@@ -30,8 +30,8 @@ points), ``spline_sys`` (systematic); ``berrut`` (best placement), ``berrut_sys`
 package has it (``--schemes``).
 
 Each decode uses the package's coders and ``decode_groups`` with the shipped
-quality floor (``min_results`` = K): a batch with fewer results is refused, and a
-replicated row none of whose replicas arrived is lost; lost rows count as
+quality floor (K results for a code: a batch with fewer is refused; for
+replication a row none of whose replicas arrived is lost); lost rows count as
 disagreeing. Reported per cell: argmax agreement with the bare model and MSE of
 the decoded outputs (relative to the outputs' variance, decoded rows only), the
 fraction of rows lost, mean and 95% interval (t, 5 seeds of straggler draws).
@@ -155,12 +155,14 @@ def coded_results(f, X_rows, K, N, encoder):
 
 
 def decode(results, missing, groups, decoder, n_rows):
-    """The package's grouped decode with the shipped floor (K results); NaN rows are lost."""
+    """The package's grouped decode with the shipped floor; NaN rows are lost.
+
+    The floor is each decoder's ``min_results()``: K results for a code (fewer do not
+    determine the outputs), 1 for replication (a row needs its own replica only).
+    """
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return decode_groups(
-            results, ~missing, groups, decoder, n_rows, floor=groups[0].slots.shape[1]
-        )
+        return decode_groups(results, ~missing, groups, decoder, n_rows)  # decoders' floor
 
 
 def score(decoded, bare):

@@ -232,6 +232,20 @@ class ReplicationDecoder(BaseDecoder):
             )
         return self
 
+    def min_results(self):
+        """Fewest results a batch is decoded from: 1 (each row needs only its own replica).
+
+        The rows none of whose replicas arrived are lost (NaN), the others exact,
+        however few results arrived; the coded estimators refuse a batch with a
+        lost row.
+
+        Returns
+        -------
+        needed : int
+        """
+        check_is_fitted(self)
+        return 1
+
     def lost_rows(self, survivors):
         """Boolean mask (n_samples,) of the rows none of whose replicas is in ``survivors``.
 

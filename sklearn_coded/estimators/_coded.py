@@ -260,6 +260,8 @@ class _BaseCoded(MetaEstimatorMixin, BaseEstimator):
         """
         P = n_noise_rows(DEFAULT_PRIVATE_LAYOUT, K, self.n_private) if self.n_private else 0
         floor = max(K + P, 2, self.order if self.scheme == "spline" else 2)
+        if self.scheme == "replication":  # a row needs its own replica; lost rows refused
+            floor = 1
         if self.n_adversaries:  # the locator's bound (coding/_byzantine.py)
             floor = max(floor, self._check_adversaries(K, N))
         if self.min_results is not None:

@@ -185,7 +185,7 @@ def compare_schemes(
             coded = encode_groups(X, groups, lambda: encoder(N))  # noqa: B023 (used at once)
             results = f(coded.reshape(-1, X.shape[1])).reshape(N, coded.shape[1], -1)
             for spec in models:
-                model = check_stragglers(spec, N, min_results=K)
+                model = check_stragglers(spec, N, min_results=1)
                 runs = [
                     _score(results, model, seed, groups, decoder, bare, classifier)
                     for seed in seeds
@@ -218,10 +218,9 @@ def _score(results, model, seed, groups, decoder, bare, classifier):
 
     N, n_batches = results.shape[:2]
     missing = model.draw_missing(N, n_batches, np.random.RandomState(seed))
-    K = groups[0].slots.shape[1]
     with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        decoded = decode_groups(results, ~missing, groups, decoder, len(bare), floor=K)
+        warnings.simplefilter("ignore")  # the decoders' own floor: K for a code, 1 for replicas
+        decoded = decode_groups(results, ~missing, groups, decoder, len(bare))
     kept = np.isfinite(decoded).all(axis=1)
     agreement = np.nan
     if classifier:  # the class: argmax of several columns, the sign of one

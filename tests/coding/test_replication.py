@@ -48,11 +48,18 @@ def test_a_row_with_no_replica_left_is_nan_never_a_guess():
     np.testing.assert_array_equal(np.delete(decoded, 1, 0), np.delete(np.tanh(X), 1, 0))
 
 
-def test_fewer_than_k_results_and_private_rows_are_refused():
-    Y = np.ones((8, 1))
-    Y[:5] = np.nan
-    with pytest.raises(ValueError, match=r"Only 3 of 8 workers .* at least 4"):
-        ReplicationDecoder(4).fit(Y).transform(Y)
+def test_few_results_decode_the_rows_they_hold_none_is_refused():
+    Y = np.arange(8.0)[:, None]
+    Y[:5] = np.nan  # 3 of 8 results: replicas of rows 1, 2, 3 (workers 5, 6, 7)
+    decoder = ReplicationDecoder(4).fit(Y)
+    assert decoder.min_results() == 1  # a row needs only its own replica
+    np.testing.assert_array_equal(decoder.transform(Y)[:, 0], [np.nan, 5.0, 6.0, 7.0])
+    Y[:] = np.nan
+    with pytest.raises(ValueError, match=r"Only 0 of 8 workers .* at least 1"):
+        decoder.transform(Y)
+
+
+def test_private_rows_are_refused():
     with pytest.raises(ValueError, match="n_private must be 0, got n_private=2"):
         ReplicationEncoder(8, n_private=2).fit(np.ones((4, 2)))
 
