@@ -27,7 +27,9 @@ worst block of adjacent coded points for a code, every replica of rows for
 replication). Schemes: ``replication``; ``spline`` (the shipped default, interior
 points), ``spline_sys`` (systematic); ``berrut`` (best placement), ``berrut_sys``;
 ``lagrange`` (Chebyshev points, N <= 2K only: unstable above); ``parm`` when the
-package has it (``--schemes``).
+package has it (``--schemes``). Measured, not shipped: ``spline_sys_partial``, the
+systematic spline code that, in a batch below the floor, still returns the rows
+whose data worker answered (as replication returns the rows whose replica did).
 
 Each decode uses the package's coders and ``decode_groups`` with the shipped
 quality floor (K results for a code: a batch with fewer is refused; for
@@ -70,7 +72,16 @@ FUNCTIONS = ("mlp", "cnn", "forest", "svc", "gbm")
 TUNE_FUNCTIONS = ("mlp", "forest")
 BERRUT_PLACEMENTS = ("uniform", "chebyshev", "chebyshev2", "interior", "bacc")
 STRAGGLERS = ("iid5", "iid10", "rack", "rack_random", "adversarial")
-SCHEMES = ("replication", "spline", "spline_sys", "berrut", "berrut_sys", "lagrange", "parm")
+SCHEMES = (
+    "replication",
+    "spline",
+    "spline_sys",
+    "spline_sys_partial",
+    "berrut",
+    "berrut_sys",
+    "lagrange",
+    "parm",
+)
 
 
 # ----------------------------------------------------------------------------- functions
@@ -126,16 +137,41 @@ def scheme_coders(scheme, placement=None):
     """(encoder factory N -> enc, decoder factory k -> dec) of a benchmark scheme."""
     if scheme == "parm":
         raise LookupError("parm")  # filled in by parm_coders when the package has it
-    name = {"spline_sys": "spline", "berrut_sys": "berrut"}.get(scheme, scheme)
+    name = {"spline_sys": "spline", "berrut_sys": "berrut", "spline_sys_partial": "spline"}
+    name = name.get(scheme, scheme)
     points = {
         "spline": "interior",
         "spline_sys": "systematic",
+        "spline_sys_partial": "systematic",
         "berrut_sys": "systematic",
         "lagrange": "chebyshev",
         "replication": "uniform",
     }.get(scheme, placement)
     encoder_cls, decoder_cls = CODERS[name]
-    return (lambda N: encoder_cls(N, points=points)), (lambda k: decoder_cls(k, points=points))
+
+    def decoder(k):
+        return decoder_cls(k, points=points)
+
+    decoder.partial = scheme == "spline_sys_partial"
+    return (lambda N: encoder_cls(N, points=points)), decoder
+
+
+def fill_data_rows(decoded, results, missing, groups, decoder):
+    """Not shipped (measured only): a refused batch keeps the rows its data workers sent.
+
+    Below the floor a systematic code still holds f(x_k) itself for every row whose
+    data worker answered; this returns those rows, as replication returns the rows
+    whose replica arrived, and leaves the others lost.
+    """
+    (group,) = groups
+    K = group.slots.shape[1]
+    dec = decoder(K).fit(np.zeros((results.shape[0], 1)))
+    data = np.searchsorted(dec.coded_points_, dec.data_points_)  # the data workers
+    lost = np.isnan(decoded[group.slots]).any(axis=2)  # (B, K)
+    have = ~missing[data].T  # (B, K): the data worker of row k answered in batch b
+    b, k = np.nonzero(lost & have)
+    decoded[group.slots[b, k]] = results[data[k], b]
+    return decoded
 
 
 def parm_available():
@@ -162,7 +198,10 @@ def decode(results, missing, groups, decoder, n_rows):
     """
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return decode_groups(results, ~missing, groups, decoder, n_rows)  # decoders' floor
+        out = decode_groups(results, ~missing, groups, decoder, n_rows)  # decoders' floor
+    if getattr(decoder, "partial", False):
+        fill_data_rows(out, results, missing, groups, decoder)
+    return out
 
 
 def score(decoded, bare):
