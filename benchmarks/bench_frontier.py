@@ -445,6 +445,8 @@ def plot(cells, config, schemes, path_for):
                         ls="--" if scheme == "replication" else "-",
                     )
                 ax.set_xscale("log")
+                ax.set_xticks(config["ratios"], [f"{r:g}" for r in config["ratios"]], fontsize=7)
+                ax.minorticks_off()
                 ax.set_title(f"{name}, K={K}" + (" (tune)" if name in TUNE_FUNCTIONS else ""))
                 ax.set_xlabel("N / K")
                 ax.set_ylabel("argmax agreement")
@@ -467,7 +469,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--schemes", nargs="+", default=list(SCHEMES), choices=SCHEMES)
+    parser.add_argument("--replot", action="store_true", help="plots from the saved JSON")
     args = parser.parse_args()
+    if args.replot:
+        saved = json.loads((RESULTS / "frontier.json").read_text())
+        plot(
+            saved["cells"],
+            saved["config"],
+            saved["schemes"],
+            lambda m: RESULTS / f"frontier_{m}.png",
+        )
+        return
     config = QUICK if args.quick else FULL
     schemes = [s for s in args.schemes if s != "parm" or parm_available()]
     if "parm" in args.schemes and "parm" not in schemes:
