@@ -135,8 +135,9 @@ def train_functions(X, y, epochs, seed=0):
 # ------------------------------------------------------------------------------- schemes
 def scheme_coders(scheme, placement=None):
     """(encoder factory N -> enc, decoder factory k -> dec) of a benchmark scheme."""
-    if scheme == "parm":
-        raise LookupError("parm")  # filled in by parm_coders when the package has it
+    if scheme == "parm":  # the ParM slot: the package's coders, once registered
+        encoder_cls, decoder_cls = CODERS["parm"]  # (a parity model trained for f: see
+        return (lambda N: encoder_cls(N)), (lambda k: decoder_cls(k))  # the integrator note)
     name = {"spline_sys": "spline", "berrut_sys": "berrut", "spline_sys_partial": "spline"}
     name = name.get(scheme, scheme)
     points = {
