@@ -11,12 +11,13 @@ from ._parm import ParityModel, TooFewParitiesError
 from ._plan import CodingPlan, TrainingPlan
 from ._rational import BerrutDecoder, BerrutEncoder, LagrangeDecoder, LagrangeEncoder
 from ._registry import SCHEME_NAMES, get_scheme
+from ._replication import ReplicationDecoder, ReplicationEncoder, replica_rows
 from ._spline import SplineDecoder, SplineEncoder
 
 #: Encoder and decoder class of each built-in batch-coded scheme (see ``get_scheme``).
 CODERS = {
     name: (get_scheme(name).encoder, get_scheme(name).decoder)
-    for name in ("spline", "berrut", "lagrange")
+    for name in ("spline", "berrut", "lagrange", "replication")
 }
 
 __all__ = [
@@ -32,10 +33,13 @@ __all__ = [
     "LagrangeDecoder",
     "LagrangeEncoder",
     "ParityModel",
+    "ReplicationDecoder",
+    "ReplicationEncoder",
     "SplineDecoder",
     "SplineEncoder",
     "TrainingPlan",
     "TooFewParitiesError",
     "UncertifiedDecodeError",
     "adversary_bound",
+    "replica_rows",
 ]

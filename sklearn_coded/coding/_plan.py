@@ -304,6 +304,11 @@ class CodingPlan:
         """beta (N,)."""
         return self._points[2]
 
+    @property
+    def training_scheme(self):
+        """The scheme coded-smoothing trains with (the registry's ``training_scheme``)."""
+        return get_scheme(self.scheme).training_scheme or self.scheme
+
     def operator_params(self):
         """The scheme's keyword arguments of :func:`~sklearn_coded.operators.coding_operator`."""
         return {"order": self.order} if "order" in get_scheme(self.scheme).options else {}

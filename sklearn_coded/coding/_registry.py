@@ -79,6 +79,16 @@ class Scheme:
     dispatch : str or None, default=None
         Module (dotted path) with ``fit_scheme`` and ``scheme_response``, for
         schemes outside the batch-coded path.
+    stop_rule : callable or None, default=None
+        ``stop_rule(groups, n_coded, n_adversaries)`` returns the ``enough``
+        callable of :func:`~sklearn_coded.execution.run_workers` for a request's
+        batches (replication: stop once every row has a replica); None: wait
+        for the quality floor.
+    probe : bool, default=True
+        ``fit`` probes the model's smoothness along the code's curve (False for
+        a scheme exact for any f, such as replication).
+    training_scheme : str or None, default=None
+        The code coded-smoothing trains a skorch net with (None: this scheme).
     """
 
     name: str
@@ -90,6 +100,9 @@ class Scheme:
     needs_all_nodes: bool = False
     private_gap: float = DEFAULT_PRIVATE_GAP
     dispatch: str | None = None
+    stop_rule: Callable | None = None
+    probe: bool = True
+    training_scheme: str | None = None
 
 
 def register_scheme(scheme):

@@ -1,6 +1,7 @@
 """Layer 4: coded prediction meta-estimators around any scikit-learn estimator."""
 
 from ._coded import CodedClassifier, CodedRegressor
+from ._compare import SchemeComparison, compare_schemes
 from ._diagnostics import (
     Diagnostics,
     RequestDiagnostics,
@@ -15,6 +16,8 @@ __all__ = [
     "CodedRegressor",
     "Diagnostics",
     "RequestDiagnostics",
+    "SchemeComparison",
     "UncertifiedBatchError",
     "UncertifiedBatchWarning",
+    "compare_schemes",
 ]

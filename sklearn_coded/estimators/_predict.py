@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..coding._registry import find_scheme
+from ..coding._registry import find_scheme, get_scheme
 from ..execution import check_stragglers, run_workers
 from ..execution._run import finite_rows, run_drawn, simulated_deadline
 from ._batching import (
@@ -23,6 +23,7 @@ from ._batching import (
     request_layout,
 )
 from ._diagnostics import Diagnostics, RequestDiagnostics, apply_policy
+from ._replicas import refuse_lost_rows
 from ._response import SCORE_SPACES
 from ._serving import request_rng, request_rows, shallow_params
 
@@ -90,7 +91,7 @@ class _StreamingPredict:
             else:
                 coded = encode_request(rows, groups, codec)
             in_process = None if missing is None else missing[:, columns]
-            results, returned = self._run_chunk(coded, plan, rng, in_process)
+            results, returned = self._run_chunk(coded, plan, rng, in_process, groups)
             coders = (codec, decoder)
             part = self._decode_chunk(results, returned, groups, len(rows), plan, coders, reports)
             if decoded is None:
@@ -102,7 +103,7 @@ class _StreamingPredict:
         self.diagnostics_.requests.append(request)  # same object: predict changes no attribute
         return apply_policy(decoded / self.n_draws, request, self.on_uncertified)
 
-    def _run_chunk(self, coded, plan, rng, missing):
+    def _run_chunk(self, coded, plan, rng, missing, groups):
         """f on a chunk's coded rows: in process under the request's mask, or on the executor."""
         # "raise": the package's error below the floor (a real executor waits for the
         # floor, to the timeout); "nan": NaN rows
@@ -128,6 +129,7 @@ class _StreamingPredict:
             timeout=self.timeout,
             adversaries=self.adversaries,
             tasks="auto",  # one task per physical worker, rows interleaved
+            enough=_stop_rule(plan, groups),
         )
 
     def _decode_chunk(self, results, returned, groups, n_rows, plan, coders, reports):
@@ -156,6 +158,7 @@ class _StreamingPredict:
                 floor=plan.min_results,
                 report=report,
             )
+        refuse_lost_rows(part, groups, report)  # a NaN row is never returned as decoded
         reports.add(report, time.perf_counter() - tic)
         return part
 
@@ -233,3 +236,9 @@ def _param_key(value):
     if isinstance(value, tuple | list):
         return (type(value), id(value), repr(value))
     return (type(value), id(value))
+
+
+def _stop_rule(plan, groups):
+    """``run_workers``' ``enough`` from the scheme's ``stop_rule`` (None: wait for the floor)."""
+    rule = get_scheme(plan.scheme).stop_rule
+    return None if rule is None else rule(groups, plan.n_coded, plan.n_adversaries)

@@ -39,8 +39,9 @@ class _SmoothnessProbe:
         relative error; either above its threshold gives a UserWarning naming
         the estimator and both numbers.
         """
-        if get_scheme(self.scheme).dispatch:
-            return  # its own estimator path (layerwise: exact for any network it accepts)
+        scheme = get_scheme(self.scheme)
+        if scheme.dispatch or not scheme.probe:
+            return  # its own path (layerwise), or exact for any f (replication)
         # The plain linear code: padding noise and located liars are not the model's doing.
         plan = self._coding_plan().replace(n_private=0, n_adversaries=0)
         K, N = plan.batch_size, plan.n_coded

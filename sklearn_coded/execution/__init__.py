@@ -20,9 +20,11 @@ from ._run import ExecutorLostError, InsufficientResultsError, run_workers
 from ._stragglers import (
     BaseStragglers,
     FixedStragglers,
+    GroupStragglers,
     LatencyStragglers,
     RandomStragglers,
     StragglerPlan,
+    TargetedStragglers,
     check_stragglers,
 )
 
@@ -34,12 +36,14 @@ __all__ = [
     "FixedStragglers",
     "ExecutorLostError",
     "GrossErrors",
+    "GroupStragglers",
     "InsufficientResultsError",
     "LatencyStragglers",
     "RandomStragglers",
     "SignFlips",
     "StragglerPlan",
     "TargetedShift",
+    "TargetedStragglers",
     "check_adversaries",
     "check_stragglers",
     "coded_matmul",

@@ -206,12 +206,17 @@ class LatencyStragglers(BaseStragglers):
     Read more in the :ref:`User Guide <executors>`.
 
     Each worker's latency is a shifted exponential with, with probability
-    ``slow_prob``, an exponential slow-down on top:
+    ``slow_prob``, a slow-down on top:
 
-        T = shift + Exp(scale) + Bernoulli(slow_prob) * Exp(slow_scale)
+        T = shift + Exp(scale) + Bernoulli(slow_prob) * Slow(slow_scale)
 
-    (``Exp(m)`` has mean m seconds). A worker does not return if ``T`` exceeds
-    ``deadline``, or if it is not among the first N - ``n_stragglers`` workers.
+    (``Exp(m)`` has mean m seconds). ``Slow`` is ``Exp(slow_scale)`` for
+    ``tail="exponential"`` (a light tail) or, for ``tail="pareto"``, a Lomax
+    (Pareto II) variable of tail index a = ``tail_index`` and the same mean,
+    ``P(Slow > t) = (1 + t / (slow_scale (a - 1)))^-a``: a heavy tail (its
+    variance is infinite for a <= 2), where a few workers are very late. A
+    worker does not return if ``T`` exceeds ``deadline``, or if it is not
+    among the first N - ``n_stragglers`` workers.
     In process the latencies are drawn per worker and batch and nothing sleeps.
     On a real executor they are drawn per worker and request, and each task
     sleeps ``T`` seconds (checking its stop flag) before it computes; the master
@@ -232,6 +237,10 @@ class LatencyStragglers(BaseStragglers):
         (up to the deadline).
     deadline : float or None, default=None
         Seconds; workers later than this do not return. None: no deadline.
+    tail : {"exponential", "pareto"}, default="exponential"
+        The distribution of a slow worker's extra latency (see above).
+    tail_index : float, default=1.5
+        a > 1, the Pareto tail's index (``tail="pareto"`` only); smaller is heavier.
 
     Examples
     --------
@@ -240,6 +249,10 @@ class LatencyStragglers(BaseStragglers):
     >>> missing = model.draw_missing(1000, 1, random_state=0)
     >>> round(float(missing.mean()), 1)  # P(Exp(0.01) > 0.01) = exp(-1)
     0.4
+    >>> heavy = LatencyStragglers(scale=0.001, slow_prob=1.0, slow_scale=0.01, tail="pareto")
+    >>> late = heavy.draw_latencies(100000, random_state=0)
+    >>> round(float((late > 0.1).mean()), 2)  # (1 + 0.1 / 0.005) ** -1.5, Exp's: 5e-5
+    0.01
     """
 
     def __init__(
@@ -251,6 +264,8 @@ class LatencyStragglers(BaseStragglers):
         slow_scale=1.0,
         n_stragglers=None,
         deadline=None,
+        tail="exponential",
+        tail_index=1.5,
     ):
         self.shift = shift
         self.scale = scale
@@ -258,6 +273,8 @@ class LatencyStragglers(BaseStragglers):
         self.slow_scale = slow_scale
         self.n_stragglers = n_stragglers
         self.deadline = deadline
+        self.tail = tail
+        self.tail_index = tail_index
 
     def draw_latencies(self, size, random_state=None):
         """Draw latencies in seconds.
@@ -276,6 +293,10 @@ class LatencyStragglers(BaseStragglers):
         rng = check_random_state(random_state)
         base = self.shift + rng.exponential(self.scale, size)
         slow = rng.random_sample(size) < self.slow_prob
+        if self.tail == "pareto":  # Lomax by inversion, mean slow_scale
+            a = float(self.tail_index)
+            u = 1.0 - rng.random_sample(size)  # in (0, 1]
+            return base + slow * self.slow_scale * (a - 1) * (u ** (-1.0 / a) - 1.0)
         return base + slow * rng.exponential(self.slow_scale, size)
 
     def draw_missing(self, n_workers, n_batches, random_state=None):
@@ -304,6 +325,194 @@ class LatencyStragglers(BaseStragglers):
             raise self._invalid(f"deadline must be None or a float > 0, got {self.deadline!r}.")
         if self.n_stragglers is not None:
             self._check_n_stragglers(n_workers, min_results)
+        if self.tail not in ("exponential", "pareto"):
+            raise self._invalid(f'tail must be "exponential" or "pareto", got {self.tail!r}.')
+        if self.tail == "pareto" and (not _is_real(self.tail_index) or self.tail_index <= 1):
+            raise self._invalid(f"tail_index must be a float > 1, got {self.tail_index!r}.")
+
+
+def _worker_of_coded(n_workers, n_batches, layout, rng):
+    """(n_workers, n_batches) physical worker of each coded row, per batch.
+
+    ``"contiguous"``: coded row i on physical worker i in every batch;
+    ``"random"``: a fresh uniformly random assignment per batch (request), as
+    :func:`~sklearn_coded.execution._run.assign_rows` deals rows on real executors.
+    """
+    if layout == "contiguous":
+        return np.repeat(np.arange(n_workers)[:, None], n_batches, axis=1)
+    return rng.random_sample((n_workers, n_batches)).argsort(axis=0)
+
+
+class GroupStragglers(BaseStragglers):
+    """Workers in groups of ``group_size`` that fail together (hosts, racks).
+
+    The N physical workers form ``ceil(N / group_size)`` groups of consecutive
+    workers (the last one possibly smaller); each group is down with
+    probability ``p``, independently, and then none of its workers returns.
+    The expected fraction of missing workers is ``p``, as for
+    :class:`RandomStragglers`, but the losses come in blocks.
+
+    Which coded rows a group holds depends on ``layout``: ``"random"`` deals the
+    coded rows to the physical workers afresh for every batch (in process) or
+    request (on a real executor), as the estimators do on real executors
+    (:func:`~sklearn_coded.execution._run.assign_rows`), so that a down rack
+    removes coded points spread over the code; ``"contiguous"`` puts coded row
+    i on worker i, so that a down rack removes a contiguous block of coded
+    points (the smoothing-spline and Berrut codes' worst case, while round-robin
+    replication loses no row when ``group_size <= K``).
+
+    Parameters
+    ----------
+    group_size : int, default=4
+        g >= 1, workers per group.
+    p : float, default=0.1
+        Probability in [0, 1) that a group is down.
+    layout : {"random", "contiguous"}, default="random"
+        How coded rows sit on the physical workers (see above).
+
+    See Also
+    --------
+    RandomStragglers : Each worker misses independently (``group_size=1``).
+    TargetedStragglers : The S workers that hurt a given code most.
+
+    Examples
+    --------
+    >>> from sklearn_coded.execution import GroupStragglers
+    >>> model = GroupStragglers(group_size=4, p=0.25, layout="contiguous")
+    >>> missing = model.draw_missing(8, 10000, random_state=0)
+    >>> bool((missing[:4] == missing[0]).all())  # a group fails as one
+    True
+    >>> bool(abs(missing.mean() - 0.25) < 0.01)  # p of the workers, on average
+    True
+    """
+
+    def __init__(self, group_size=4, p=0.1, *, layout="random"):
+        self.group_size = group_size
+        self.p = p
+        self.layout = layout
+
+    def _down(self, n_workers, n_batches, rng):
+        g = int(self.group_size)
+        groups = rng.random_sample((-(-n_workers // g), n_batches)) < self.p
+        return np.repeat(groups, g, axis=0)[:n_workers]  # physical workers down
+
+    def draw_missing(self, n_workers, n_batches, random_state=None):
+        rng = check_random_state(random_state)
+        down = self._down(n_workers, n_batches, rng)
+        where = _worker_of_coded(n_workers, n_batches, self.layout, rng)
+        return np.take_along_axis(down, where, axis=0)
+
+    def draw_plan(self, n_workers, random_state=None):
+        missing = self.draw_missing(n_workers, 1, random_state)[:, 0]
+        return StragglerPlan(np.where(missing, np.inf, 0.0), int(n_workers - missing.sum()), None)
+
+    def validate(self, n_workers, min_results=1):
+        if not _is_int(self.group_size) or self.group_size < 1:
+            raise self._invalid(f"group_size must be an int >= 1, got {self.group_size!r}.")
+        if not _is_real(self.p) or not 0 <= self.p < 1:
+            raise self._invalid(f"p must be a probability in [0, 1), got {self.p!r}.")
+        if self.layout not in ("random", "contiguous"):
+            raise self._invalid(f'layout must be "random" or "contiguous", got {self.layout!r}.')
+
+
+class TargetedStragglers(BaseStragglers):
+    """The ``n_stragglers`` coded workers that hurt a given code most.
+
+    An adversary who knows the code's layout (which coded point, or which
+    row's replica, each worker holds) and takes out S of the N workers of
+    every batch:
+
+    - ``target="block"``: S adjacent coded points ``start .. start + S - 1``,
+      the largest gap a smoothing-spline or Berrut decoder can be left with
+      (``start=None``: a uniformly random start per batch);
+    - ``target="replicas"``: every replica of as many rows as S allows (those
+      with the fewest replicas first, ties at random; the rest of S at random)
+      for round-robin replication of batches of ``n_samples`` rows
+      (:func:`~sklearn_coded.coding.replica_rows`): each such row is lost.
+
+    It is the worst case of a code whose coded-row-to-worker assignment is
+    known. On a real executor with one task per physical worker the estimators
+    deal the coded rows to the workers from a secret random source
+    (:func:`~sklearn_coded.execution._run.assign_rows`), which this adversary
+    cannot see: there it hits the tasks by index, i.e. random coded rows.
+
+    Parameters
+    ----------
+    n_stragglers : int, default=1
+        S, with 0 <= S <= N - ``min_results``.
+    target : {"block", "replicas"}, default="block"
+        What to take out (see above).
+    n_samples : int or None, default=None
+        K, the rows of a batch; needed for ``target="replicas"``.
+    start : int or None, default=None
+        First coded worker of the block (``target="block"``); None draws it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.execution import TargetedStragglers
+    >>> TargetedStragglers(3, start=2).draw_missing(8, 1)[:, 0].nonzero()[0]
+    array([2, 3, 4])
+    >>> model = TargetedStragglers(4, target="replicas", n_samples=4)
+    >>> rows = model.draw_missing(8, 1, random_state=0)[:, 0].nonzero()[0] % 4
+    >>> np.bincount(rows, minlength=4).tolist().count(2)  # both replicas of two rows
+    2
+    """
+
+    def __init__(self, n_stragglers=1, *, target="block", n_samples=None, start=None):
+        self.n_stragglers = n_stragglers
+        self.target = target
+        self.n_samples = n_samples
+        self.start = start
+
+    def draw_missing(self, n_workers, n_batches, random_state=None):
+        rng = check_random_state(random_state)
+        S = int(self.n_stragglers)
+        missing = np.zeros((n_workers, n_batches), dtype=bool)
+        for b in range(n_batches):
+            if self.target == "block":
+                first = rng.randint(n_workers - S + 1) if self.start is None else self.start
+                missing[first : first + S, b] = True
+            else:
+                missing[self._replicas(n_workers, S, rng), b] = True
+        return missing
+
+    def _replicas(self, n_workers, S, rng):
+        """Workers holding every replica of the rows with fewest replicas, S in all."""
+        K = int(self.n_samples)
+        rows = np.arange(n_workers) % K  # round-robin, as replica_rows
+        counts = np.bincount(rows, minlength=K)
+        order = np.lexsort((rng.random_sample(K), counts))  # fewest replicas first
+        chosen, left = [], S
+        for k in order:
+            if counts[k] > left:
+                break
+            chosen.extend(np.flatnonzero(rows == k))
+            left -= counts[k]
+        rest = np.setdiff1d(np.arange(n_workers), chosen)
+        chosen.extend(rng.permutation(rest)[:left])
+        return np.asarray(chosen, dtype=np.intp)
+
+    def draw_plan(self, n_workers, random_state=None):
+        missing = self.draw_missing(n_workers, 1, random_state)[:, 0]
+        return StragglerPlan(np.where(missing, np.inf, 0.0), int(n_workers - missing.sum()), None)
+
+    def validate(self, n_workers, min_results=1):
+        self._check_n_stragglers(n_workers, min_results)
+        if self.target not in ("block", "replicas"):
+            raise self._invalid(f'target must be "block" or "replicas", got {self.target!r}.')
+        if self.target == "replicas" and (not _is_int(self.n_samples) or self.n_samples < 1):
+            raise self._invalid(
+                f'target="replicas" needs n_samples=K, the rows of a batch, an int >= 1; '
+                f"got n_samples={self.n_samples!r}."
+            )
+        if self.start is not None and not (
+            _is_int(self.start) and 0 <= self.start <= n_workers - self.n_stragglers
+        ):
+            raise self._invalid(
+                f"start must be None or an int in [0, N - S = {n_workers - self.n_stragglers}]"
+                f", got {self.start!r}."
+            )
 
 
 def check_stragglers(stragglers, n_workers, *, min_results=1):

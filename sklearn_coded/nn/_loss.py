@@ -363,7 +363,7 @@ def _plan_code(plan):
     t = plan.training
     return {
         "n_coded": plan.n_coded if t is None else t.n_coded,
-        "scheme": plan.scheme,
+        "scheme": plan.training_scheme,
         "smoothing": (plan.lam_enc, plan.lam_dec) if t is None else (t.lam_enc, t.lam_dec),
         "order": plan.order,
         "points": plan.points if t is None else t.points,

@@ -88,7 +88,7 @@ def _plan_settings(plan):
         "batch_size": plan.batch_size,
         "mu": t.mu,
         "coded_loss": t.coded_loss,
-        "scheme": plan.scheme,
+        "scheme": plan.training_scheme,
         "smoothing": (t.lam_enc, t.lam_dec),
         "points": t.points,
         "jitter": t.jitter,

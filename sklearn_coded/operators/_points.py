@@ -34,7 +34,8 @@ def make_points(spec, n_points, *, role="data", name="points"):
           ``INTERIOR_HALF_WIDTH`` (0.95), so that the data points stay inside the
           survivors' hull when end workers straggle and no data point shares the
           ends with a coded point.
-        - ``"systematic"``: only through :func:`coding_points`, which needs K and N.
+        - ``"systematic"``: its data points are the ``"interior"`` ones; its coded
+          points only through :func:`coding_points`, which needs K and N.
     n_points : int
         How many points; at least 2 (at least 1 for explicit arrays).
     role : {"data", "coded"}, default="data"
@@ -61,6 +62,8 @@ def make_points(spec, n_points, *, role="data", name="points"):
         i = np.arange(1, n_points + 1)
         # -cos(theta) is written as sin(theta - pi/2), with an integer numerator,
         # so that every family is exactly symmetric about 0 and hits +-1 exactly.
+        if spec == "systematic" and role == "data":  # coding_points' alpha: interior
+            spec = "interior"
         if spec == "systematic":
             raise ValueError(
                 'points="systematic" places coded points on the data points: it needs K '
