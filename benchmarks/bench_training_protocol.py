@@ -319,7 +319,7 @@ def recipe(name, cfg, data, suffix=""):
         "mean": float(np.mean(scores)),
         "seconds": time.perf_counter() - start,
     }
-    _write(name, cfg, out, suffix)
+    path.write_text(json.dumps(part, indent=1))  # the regime's own config kept
     print(f"[{name}] recipe test {100 * np.mean(scores):6.2f}%  chose {chosen}", flush=True)
 
 
