@@ -78,12 +78,12 @@ PROTOCOL = {
     "max_epochs": 60,
     "patience": 10,
     "valid_fraction": 0.2,
-    "grids": {
+    "grids": {  # in the order of priority (the primary comparisons first)
         "erm": [{"lr": [0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.13, 0.16, 0.2, 0.3]}],
-        "weight_decay": [{"lr": LRS, "optimizer__weight_decay": [1e-4, 5e-4, 1e-3, 5e-3]}],
-        "mixup": [{"lr": LRS, "mixup_alpha": [0.1, 0.2, 0.4, 1.0]}],
         "coded": CODED_GRID,
+        "mixup": [{"lr": LRS, "mixup_alpha": [0.1, 0.2, 0.4, 1.0]}],
         "coded_additive": CODED_GRID,
+        "weight_decay": [{"lr": LRS, "optimizer__weight_decay": [1e-4, 5e-4, 1e-3, 5e-3]}],
     },
     # the BatchNorm measurement: one regime, the BatchNorm MLP, the same budgets
     "bn_regimes": ["fashion1000"],
