@@ -58,15 +58,9 @@ The grid is sized for 2 CPU cores shared by five jobs (about 400 s of CPU time):
 N/K in {0.75, 1.25, 1.5} and coding the head on the penultimate features are in the
 code (``--quick`` runs the head variant) but not in the full run.
 
-``--protocol`` runs instead the protocol written in the user guide before its runs
-(issue 21): digits 300, 500 and 1000 with one disjoint 250-image test set each;
-ERM, weight decay, mixup and coded-smoothing (convex and additive loss) each tuned
-by ``GridSearchCV`` with its default scorer (the README recipe) on the regime's
-tuning draw, 12 settings each including the learning rate; every fit early-stopped
-on 20% of its training rows with the best checkpoint restored; 5 seeds, paired 95%
-intervals, Holm over the 6 primary comparisons. ``--regimes digits300`` runs one
-regime (``training_protocol_<regime>.json``), ``--combine`` merges them into
-``training_protocol.json`` and ``.png``.
+``--protocol`` runs instead the protocol written in the user guide before its runs:
+``python benchmarks/bench_training.py --protocol ARGS`` is
+``python benchmarks/bench_training_protocol.py ARGS`` (see that script).
 
 Run ``python benchmarks/bench_training.py`` (about 20 minutes on 2 busy cores) or
 ``--quick`` (a smoke run of a minute). Writes ``benchmarks/results/training.json``
@@ -76,6 +70,7 @@ and ``training.png`` (``training_quick.*`` with ``--quick``).
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -84,13 +79,11 @@ import torch
 from scipy import stats
 from sklearn.datasets import load_digits, make_moons
 from sklearn.model_selection import (
-    GridSearchCV,
     StratifiedKFold,
     cross_val_score,
     train_test_split,
 )
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit, unpack_data
 from torch import nn
 
@@ -510,271 +503,15 @@ def plot(results, nets_by_regime, regimes, path):
     fig.savefig(path, dpi=110)
 
 
-# ------------------------------------------------------------------- the protocol
-# The protocol of issue 21, written in the user guide ("Protocol of the training
-# benchmark") before these runs: disjoint test sets, equal 12-setting budgets with
-# the learning rate, early stopping with the best checkpoint restored in every fit.
-LRS = [0.02, 0.05, 0.1]
-PROTOCOL = {
-    "regimes": ["digits300", "digits500", "digits1000"],
-    "test_size": 250,
-    "seeds": [0, 1, 2, 3, 4],
-    "cv": 3,
-    "max_epochs": 60,
-    "patience": 10,
-    "valid_fraction": 0.2,
-    "grids": {
-        "erm": [{"lr": [0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.13, 0.16, 0.2, 0.3]}],
-        "weight_decay": [{"lr": LRS, "optimizer__weight_decay": [1e-4, 5e-4, 1e-3, 5e-3]}],
-        "mixup": [{"lr": LRS, "mixup_alpha": [0.1, 0.2, 0.4, 1.0]}],
-        "coded": [
-            {"lr": LRS, "mu": [0.0], "n_coded": [K]},
-            {"lr": LRS, "mu": [0.3], "n_coded": [K // 2]},
-            {"lr": LRS, "mu": [0.6], "n_coded": [K // 2]},
-            {"lr": LRS, "mu": [0.3], "n_coded": [2 * K]},
-        ],
-    },
-}
-PROTOCOL["grids"]["coded_additive"] = PROTOCOL["grids"]["coded"]
-PROTOCOL_QUICK = {
-    **PROTOCOL,
-    "regimes": ["digits300"],
-    "seeds": [0, 1],
-    "cv": 2,
-    "max_epochs": 4,
-    "patience": 2,
-    "grids": {
-        "erm": [{"lr": [0.05]}],
-        "weight_decay": [{"lr": [0.05], "optimizer__weight_decay": [1e-3]}],
-        "mixup": [{"lr": [0.05], "mixup_alpha": [0.2]}],
-        "coded": [{"lr": [0.05], "mu": [0.0, 0.3], "n_coded": [K // 2]}],
-        "coded_additive": [{"lr": [0.05], "mu": [0.3], "n_coded": [K // 2]}],
-    },
-}
-PRIMARY = [("coded", "erm"), ("coded", "mixup")]
-
-
-def _silent(*args, **kwargs):
-    """EarlyStopping's sink: no message per fit."""
-
-
-def digits_split(test_size):
-    """The digits cut once: one disjoint stratified test set per digits regime, and the pool."""
-    X, y = load_digits(return_X_y=True)
-    X, y = (X / 16.0).astype(np.float32), y.astype(np.int64)
-    names = [name for name in PROTOCOL["regimes"] if name.startswith("digits")]
-    X_pool, X_test, y_pool, y_test = train_test_split(
-        X, y, test_size=test_size * len(names), stratify=y, random_state=0
-    )
-    tests, rest = {}, (X_test, y_test)
-    for i, name in enumerate(names[:-1]):
-        X_a, X_b, y_a, y_b = train_test_split(
-            *rest, train_size=test_size, stratify=rest[1], random_state=i
-        )
-        tests[name], rest = (X_a, y_a), (X_b, y_b)
-    tests[names[-1]] = rest
-    return (X_pool, y_pool), tests
-
-
-def protocol_draw(pool, n, seed):
-    X_pool, y_pool = pool
-    X, _, y, _ = train_test_split(
-        X_pool, y_pool, train_size=n, stratify=y_pool, random_state=seed
-    )  # fmt: skip
-    return X, y
-
-
-def protocol_net(method, cfg, seed):
-    """An unfitted net of ``method`` (default setting), early-stopped, seeded by ``seed``."""
-    params = {
-        "criterion": nn.CrossEntropyLoss,
-        "optimizer": torch.optim.SGD,
-        "optimizer__momentum": 0.9,
-        "lr": 0.05,
-        "max_epochs": cfg["max_epochs"],
-        "batch_size": K,
-        "iterator_train__shuffle": True,
-        "train_split": ValidSplit(cfg["valid_fraction"], stratified=True, random_state=seed),
-        "callbacks": [
-            (
-                "early_stopping",
-                EarlyStopping(patience=cfg["patience"], load_best=True, sink=_silent),
-            )
-        ],
-        "verbose": 0,
-        "module__n_in": 64,
-        "module__hidden": (256,),
-        "module__n_out": 10,
-    }
-    if method == "mixup":
-        return MixupNet(MLP, random_state=seed, **params)
-    net = NeuralNetClassifier(MLP, **params)
-    # ERM and weight decay: the coded net with mu = 0, exactly skorch's training step
-    weighting = "additive" if method == "coded_additive" else "convex"
-    return make_coded_net(
-        net, n_coded=K, batch_size=K, mu=0.0, weighting=weighting, random_state=seed
-    )
-
-
-def protocol_regime(name, cfg, pool, test):
-    """Tune every method by GridSearchCV on the regime's tuning draw; test on the seeds."""
-    n = int(name.removeprefix("digits"))
-    X_tune, y_tune = protocol_draw(pool, n, TUNING_SEED)
-    cv = StratifiedKFold(cfg["cv"], shuffle=True, random_state=0)
-    out = {"n_train": n, "n_test": len(test[1]), "methods": {}}
-    for method, grid in cfg["grids"].items():
-        start = time.perf_counter()
-        search = GridSearchCV(protocol_net(method, cfg, TUNING_SEED), grid, cv=cv, refit=False)
-        search.fit(X_tune, y_tune)  # the default scorer: the plain network's accuracy
-        chosen = search.best_params_
-        scores, epochs = [], []
-        for seed in cfg["seeds"]:
-            X, y = protocol_draw(pool, n, seed)
-            net = protocol_net(method, cfg, seed).set_params(**chosen).fit(X, y)
-            scores.append(float(net.score(*test)))
-            epochs.append(len(net.history))
-        out["methods"][method] = {
-            "chosen": _jsonable(chosen),
-            "cv_accuracy": float(search.best_score_),
-            "cv_table": [
-                {**_jsonable(p), "cv_accuracy": float(m)}
-                for p, m in zip(
-                    search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True
-                )
-            ],
-            "test_accuracy": scores,
-            "mean": float(np.mean(scores)),
-            "epochs_run": epochs,
-            "seconds": time.perf_counter() - start,
-        }
-        print(
-            f"[{name}] {method:15s} test {100 * np.mean(scores):6.2f}%  cv "
-            f"{100 * search.best_score_:6.2f}%  {chosen}  ({time.perf_counter() - start:.0f} s)",
-            flush=True,
-        )
-    return out
-
-
-def paired(a, b, level=0.95):
-    """Mean of ``a - b`` in points, its t-interval at ``level`` and the paired t-test p."""
-    diff = 100 * (np.asarray(a) - np.asarray(b))
-    half = stats.t.ppf(0.5 + level / 2, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
-    p = float(stats.ttest_rel(a, b).pvalue) if np.any(diff != diff[0]) else float(diff[0] == 0)
-    return float(diff.mean()), [float(diff.mean() - half), float(diff.mean() + half)], p
-
-
-def holm(pvalues):
-    """Holm's step-down adjusted p-values (family-wise error)."""
-    order = np.argsort(pvalues)
-    m, adjusted, running = len(pvalues), np.empty(len(pvalues)), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted.tolist()
-
-
-def protocol_summary(results):
-    """Differences, Holm-adjusted p-values, Bonferroni intervals and the target per regime."""
-    regimes = results["regimes"]
-    n_tests = len(PRIMARY) * len(regimes)
-    bonferroni = 1 - 0.05 / n_tests
-    rows = []
-    for name, regime in regimes.items():
-        methods = regime["methods"]
-        for a, b in [*PRIMARY, ("coded", "weight_decay"), ("coded_additive", "coded"),
-                     ("coded_additive", "erm"), ("mixup", "erm")]:  # fmt: skip
-            if a not in methods or b not in methods:
-                continue
-            acc_a, acc_b = methods[a]["test_accuracy"], methods[b]["test_accuracy"]
-            mean, ci, p = paired(acc_a, acc_b)
-            _, ci_bonf, _ = paired(acc_a, acc_b, bonferroni)
-            rows.append({"regime": name, "comparison": f"{a} - {b}", "points": mean,
-                         "ci95": ci, f"ci{100 * bonferroni:.2f}": ci_bonf, "p": p,
-                         "primary": (a, b) in PRIMARY})  # fmt: skip
-    primary = [row for row in rows if row["primary"]]
-    for row, adjusted in zip(primary, holm([row["p"] for row in primary]), strict=True):
-        row["p_holm"] = adjusted
-    target = {}
-    for name in regimes:
-        by = {row["comparison"]: row for row in rows if row["regime"] == name}
-        erm, mixup = by.get("coded - erm"), by.get("coded - mixup")
-        target[name] = bool(
-            erm and mixup and erm["points"] >= 0.5 and erm["ci95"][0] > 0 and mixup["ci95"][1] >= 0
-        )
-    return rows, target
-
-
-def protocol_plot(results, rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(results["regimes"])
-    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.2), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        cells = [row for row in rows if row["regime"] == name]
-        labels = [row["comparison"] for row in cells]
-        means = np.array([row["points"] for row in cells])
-        ci = np.array([row["ci95"] for row in cells])
-        colors = ["tab:red" if row["primary"] else "tab:blue" for row in cells]
-        ax.barh(labels, means, xerr=[means - ci[:, 0], ci[:, 1] - means], color=colors,
-                capsize=4)  # fmt: skip
-        ax.axvline(0, color="k", lw=0.8)
-        ax.axvline(0.5, color="tab:red", ls="--", lw=0.8)
-        accs = {m: 100 * v["mean"] for m, v in results["regimes"][name]["methods"].items()}
-        ax.set_title(f"{name}: paired difference, points (95% CI)\n"
-                     f"ERM {accs.get('erm', float('nan')):.1f}%, "
-                     f"coded {accs.get('coded', float('nan')):.1f}%", fontsize=9)  # fmt: skip
-        ax.tick_params(axis="y", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
-def run_protocol(args):
-    cfg = PROTOCOL_QUICK if args.quick else PROTOCOL
-    stem = "training_protocol_quick" if args.quick else "training_protocol"
-    RESULTS.mkdir(exist_ok=True)
-    if args.combine:
-        results = {"config": _jsonable(cfg), "regimes": {}}
-        for name in cfg["regimes"]:
-            part = RESULTS / f"{stem}_{name}.json"
-            if part.exists():
-                results["regimes"][name] = json.loads(part.read_text())["regimes"][name]
-    else:
-        pool, tests = digits_split(cfg["test_size"])
-        results = {
-            "config": _jsonable(cfg),
-            "environment": {"python": platform.python_version(), "torch": torch.__version__},
-            "regimes": {},
-        }
-        for name in args.regimes or cfg["regimes"]:
-            results["regimes"][name] = protocol_regime(name, cfg, pool, tests[name])
-            part = {"config": results["config"], "regimes": {name: results["regimes"][name]}}
-            (RESULTS / f"{stem}_{name}.json").write_text(json.dumps(part, indent=1))
-    rows, target = protocol_summary(results)
-    results["comparisons"], results["target_met"] = rows, target
-    for row in rows:
-        holm_p = f"  p_holm {row['p_holm']:.3f}" if "p_holm" in row else ""
-        print(f"[{row['regime']}] {row['comparison']:24s} {row['points']:+.2f} "
-              f"[{row['ci95'][0]:+.2f}, {row['ci95'][1]:+.2f}]  p {row['p']:.3f}{holm_p}")  # fmt: skip
-    print(f"target (>= +0.5 over ERM, CI > 0, level with mixup) per regime: {target}")
-    out = stem if args.combine or not args.regimes else f"{stem}_{'_'.join(args.regimes)}"
-    (RESULTS / f"{out}.json").write_text(json.dumps(results, indent=1))
-    protocol_plot(results, rows, RESULTS / f"{out}.png")
-    print(f"wrote {RESULTS / out}.json and .png")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run of about a minute")
     parser.add_argument(
         "--protocol",
         action="store_true",
-        help="the protocol of the user guide (issue 21); --regimes picks digits regimes "
-        "(each writes training_protocol_<regime>.json), --combine merges them",
+        help="the protocol of the user guide: runs bench_training_protocol.py with the "
+        "other arguments",
     )
-    parser.add_argument("--combine", action="store_true", help="with --protocol: merge regimes")
     parser.add_argument("--regimes", nargs="+", default=None)
     parser.add_argument(
         "--settings-from",
@@ -803,11 +540,13 @@ def main():
         default=None,
         help="also race ERM stopped after this many epochs (chosen with --epoch-check)",
     )
+    if "--protocol" in sys.argv:  # the protocol lives in its own script
+        from bench_training_protocol import main as protocol_main
+
+        protocol_main()
+        return
     args = parser.parse_args()
     torch.set_num_threads(1)  # CPU-time costs are then per-core work
-    if args.protocol:
-        run_protocol(args)
-        return
     args.regimes = args.regimes or ["moons", "digits300"]
     cfg = QUICK if args.quick else FULL
     if args.epoch_check:
