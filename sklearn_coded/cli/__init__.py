@@ -100,10 +100,11 @@ def main(argv=None, prog=None):
     start = time.perf_counter()
     model, best, grid = grid_search(args, X_train, y_train, tqdm)
     # Prediction may use more redundancy than training; the points are set
-    # explicitly (the spline code's "auto" layout) because the attacker's code
-    # must match the estimator's.
+    # explicitly because the attacker's code must match the estimator's: the
+    # spline code's non-systematic layout, since a systematic one puts K coded
+    # points on the rows themselves and leaves randomized inference nothing to mix.
     predict_n_coded = args.predict_n_coded or 4 * args.batch_size
-    model.set_params(n_coded=predict_n_coded, points=get_scheme("spline").auto_points)
+    model.set_params(n_coded=predict_n_coded, points=get_scheme("spline").fallback_points)
     plain, straggler_rows = straggler_study(args, model, X_test, y_test, tqdm)
     attack_rows, curves = attack_study(args, model, X_test, y_test, tqdm)
     results = {

@@ -252,7 +252,8 @@ register_scheme(
         "berrut",
         BerrutEncoder,
         BerrutDecoder,
-        auto_points="uniform",
+        auto_points="systematic",  # bench_frontier.py: exact at S = 0
+        fallback_points="uniform",
         private_gap=PRIVATE_GAPS["berrut"],
     )
 )

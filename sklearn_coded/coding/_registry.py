@@ -69,6 +69,10 @@ class Scheme:
         The :class:`CodingPlan` options that apply: ``"smoothing"``, ``"order"``.
     auto_points : str, default="uniform"
         The layout of ``points="auto"`` in prediction.
+    fallback_points : str or None, default=None
+        The layout of ``points="auto"`` where ``auto_points`` is
+        ``"systematic"`` and cannot be: with noise padding (``n_private > 0``)
+        or fewer workers than rows (N < K, a training setting).
     floor : callable, default=nodes_floor
         ``floor(plan)``: the fewest results a batch is decoded from.
     needs_all_nodes : bool, default=False
@@ -96,6 +100,7 @@ class Scheme:
     decoder: Any = None
     options: frozenset = frozenset()
     auto_points: str = "uniform"
+    fallback_points: str | None = None
     floor: Callable = nodes_floor
     needs_all_nodes: bool = False
     private_gap: float = DEFAULT_PRIVATE_GAP
@@ -103,6 +108,29 @@ class Scheme:
     stop_rule: Callable | None = None
     probe: bool = True
     training_scheme: str | None = None
+
+
+def resolve_auto_points(scheme, n_samples, n_coded, n_private=0, randomized=False):
+    """The layout ``points="auto"`` means for a scheme, K rows, N workers and T.
+
+    ``"systematic"`` (K of the N coded points on the data points: exact at S = 0,
+    docs/method.rst 12) where it applies, else the scheme's ``fallback_points``:
+    with noise padding (``n_private``), with randomized coded inference (a
+    systematic layout passes the rows through and leaves nothing to mix), and
+    with N < K.
+
+    Examples
+    --------
+    >>> from sklearn_coded.coding._registry import get_scheme, resolve_auto_points
+    >>> resolve_auto_points(get_scheme("spline"), 16, 32)
+    'systematic'
+    >>> resolve_auto_points(get_scheme("spline"), 16, 32, n_private=2)
+    'interior'
+    """
+    points = scheme.auto_points
+    if points == "systematic" and (n_private or randomized or n_coded < n_samples):
+        return scheme.fallback_points
+    return points
 
 
 def register_scheme(scheme):

@@ -121,11 +121,13 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     points : "auto", str or (data, coded) pair, default="auto"
         Point layout, see :func:`sklearn_coded.operators.coding_points`;
         ``"bacc"`` is the placement of the public BACC code. ``"auto"`` takes
-        ``"interior"`` for the spline code, ``"uniform"`` for Berrut (the
-        smallest decoded errors in ``benchmarks/bench_accuracy.py``) and
-        ``"chebyshev"`` for Lagrange, which is unstable on uniform points.
-        ``"systematic"`` makes every data point a coded point too: exact rows
-        whenever those workers return.
+        ``"systematic"`` for the spline and Berrut codes (every data point a
+        coded point too: exact rows whenever those workers return, exact at
+        S = 0; ahead of the other layouts on tuning and held-out models in
+        ``benchmarks/bench_frontier.py``), and ``"chebyshev"`` for Lagrange,
+        which is unstable on uniform points. Where a systematic layout cannot
+        be (``n_private > 0``, ``randomized=True``, N < K) it takes
+        ``"interior"`` for the spline code and ``"uniform"`` for Berrut.
         In coded-smoothing training (skorch nets) ``"auto"`` means Chebyshev data
         points and fresh jittered Chebyshev coded points per batch, so that no
         row is decoded exactly (it would get no coded loss); explicit points are
@@ -452,8 +454,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         derivative; 2 is the natural cubic spline, 3 quintic; docs/method.rst 7). Must
         be 2 for the interpolating schemes.
     points : "auto", str or (data, coded) pair, default="auto"
-        Point layout; ``"auto"`` is interior for spline, uniform for Berrut,
-        Chebyshev for Lagrange (see :class:`CodedClassifier`).
+        Point layout; ``"auto"`` is systematic for spline and Berrut (interior
+        and uniform with ``n_private``, ``randomized`` or N < K), Chebyshev
+        for Lagrange (see :class:`CodedClassifier`).
     stragglers : int, float or straggler model, default=0
         S workers, probability p, or a model of :mod:`sklearn_coded.execution`.
     executor : Executor, dask Client or None, default=None

@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..coding import CODERS, get_scheme
+from ..coding._registry import resolve_auto_points
 from ..execution import check_stragglers
 from ._batching import batch_groups, decode_groups, encode_groups
 
@@ -180,8 +181,8 @@ def compare_schemes(
     seeds = check_random_state(random_state).randint(2**31 - 1, size=n_repeats)
     rows = []
     for scheme, points in (_scheme(s) for s in schemes):
-        encoder, decoder = _coders(scheme, points)
         for N in Ns:
+            encoder, decoder = _coders(scheme, points, K, N)
             coded = encode_groups(X, groups, lambda: encoder(N))  # noqa: B023 (used at once)
             results = f(coded.reshape(-1, X.shape[1])).reshape(N, coded.shape[1], -1)
             for spec in models:
@@ -235,10 +236,11 @@ def _labels(out):
     return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0).astype(int)
 
 
-def _coders(scheme, points):
+def _coders(scheme, points, K, N):
     if scheme not in CODERS:
         raise ValueError(f"schemes: scheme must be one of {sorted(CODERS)}; got {scheme!r}.")
-    points = get_scheme(scheme).auto_points if points == "auto" else points  # the estimators'
+    if isinstance(points, str) and points == "auto":  # the estimators' default layout
+        points = resolve_auto_points(get_scheme(scheme), K, N)
     encoder_cls, decoder_cls = CODERS[scheme]
     return (lambda N: encoder_cls(N, points=points)), (lambda k: decoder_cls(k, points=points))
 

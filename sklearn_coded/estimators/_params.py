@@ -15,6 +15,7 @@ from numbers import Integral
 import numpy as np
 
 from ..coding import CodingPlan, TrainingPlan, get_scheme
+from ..coding._registry import resolve_auto_points
 from ..execution import check_stragglers
 
 #: The N of ``n_coded=None``, as a multiple of the batch size K.
@@ -41,8 +42,12 @@ class _CodingParameters:
             self.scheme,
             batch_size=K,
             n_coded=N,
-            # points="auto": the scheme's measured layout (docs/benchmarks.rst, "Defaults")
-            points=get_scheme(self.scheme).auto_points if _is_auto(self.points) else self.points,
+            # points="auto": the scheme's measured layout (docs/code_or_replicate.rst)
+            points=resolve_auto_points(
+                get_scheme(self.scheme), K, N, self.n_private, self.randomized
+            )
+            if _is_auto(self.points)
+            else self.points,
             lam_enc=lam_enc,
             lam_dec=lam_dec,
             order=self.order,

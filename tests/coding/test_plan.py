@@ -89,7 +89,16 @@ def scheme_name():
 def test_a_new_scheme_is_one_registered_object(regression, scheme_name):
     """Registered with Berrut's coders, it predicts exactly as scheme='berrut' does."""
     X, y = regression
-    register_scheme(Scheme(scheme_name, BerrutEncoder, BerrutDecoder, auto_points="uniform"))
+    berrut = get_scheme("berrut")
+    register_scheme(
+        Scheme(
+            scheme_name,
+            BerrutEncoder,
+            BerrutDecoder,
+            auto_points=berrut.auto_points,
+            fallback_points=berrut.fallback_points,
+        )
+    )
     params = {"batch_size": 8, "n_coded": 24, "stragglers": 3, "random_state": 0}
     new = CodedRegressor(Ridge(), scheme=scheme_name, **params).fit(X, y).predict(X)
     old = CodedRegressor(Ridge(), scheme="berrut", **params).fit(X, y).predict(X)

@@ -74,8 +74,9 @@ def test_spline_converges_with_n_coded(regression):
     # points (a systematic code, exact for the full batches).
     X, y = regression
     errors = []
-    for n_coded in (12, 24, 48, 96, 192):
-        reg = CodedRegressor(Ridge(), batch_size=8, n_coded=n_coded).fit(X, y)
+    for n_coded in (12, 24, 48, 96, 192):  # "interior": the systematic default is exact
+        reg = CodedRegressor(Ridge(), batch_size=8, n_coded=n_coded, points="interior")
+        reg.fit(X, y)
         errors.append(_rel_err(reg.predict(X), reg.estimator_.predict(X)))
     ratios = np.array(errors[:-1]) / np.array(errors[1:])
     assert np.all(ratios > 2.0), errors
@@ -88,20 +89,30 @@ def test_agrees_with_layer2_transformers(regression):
     K, N = 8, 20
     reg = CodedRegressor(Ridge(), batch_size=K, n_coded=N, smoothing=(1e-6, 1e-5)).fit(X, y)
     batch = X[:K]
-    # points="auto" is "interior" for the spline code.
-    coded = SplineEncoder(n_coded=N, smoothing=1e-6, points="interior").fit_transform(batch)
+    # points="auto" is "systematic" for the spline code (N >= K, no padding).
+    coded = SplineEncoder(n_coded=N, smoothing=1e-6, points="systematic").fit_transform(batch)
     results = reg.estimator_.predict(coded)[:, None]
-    decoder = SplineDecoder(n_samples=K, smoothing=1e-5, points="interior")
+    decoder = SplineDecoder(n_samples=K, smoothing=1e-5, points="systematic")
     decoded = decoder.fit(results).transform(results)
     np.testing.assert_allclose(reg.predict(batch), decoded[:, 0], rtol=1e-12, atol=1e-10)
 
 
 @pytest.mark.parametrize(
-    ("scheme", "family"), [("spline", "interior"), ("berrut", "uniform"), ("lagrange", "chebyshev")]
+    ("scheme", "family", "randomized"),
+    [
+        ("spline", "systematic", False),
+        ("berrut", "systematic", False),
+        ("lagrange", "chebyshev", False),
+        # randomized inference mixes the rows: no systematic layout there
+        ("spline", "interior", True),
+        ("berrut", "uniform", True),
+    ],
 )
-def test_auto_points(regression, scheme, family):
+def test_auto_points(regression, scheme, family, randomized):
     X, y = regression
-    auto = CodedRegressor(Ridge(), scheme=scheme, batch_size=8, n_coded=12).fit(X, y)
+    auto = CodedRegressor(
+        Ridge(), scheme=scheme, batch_size=8, n_coded=12, randomized=randomized, random_state=0
+    ).fit(X, y)
     explicit = clone(auto).set_params(points=family).fit(X, y)
     np.testing.assert_array_equal(auto.predict(X), explicit.predict(X))
 
@@ -232,7 +243,7 @@ def test_mlp_decodes_log_proba(iris):
     # equal those of decoded logits, computed here by hand from the public weights.
     X, y = iris
     mlp = MLPClassifier((8,), max_iter=2000, random_state=0)
-    clf = CodedClassifier(mlp, batch_size=8, n_coded=20).fit(X, y)
+    clf = CodedClassifier(mlp, batch_size=8, points="interior", n_coded=20).fit(X, y)
     assert clf.response_ == "log_proba"
     assert not hasattr(clf, "decision_function")
     net = clf.estimator_
@@ -303,7 +314,7 @@ def test_clone_and_pickle_round_trip(iris):
 
 def test_set_params_after_fit_changes_the_code_only(regression):
     X, y = regression
-    reg = CodedRegressor(Ridge(), batch_size=8, n_coded=9).fit(X, y)
+    reg = CodedRegressor(Ridge(), batch_size=8, points="interior", n_coded=9).fit(X, y)
     inner = reg.estimator_
     rough = _rel_err(reg.predict(X), inner.predict(X))
     fine = _rel_err(reg.set_params(n_coded=128).predict(X), inner.predict(X))
@@ -321,7 +332,9 @@ def test_float32_is_kept_for_the_workers(iris):
             seen.append(X.dtype)
             return super().decision_function(X)
 
-    clf = CodedClassifier(Spy(), batch_size=8, n_coded=16).fit(X.astype(np.float32), y)
+    clf = CodedClassifier(Spy(), batch_size=8, points="interior", n_coded=16).fit(
+        X.astype(np.float32), y
+    )
     assert set(seen) == {np.dtype(np.float32)}  # the fit-time smoothness probe
     seen.clear()
     clf.predict(X.astype(np.float32))
@@ -413,7 +426,7 @@ def test_classifier_without_continuous_output(iris):
 def test_order_reaches_the_coders(regression):
     X, y = regression
     K, N = 8, 20
-    reg = CodedRegressor(Ridge(), batch_size=K, n_coded=N, order=3).fit(X, y)
+    reg = CodedRegressor(Ridge(), batch_size=K, points="interior", n_coded=N, order=3).fit(X, y)
     batch = X[:K]
     coded = SplineEncoder(n_coded=N, order=3, points="interior").fit_transform(batch)
     results = reg.estimator_.predict(coded)[:, None]
@@ -425,7 +438,7 @@ def test_order_reaches_the_coders(regression):
 
 def test_order_three_pads_a_short_last_batch(regression):
     X, y = regression
-    reg = CodedRegressor(Ridge(), batch_size=8, n_coded=40, order=3).fit(X, y)
+    reg = CodedRegressor(Ridge(), batch_size=8, points="interior", n_coded=40, order=3).fit(X, y)
     rows = X[:26]  # three batches of 8 and one of 2 rows, padded to 3
     np.testing.assert_allclose(reg.predict(rows), reg.estimator_.predict(rows), atol=1e-2)
 
@@ -501,7 +514,9 @@ def test_predict_peak_memory_is_bounded_by_a_chunk(monkeypatch):
 def test_log_proba_is_the_log_of_hard_probabilities(iris):
     X, y = iris
     with pytest.warns(UserWarning, match="DecisionTreeClassifier are far from smooth"):
-        clf = CodedClassifier(DecisionTreeClassifier(random_state=0), random_state=0).fit(X, y)
+        clf = CodedClassifier(
+            DecisionTreeClassifier(random_state=0), random_state=0, points="interior"
+        ).fit(X, y)
     proba, log_proba = clf.predict_proba(X), clf.predict_log_proba(X)
     assert (proba == 0).any()  # hard probabilities: the case that failed
     np.testing.assert_array_equal(np.isinf(log_proba), proba == 0)
