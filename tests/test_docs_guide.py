@@ -94,8 +94,9 @@ JARGON = re.compile(
 )
 USER_FACING = sorted(
     [
-        *(path for path in (ROOT / "docs").glob("*.rst") if path.name != "benchmarks.rst"),
+        *(ROOT / "docs").glob("*.rst"),
         ROOT / "README.md",
+        ROOT / "benchmarks" / "README.md",
         ROOT / "examples" / "README.rst",
         *(ROOT / "examples").glob("*.py"),
     ]
