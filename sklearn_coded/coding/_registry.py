@@ -140,7 +140,7 @@ def register_scheme(scheme):
     --------
     >>> from sklearn_coded.coding._registry import get_scheme
     >>> get_scheme("spline").auto_points
-    'interior'
+    'systematic'
     """
     if not isinstance(scheme, Scheme):
         raise TypeError(f"register_scheme takes a Scheme; got {scheme!r}.")
