@@ -15,7 +15,6 @@ real executors alike, to the results as the master collects them.
 """
 
 import warnings
-from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,11 +22,22 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 
 
-class BaseAdversaries(BaseEstimator, metaclass=ABCMeta):
-    """Base class of the adversary models; subclass it and implement :meth:`_lie`.
+class BaseAdversaries(BaseEstimator):
+    """Base class of the adversary models.
 
+    Subclass it and implement ``_lie(rows, spread, workers, rng)`` (the lies of
+    liars drawn once per request by ``_draw_liars``), or override :meth:`corrupt`
+    (liars and lies chosen per batch, as :class:`ChoosingAdversaries` does).
     Parameters are stored in ``__init__``; every model has ``n_adversaries``.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.corrupt is BaseAdversaries.corrupt and not hasattr(cls, "_lie"):
+            raise TypeError(
+                f"{cls.__name__} must implement _lie(rows, spread, workers, rng) or "
+                "override corrupt(results, returned, random_state)."
+            )
 
     def corrupt(self, results, returned, random_state=None):
         """Replace the lying workers' rows of a request.
@@ -67,10 +77,6 @@ class BaseAdversaries(BaseEstimator, metaclass=ABCMeta):
 
     def _draw_liars(self, n_workers, rng):
         return np.sort(rng.choice(n_workers, self.n_adversaries, replace=False))
-
-    @abstractmethod
-    def _lie(self, rows, spread, workers, rng):
-        """The lies: rows (n_bad, n_outputs) -> (n_bad, n_outputs)."""
 
     def validate(self, n_workers):
         """Raise ValueError, naming the model, if its parameters are invalid for N workers.
@@ -418,9 +424,6 @@ class ChoosingAdversaries(BaseAdversaries):
         blocks = np.lib.stride_tricks.sliding_window_view(live, A)
         top = [np.linalg.eigvalsh(U[w] @ U[w].T)[-1] for w in blocks]
         return blocks[int(np.argmax(top))]
-
-    def _lie(self, rows, spread, workers, rng):  # pragma: no cover - corrupt chooses per batch
-        raise NotImplementedError("ChoosingAdversaries lies per batch, in corrupt")
 
     def _delta(self, chosen, ok, U, points, spread, rng):
         """The lies added to the liars' rows: (A, n_outputs)."""

@@ -8,6 +8,7 @@ from sklearn_coded import SplineDecoder, SplineEncoder
 from sklearn_coded.coding._byzantine import code_basis
 from sklearn_coded.execution import (
     AdaptiveAdversaries,
+    BaseAdversaries,
     ChoosingAdversaries,
     GrossErrors,
     SignFlips,
@@ -206,3 +207,12 @@ def test_run_workers_applies_choosing_adversaries_on_every_executor(executor, re
     assert (differs.sum(axis=0) == 3).all()
     for b in range(4):  # adjacent workers
         assert np.ptp(np.flatnonzero(differs[:, b])) == 2
+
+
+def test_an_adversary_model_must_lie_somehow():
+    # A model implements _lie (liars drawn per request) or overrides corrupt.
+    with pytest.raises(TypeError, match="must implement _lie"):
+
+        class Silent(BaseAdversaries):
+            def __init__(self, n_adversaries=1):
+                self.n_adversaries = n_adversaries
