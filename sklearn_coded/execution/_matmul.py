@@ -125,7 +125,7 @@ def coded_matmul(
             f"results; the {code!r} code of n_blocks={n_blocks} row blocks, n_private={T} "
             f"and n_adversaries={Ad} needs threshold + 2A = {needed}."
         )
-    K, N, share = coder.n_samples, coder.n_coded, coder.share
+    K, N = coder.n_samples, coder.n_coded
     r = -(-m // K)
     blocks = np.zeros((coder.n_data_rows + coder.n_padding, r * A.shape[1]))
     padded = np.zeros((K * r, A.shape[1]))
@@ -137,10 +137,11 @@ def coded_matmul(
             (coder.n_padding, blocks.shape[1])
         )
     shares = (coder.encoder @ blocks).reshape(N, 1, -1)  # worker n: its share block(s)
-    results, returned = run_workers(
+    workers, Y = _gather(
         MatmulWorker(B, r),
-        "apply",
         shares,
+        coder,
+        Ad,
         executor=executor,
         stragglers=stragglers,
         min_results=needed,
@@ -148,11 +149,6 @@ def coded_matmul(
         timeout=timeout,
         adversaries=adversaries,
     )
-    workers = np.flatnonzero(returned[:, 0])
-    Y = results[workers, 0].reshape(workers.size * share, -1)
-    if Ad:
-        liars = locate_liars(coder, workers, Y, Ad)
-        workers, Y = workers[~liars], Y[np.repeat(~liars, share)]
     C = (coder.decoder(workers) @ Y).reshape(K * r, B.shape[1])[:m]
     return C[:, 0] if vector else C
 
@@ -271,10 +267,11 @@ def matdot_matmul(
     coded_a = np.einsum("ni,imw->nmw", basis_a, A_blocks).reshape(len(z), -1)
     coded_b = np.einsum("ni,iwc->nwc", basis_b, B_blocks).reshape(len(z), -1)
     shares = np.hstack([coded_a, coded_b])[:, None, :]
-    results, returned = run_workers(
+    workers, Y = _gather(
         MatDotWorker((A.shape[0], w), (w, B.shape[1])),
-        "apply",
         shares,
+        coder,
+        Ad,
         executor=executor,
         stragglers=stragglers,
         min_results=needed,
@@ -282,16 +279,28 @@ def matdot_matmul(
         timeout=timeout,
         adversaries=adversaries,
     )
-    workers = np.flatnonzero(returned[:, 0])
-    Y = results[workers, 0]
-    if Ad:
-        liars = locate_liars(coder, workers, Y, Ad)
-        workers, Y = workers[~liars], Y[~liars]
     M = coder.system(workers)[0]  # the degree 2p - 2 basis at the survivors
     coefficients = np.linalg.pinv(M)
     readout = 2 * coefficients[0] if code == "chebyshev" else coefficients[p - 1]
     C = (readout @ Y).reshape(A.shape[0], B.shape[1])
     return C[:, 0] if vector else C
+
+
+def _gather(worker, shares, coder, n_adversaries, **run_kw):
+    """The surviving workers and their result rows, located liars dropped (9.8).
+
+    ``shares`` (N, 1, width) go to :func:`run_workers`; each worker's result is
+    ``coder.share`` rows of Y (one for MatDot), so ``Y`` has ``coder.share`` rows
+    per surviving worker.
+    """
+    results, returned = run_workers(worker, "apply", shares, **run_kw)
+    workers = np.flatnonzero(returned[:, 0])
+    share = coder.share
+    Y = results[workers, 0].reshape(workers.size * share, -1)
+    if n_adversaries:
+        liars = locate_liars(coder, workers, Y, n_adversaries)
+        workers, Y = workers[~liars], Y[np.repeat(~liars, share)]
+    return workers, Y
 
 
 def _operands(A, B):
