@@ -39,14 +39,7 @@ def fit_scheme(estimator, X, y, fit_params):
         )
     probe = X[np.random.RandomState(0).permutation(len(X))[:512]]
     estimator._layerwise_steps = plan_layers(inner, probe)
-    resolve_code(  # errors at fit for impossible parameters, naming them
-        estimator.points,
-        estimator.batch_size,
-        estimator.n_coded,
-        estimator.n_private,
-        estimator.n_adversaries,
-        estimator.stragglers,
-    )
+    _code(estimator)  # errors at fit for impossible parameters, naming them
     estimator.estimator_ = inner
     return estimator
 
@@ -56,14 +49,7 @@ def scheme_response(estimator, X):
     check_is_fitted(estimator)
     estimator._validate_params()
     X = validate_data(estimator, X, reset=False, dtype=(np.float64, np.float32))
-    code, _ = resolve_code(
-        estimator.points,
-        estimator.batch_size,
-        estimator.n_coded,
-        estimator.n_private,
-        estimator.n_adversaries,
-        estimator.stragglers,
-    )
+    code = _code(estimator)
     out = layerwise_forward(
         estimator._layerwise_steps,
         X,
@@ -78,3 +64,15 @@ def scheme_response(estimator, X):
         random_state=check_random_state(estimator.random_state),
     )
     return out.reshape(out.shape[0], -1)
+
+
+def _code(estimator):
+    """The exact code of the estimator's current parameters (``resolve_code``)."""
+    return resolve_code(
+        estimator.points,
+        estimator.batch_size,
+        estimator.n_coded,
+        estimator.n_private,
+        estimator.n_adversaries,
+        estimator.stragglers,
+    )[0]
