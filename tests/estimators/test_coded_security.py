@@ -101,13 +101,23 @@ def test_private_padding_and_adversaries_together_keep_the_predictions(digits):
         noise_scale=0.05,
         max_leakage=1.0,  # a small padding: the liars are the point here
         random_state=0,
+        on_uncertified="nan",
     )
     X_train = load_digits().data[:1000] / 16.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_train, y[:1000])
-    pred = clf.predict(X)
-    assert (pred == clf.estimator_.predict(X)).mean() >= 0.98
+    # The padding is fresh secret noise on every call (not seeded), so an honest
+    # batch is now and then refused at the consistency threshold: measured 2 of
+    # 300 batches over 15 calls, residuals 30.5 and 31.8 against 30. Refused
+    # rows are NaN with a warning, never wrong; at most 2 of the 20 batches here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UncertifiedBatchWarning)
+        proba = clf.predict_proba(X)
+    served = ~np.isnan(proba).any(axis=1)
+    assert len(clf.diagnostics_.last.uncertified) <= 2
+    agree = proba[served].argmax(axis=1) == clf.estimator_.predict_proba(X[served]).argmax(axis=1)
+    assert agree.mean() >= 0.98
 
 
 @pytest.mark.parametrize(
