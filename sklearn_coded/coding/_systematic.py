@@ -109,7 +109,8 @@ def exact_stop(groups, plan):
     """``enough(returned)`` of a real executor: every row answered by a worker holding it.
 
     True once every kept row of every batch has a finite result from a coded row
-    that copies it (:func:`exact_sources`: its data worker on a systematic layout).
+    that copies it (:func:`exact_sources`: its data worker on a systematic layout)
+    and every batch has the plan's floor of results (``min_results``).
     The decode is then exact on every row; waiting longer buys nothing. It carries
     ``or_default = True``: the executor stops at the earlier of this and its usual
     rule (the straggler model's N - S results per batch).
@@ -153,7 +154,11 @@ def exact_stop(groups, plan):
         blocks.append((slice(start, start + n_batches), held[kept]))
         start += n_batches
 
+    floor = plan.min_results  # a requested floor above K is still waited for
+
     def enough(returned):
+        if not (returned.sum(axis=0) >= floor).all():
+            return False
         return all((M @ returned[:, cols] >= 1).all() for cols, M in blocks)
 
     enough.or_default = True

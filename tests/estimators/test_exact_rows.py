@@ -205,3 +205,20 @@ def test_exact_sources_read_the_encoder():
     assert sorted(exact_sources(plain, 4)[exact_sources(plain, 4) >= 0]) == [0, 1, 2, 3]
     np.testing.assert_array_equal(exact_sources_of(np.eye(3)[[2, 0, 1]]), [2, 0, 1])
     assert threading.active_count() >= 1
+
+
+def test_exact_stop_still_waits_for_a_requested_floor():
+    from sklearn_coded.coding._systematic import exact_stop
+    from sklearn_coded.estimators._batching import batch_groups
+
+    plan = CodingPlan("spline", batch_size=4, n_coded=6, points="systematic")
+    sources = exact_sources(plan, 4)
+    returned = np.zeros((6, 2), dtype=bool)
+    returned[sources >= 0] = True  # the 4 data workers of both batches
+    assert exact_stop(batch_groups(8, 4), plan)(returned)
+    higher = CodingPlan(
+        "spline", batch_size=4, n_coded=6, points="systematic", requested_floor=5, role="predict"
+    )
+    assert not exact_stop(batch_groups(8, 4), higher)(returned)  # 4 < min_results = 5
+    returned[np.flatnonzero(sources < 0)[0]] = True
+    assert exact_stop(batch_groups(8, 4), higher)(returned)
