@@ -1,5 +1,6 @@
 """Refused batches keep the rows known exactly (docs/method.rst 12.3), and the early stop."""
 
+import contextlib
 import threading
 import time
 import warnings
@@ -165,7 +166,25 @@ def test_exact_stop_returns_before_the_parity_worker_and_exactly():
     assert reg.diagnostics_.last.uncertified.size == 0
 
 
-def test_refused_rows_on_a_thread_pool_are_whole_dead_data_workers(data):
+@contextlib.contextmanager
+def _executor(kind):
+    """A real thread pool, or a real in-process dask cluster, of 10 worker threads."""
+    if kind == "threads":
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            yield pool
+        return
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=5, processes=False, dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize("kind", ["threads", "dask"])
+def test_refused_rows_on_real_executors_are_whole_dead_data_workers(data, kind):
     forest, X, train = data
     bare = forest.predict(X)
     reg = CodedRegressor(
@@ -181,7 +200,7 @@ def test_refused_rows_on_a_thread_pool_are_whole_dead_data_workers(data):
     with warnings.catch_warnings():  # the probe warns that a forest is not smooth
         warnings.simplefilter("ignore")
         reg.fit(*train)
-    with ThreadPoolExecutor(max_workers=10) as pool:
+    with _executor(kind) as pool:
         for seed in range(20):  # a request with >= 3 dead workers refuses every batch
             reg.set_params(executor=pool, random_state=seed)
             out, warned = _predict(reg, X)
