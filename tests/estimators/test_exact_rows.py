@@ -203,7 +203,7 @@ def test_refused_rows_on_real_executors_are_whole_dead_data_workers(data, kind):
     with _executor(kind) as pool:
         for seed in range(20):  # a request with >= 3 dead workers refuses every batch
             reg.set_params(executor=pool, random_state=seed)
-            out, warned = _predict(reg, X)
+            out, _ = _predict(reg, X)
             if reg.diagnostics_.last.uncertified.size == len(X) // K:
                 break
         else:
@@ -213,7 +213,9 @@ def test_refused_rows_on_real_executors_are_whole_dead_data_workers(data, kind):
     per_slot = finite.reshape(-1, K)
     assert (per_slot == per_slot[0]).all() and 0 < per_slot[0].sum() < K
     np.testing.assert_allclose(out[finite], bare[finite], rtol=1e-12)
-    assert warned and reg.diagnostics_.last.exact_rows == finite.sum()
+    # (the warning is checked in process: catch_warnings is not thread-safe, and
+    # the executor's threads run scikit-learn code that enters it too)
+    assert reg.diagnostics_.last.exact_rows == finite.sum()
 
 
 def test_exact_sources_read_the_encoder():
