@@ -164,7 +164,7 @@ def apply_policy(decoded, request, policy, stacklevel=4):
         raise UncertifiedBatchError(
             f"{summary}.{exact}{'.' if exact else ''} on_uncertified='raise' refuses the "
             "request; "
-            "on_uncertified='nan' returns NaN for those rows instead.",
+            "on_uncertified='nan' returns the exact rows and NaN for the others instead.",
             batches=refused,
             reasons=request.reasons,
         )
