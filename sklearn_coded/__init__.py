@@ -36,6 +36,8 @@ _LAZY = {
     "TrainingPlan": "coding",
     "TooFewParitiesError": "coding",
     "UncertifiedDecodeError": "coding",
+    "CertificationWarning": "coding",
+    "certified_adversaries": "coding",
     # layer 1: the math (numpy and SciPy)
     "berrut_operator": "operators",
     "coding_operator": "operators",

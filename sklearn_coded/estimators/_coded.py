@@ -258,6 +258,10 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     leakage_ : ndarray of shape (batch_size,)
         Guaranteed R^2 bound of each batch position against any T colluders, per
         request (``n_private > 0`` at fit).
+    certified_adversaries_ : int or None
+        Liars the layout certifies with the stragglers missing (computed at fit,
+        :func:`~sklearn_coded.coding.certified_adversaries`; ``n_adversaries``
+        above it warns, above it with none missing is refused); None if A = 0.
 
     See Also
     --------
@@ -516,6 +520,10 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     leakage_ : ndarray of shape (batch_size,)
         Guaranteed R^2 bound of each batch position against any T colluders, per
         request (``n_private > 0`` at fit).
+    certified_adversaries_ : int or None
+        Liars the layout certifies with the stragglers missing (computed at fit,
+        :func:`~sklearn_coded.coding.certified_adversaries`; ``n_adversaries``
+        above it warns, above it with none missing is refused); None if A = 0.
 
     See Also
     --------

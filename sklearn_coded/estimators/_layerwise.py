@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn._layerwise import layerwise_forward, plan_layers, resolve_code
+from ._certify import declared_stragglers
 from ._response import classifier_space, is_skorch_net
 
 
@@ -39,7 +40,11 @@ def fit_scheme(estimator, X, y, fit_params):
         )
     probe = X[np.random.RandomState(0).permutation(len(X))[:512]]
     estimator._layerwise_steps = plan_layers(inner, probe)
-    _code(estimator)  # errors at fit for impossible parameters, naming them
+    code = _code(estimator)  # errors at fit for impossible parameters, naming them
+    # exact codes: any threshold results determine the code (docs/method.rst (9.6))
+    S = declared_stragglers(estimator.stragglers, code.n_coded)
+    A = int(estimator.n_adversaries)
+    estimator.certified_adversaries_ = (code.n_coded - S - code.threshold) // 2 if A else None
     estimator.estimator_ = inner
     return estimator
 
