@@ -1,5 +1,6 @@
 """Coders of the exact real-field codes (layer 2 around :mod:`sklearn_coded.operators._exact`)."""
 
+import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -7,7 +8,16 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
-from ..operators._exact import EXACT_CODES, exact_code, exact_decode, exact_encode, locate_liars
+from ..operators._exact import (
+    EXACT_CODES,
+    exact_code,
+    exact_decode,
+    exact_encode,
+    l1_locate_liars,
+    l1_recovery_bound,
+    locate_liars,
+)
+from ._byzantine import UncertifiedDecodeError
 from ._registry import Scheme, register_scheme
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -139,10 +149,21 @@ class ExactDecoder(_ExactCoder):
     degree : int, default=1
         Degree of the workers' f.
     n_adversaries : int, default=0
-        A workers whose results may be arbitrary: located exactly by their
-        syndrome (:func:`~sklearn_coded.operators.locate_liars`) when at least
+        A workers whose results may be arbitrary: located exactly when at least
         threshold + 2A workers returned, recorded in ``flagged_`` and left out;
-        more liars than declared raise instead of decoding wrongly.
+        more liars than declared raise
+        :class:`~sklearn_coded.coding.UncertifiedDecodeError` instead of
+        decoding wrongly.
+    locator : {"auto", "l1", "exhaustive"}, default="auto"
+        How liars are located. ``"l1"``: l1 decoding, one linear program
+        (:func:`~sklearn_coded.operators.l1_locate_liars`, polynomial in A);
+        ``"exhaustive"``: the syndrome search over every set of at most A
+        workers (:func:`~sklearn_coded.operators.locate_liars`, exponential in
+        A); ``"auto"``: l1 where
+        :func:`~sklearn_coded.operators.l1_recovery_bound` proves that it
+        recovers every pattern of A liars on the survivors (docs/method.rst
+        (9.8)), else the exhaustive search. Both return a location only after
+        checking the kept results against the code.
 
     Attributes
     ----------
@@ -150,6 +171,11 @@ class ExactDecoder(_ExactCoder):
     n_features_in_ : int
     flagged_ : ndarray of bool of shape (n_coded,)
         Workers located as liars by the last ``transform`` (``n_adversaries > 0``).
+    certified_ : bool
+        Whether the last ``transform``'s decode was certified (``n_adversaries >
+        0``): the kept results agree with one codeword to rounding.
+    located_by_ : {"l1", "exhaustive"}
+        The locator the last ``transform`` used (``n_adversaries > 0``).
 
     Examples
     --------
@@ -169,14 +195,25 @@ class ExactDecoder(_ExactCoder):
         "n_private": [Interval(Integral, 0, None, closed="left")],
         "degree": [Interval(Integral, 1, None, closed="left")],
         "n_adversaries": [Interval(Integral, 0, None, closed="left")],
+        "locator": [StrOptions({"auto", "l1", "exhaustive"})],
     }
 
-    def __init__(self, n_samples, *, code="chebyshev", n_private=0, degree=1, n_adversaries=0):
+    def __init__(
+        self,
+        n_samples,
+        *,
+        code="chebyshev",
+        n_private=0,
+        degree=1,
+        n_adversaries=0,
+        locator="auto",
+    ):
         self.n_samples = n_samples
         self.code = code
         self.n_private = n_private
         self.degree = degree
         self.n_adversaries = n_adversaries
+        self.locator = locator
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, Y, y=None):
@@ -238,17 +275,52 @@ class ExactDecoder(_ExactCoder):
         code.check_survivors(workers)
         rows = (workers[:, None] * code.share + np.arange(code.share)).ravel()
         if self.n_adversaries:
-            liars = locate_liars(code, workers, Y[rows], self.n_adversaries)
-            self.flagged_ = np.zeros(code.n_coded, dtype=bool)
-            self.flagged_[workers[liars]] = True
+            liars = self._locate(code, workers, Y[rows])
             workers = workers[~liars]
             rows = (workers[:, None] * code.share + np.arange(code.share)).ravel()
         return exact_decode(code, workers, Y[rows])
+
+    def _locate(self, code, workers, Y):
+        """Liars among ``workers`` by l1 decoding or the exhaustive search; sets
+        ``flagged_``, ``certified_`` and ``located_by_`` (docs/method.rst (9.6), (9.8))."""
+        A = self.n_adversaries
+        self.flagged_ = np.zeros(code.n_coded, dtype=bool)
+        self.certified_ = False
+        if workers.size < code.threshold + 2 * A:  # the bound, named by the locators
+            locate_liars(code, workers, Y, A)
+        l1 = self.locator == "l1" or (
+            self.locator == "auto" and _l1_bound(code, tuple(workers.tolist())) >= A
+        )
+        self.located_by_ = "l1" if l1 else "exhaustive"
+        try:
+            if l1:
+                liars = l1_locate_liars(code, workers, Y, A, combine=True)
+            else:
+                liars = locate_liars(code, workers, Y, A)
+        except ValueError as error:
+            locatable = (workers.size - code.threshold) // 2
+            raise UncertifiedDecodeError(
+                f"ExactDecoder cannot certify this batch's decode with n_adversaries={A} "
+                f"from {workers.size} workers ({self.located_by_} locator): {error}",
+                n_results=int(workers.size),
+                n_adversaries=A,
+                locatable=locatable,
+                reason=str(error),
+            ) from None
+        self.flagged_[workers[liars]] = True
+        self.certified_ = True
+        return liars
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+@functools.lru_cache(maxsize=256)
+def _l1_bound(code, workers):
+    """:func:`l1_recovery_bound` per survivor set, cached (one linear program per row)."""
+    return l1_recovery_bound(code, np.asarray(workers))[0]
 
 
 # Exact layer-wise inference of a skorch net (docs/method.rst (9.9)): not encode / f /

@@ -132,7 +132,7 @@ def _syndrome(code, workers, results, rtol):
     return H, H @ Y, np.linalg.norm(Y), rtol
 
 
-def l1_locate_liars(code, workers, results, n_adversaries, *, rtol=None):
+def l1_locate_liars(code, workers, results, n_adversaries, *, rtol=None, combine=False):
     """Locate up to A lying workers by l1 decoding (a linear program), with a check.
 
     docs/method.rst (9.8). For each output column y, ``c = argmin ||y - M_F c||_1``
@@ -156,6 +156,13 @@ def l1_locate_liars(code, workers, results, n_adversaries, *, rtol=None):
         A.
     rtol : float, optional
         Rounding level relative to ``||Y_F||`` (default as :func:`locate_liars`).
+    combine : bool, default=False
+        Solve one linear program, on a random combination ``Y g`` of the output
+        columns, instead of one per column: ``Y g = M_F (C g) + E g`` is again a
+        codeword plus lies on the liars' rows only, so (9.8) applies to it. g is
+        drawn from the operating system's secret source, so a liar cannot make
+        its lie vanish in it; a lie that did would be left among the kept results
+        and refused by the check on every column, never decoded.
 
     Returns
     -------
@@ -187,15 +194,31 @@ def l1_locate_liars(code, workers, results, n_adversaries, *, rtol=None):
         return liars
     M = code.system(workers)[0]
     Y = np.asarray(results, dtype=np.float64).reshape(M.shape[0], -1)
-    residual = np.column_stack([_l1_residual(M, y) for y in Y.T])
+    if combine and Y.shape[1] > 1:  # one program: Y g keeps the lies' support
+        from ._secret import private_generator
+
+        g = private_generator().standard_normal(Y.shape[1])
+        columns = (Y @ (g / np.linalg.norm(g)))[None]
+    else:
+        columns = Y.T
+    residual = np.column_stack([_l1_residual(M, y) for y in columns])
     per_worker = np.abs(residual).reshape(workers.size, -1).max(axis=1)
     # the linear program's answer is exact only to its solver's tolerance: it ranks
     # the workers, and the check on the kept workers' syndrome (exact) decides
     top = np.argsort(-per_worker, kind="stable")[:A]
     liars[top[per_worker[top] > rtol * norm]] = True
     kept = np.flatnonzero(~liars)
-    if _kept_syndrome(code, workers[kept], Y, kept) > rtol * norm:
+    coef = _kept_fit(code, workers[kept], Y, kept)
+    if np.linalg.norm(coef[1]) > rtol * norm:
         raise ValueError(_beyond(workers.size, A))
+    # a candidate that agrees with the kept workers' codeword (the true one, by the
+    # distance argument of (9.6)) to rounding did not lie: the program's ranking
+    # names A workers even when fewer lied
+    M = code.system(workers)[0]
+    rows = _rows(np.arange(workers.size), code.share).reshape(workers.size, code.share)
+    for w in np.flatnonzero(liars):
+        if np.linalg.norm(Y[rows[w]] - M[rows[w]] @ coef[0]) <= rtol * norm:
+            liars[w] = False
     return liars
 
 
@@ -213,22 +236,26 @@ def _l1_residual(M, y):
     return y - M @ result.x[:m]
 
 
-def _kept_syndrome(code, kept_workers, Y, kept):
-    """Norm of the kept workers' results off the column space of their system."""
+def _kept_fit(code, kept_workers, Y, kept):
+    """Least-squares coefficients of the kept workers' results, and their residuals."""
     M = code.system(kept_workers)[0]
     Yk = Y[_rows(kept, code.share)]
     coef = np.linalg.lstsq(M, Yk, rcond=None)[0]
-    return float(np.linalg.norm(Yk - M @ coef))
+    return coef, Yk - M @ coef
 
 
 def l1_recovery_bound(code, workers):
     """Most liars l1 decoding provably locates on these survivors, and the coherence mu.
 
-    docs/method.rst (9.8). With ``mu = max_i max_c |(M_F c)_i| / ||M_F c||_1``
-    (one linear program per row i), every codeword v and set R of rows has
-    ``||v_R||_1 <= |R| mu ||v||_1``; so the null-space property of order A,
-    ``||v_R||_1 < ||v_{F \\ R}||_1``, holds when ``2 A share mu < 1``, and then
-    l1 decoding recovers every pattern of at most A lying workers exactly.
+    docs/method.rst (9.8). With ``mu_i = max_c |(M_F c)_i| / ||M_F c||_1`` (one
+    linear program per row i) and ``mu_w`` the sum of ``mu_i`` over worker w's
+    rows, every codeword v and set R of workers has
+    ``||v_R||_1 <= sum_{w in R} mu_w ||v||_1``; so the null-space property of
+    order A, ``||v_R||_1 < ||v_{F \\ R}||_1``, holds when the A largest ``mu_w``
+    sum to less than 1/2, and then l1 decoding recovers every pattern of at
+    most A lying workers exactly. (This refines ``2 A share mu < 1``, mu the
+    largest ``mu_i``: the rows at the ends of a Chebyshev grid are the most
+    coherent, the others much less.)
 
     Parameters
     ----------
@@ -238,8 +265,10 @@ def l1_recovery_bound(code, workers):
     Returns
     -------
     bound : int
-        The largest A with ``2 A share mu < 1`` (capped at ``(|F| - threshold) // 2``).
+        The largest A whose A largest ``mu_w`` sum to less than 1/2 (capped at
+        ``(|F| - threshold) // 2``).
     mu : float
+        The largest ``mu_i``.
 
     Examples
     --------
@@ -251,7 +280,7 @@ def l1_recovery_bound(code, workers):
     workers = np.asarray(workers, dtype=np.intp)
     M = code.system(workers)[0]
     n, m = M.shape
-    mu = 0.0
+    mu = np.zeros(n)
     for i in range(n):  # max (M c)_i  s.t.  ||M c||_1 <= 1 (symmetric: |.| for free)
         cost = np.concatenate([-M[i], np.zeros(n)])
         eye = np.eye(n)
@@ -259,6 +288,8 @@ def l1_recovery_bound(code, workers):
         b_ub = np.concatenate([np.zeros(2 * n), [1.0]])
         bounds = [(None, None)] * m + [(0, None)] * n
         result = linprog(cost, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
-        mu = max(mu, -float(result.fun))
-    bound = max(math.ceil(1.0 / (2.0 * code.share * mu)) - 1, 0) if mu > 0 else 0
-    return min(bound, (workers.size - code.threshold) // 2), mu
+        mu[i] = -float(result.fun)
+    per_worker = np.sort(mu.reshape(workers.size, code.share).sum(axis=1))[::-1]
+    # strictly below 1/2, with room for the solver's tolerance on each mu_i
+    bound = int((np.cumsum(per_worker) < 0.5 - 1e-6).sum())
+    return min(bound, (workers.size - code.threshold) // 2), float(mu.max())
