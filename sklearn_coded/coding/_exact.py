@@ -159,11 +159,13 @@ class ExactDecoder(_ExactCoder):
         (:func:`~sklearn_coded.operators.l1_locate_liars`, polynomial in A);
         ``"exhaustive"``: the syndrome search over every set of at most A
         workers (:func:`~sklearn_coded.operators.locate_liars`, exponential in
-        A); ``"auto"``: l1 where
-        :func:`~sklearn_coded.operators.l1_recovery_bound` proves that it
-        recovers every pattern of A liars on the survivors (docs/method.rst
-        (9.8)), else the exhaustive search. Both return a location only after
-        checking the kept results against the code.
+        A); ``"auto"``: l1 first, and the exhaustive search only when l1
+        refuses a batch on survivors where
+        :func:`~sklearn_coded.operators.l1_recovery_bound` does not prove that
+        l1 recovers every pattern of A liars (docs/method.rst (9.8)); where it
+        does, the refusal stands (more liars than declared). Both return a
+        location only after checking the kept results against the code, so a
+        location l1 returns is right even beyond its proven bound.
 
     Attributes
     ----------
@@ -288,16 +290,23 @@ class ExactDecoder(_ExactCoder):
         self.certified_ = False
         if workers.size < code.threshold + 2 * A:  # the bound, named by the locators
             locate_liars(code, workers, Y, A)
-        l1 = self.locator == "l1" or (
-            self.locator == "auto" and _l1_bound(code, tuple(workers.tolist())) >= A
-        )
-        self.located_by_ = "l1" if l1 else "exhaustive"
-        try:
-            if l1:
+        liars, error = None, None
+        if self.locator != "exhaustive":  # l1 first: a location it returns is checked
+            self.located_by_ = "l1"
+            try:
                 liars = l1_locate_liars(code, workers, Y, A, combine=True)
-            else:
+            except ValueError as l1_error:
+                error = l1_error
+        proven = self.locator == "l1" or (
+            error is not None and _l1_bound(code, tuple(workers.tolist())) >= A
+        )
+        if liars is None and not proven:  # beyond (9.8)'s proof: search every set
+            self.located_by_ = "exhaustive"
+            try:
                 liars = locate_liars(code, workers, Y, A)
-        except ValueError as error:
+            except ValueError as search_error:
+                error = search_error
+        if liars is None:
             locatable = (workers.size - code.threshold) // 2
             raise UncertifiedDecodeError(
                 f"ExactDecoder cannot certify this batch's decode with n_adversaries={A} "
@@ -306,7 +315,7 @@ class ExactDecoder(_ExactCoder):
                 n_adversaries=A,
                 locatable=locatable,
                 reason=str(error),
-            ) from None
+            )
         self.flagged_[workers[liars]] = True
         self.certified_ = True
         return liars

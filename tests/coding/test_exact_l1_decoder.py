@@ -72,22 +72,43 @@ def test_l1_decoder_equals_the_told_decoder_and_the_exhaustive_locator(where, A)
     np.testing.assert_allclose(out_ex, out_l1, atol=1e-8 * scale)
 
 
+def _l1_weakest_lie(M, liars, rng):
+    """A lie on ``liars`` along the codeword direction d of largest
+    ``||(M d)_liars||_1 / ||M d||_1`` (the null-space ratio of (9.8)), by sampling."""
+    D = rng.normal(size=(M.shape[1], 100_000))
+    V = M @ D
+    ratio = np.abs(V[liars]).sum(axis=0) / np.abs(V).sum(axis=0)
+    return (M @ D[:, np.argmax(ratio)])[liars], float(ratio.max())
+
+
 def test_auto_falls_back_to_the_exhaustive_search_beyond_the_proven_bound():
     rng = np.random.default_rng(0)
     code = exact_code("chebyshev", 3, 12)
     assert l1_recovery_bound(code, np.arange(12))[0] == 1
+    M = code.system(np.arange(12))[0]
     Y, truth = _shares(code, rng)
-    Y[[0, 11]] += 5.0  # two liars at the ends, the most coherent rows
-    for A, expected in ((1, "l1"), (2, "exhaustive")):
-        dec = ExactDecoder(3, n_adversaries=A).fit(Y)
-        if A == 1:  # two liars against one declared: refused, never decoded
-            with pytest.raises(UncertifiedDecodeError, match="more workers lied than declared"):
-                dec.transform(Y)
-            assert not dec.certified_ and dec.located_by_ == expected
-            continue
-        np.testing.assert_allclose(dec.transform(Y), truth, atol=1e-8 * np.abs(truth).max())
-        assert dec.located_by_ == expected and dec.certified_
-        assert np.array_equal(np.flatnonzero(dec.flagged_), [0, 11])
+    liars = [0, 1, 2]  # at the end, lying along l1's weakest direction
+    lie, ratio = _l1_weakest_lie(M, liars, rng)
+    assert ratio > 0.5  # the null-space property fails: l1 decoding may be fooled
+    Y[liars] += 10.0 * lie[:, None] * [1.0, -0.5, 2.0, 0.3]
+    forced = ExactDecoder(3, n_adversaries=3, locator="l1").fit(Y)
+    with pytest.raises(UncertifiedDecodeError, match="more workers lied than declared"):
+        forced.transform(Y)  # l1 alone refuses (never a wrong location)
+    assert not forced.certified_ and forced.located_by_ == "l1"
+    auto = ExactDecoder(3, n_adversaries=3).fit(Y)
+    np.testing.assert_allclose(auto.transform(Y), truth, atol=1e-8 * np.abs(truth).max())
+    assert auto.located_by_ == "exhaustive" and auto.certified_
+    assert np.array_equal(np.flatnonzero(auto.flagged_), liars)
+    # one liar is within the proven bound: l1 locates it, a second one is refused
+    Y1, truth1 = _shares(code, rng)
+    Y1[11] += 5.0
+    one = ExactDecoder(3, n_adversaries=1).fit(Y1)
+    np.testing.assert_allclose(one.transform(Y1), truth1, atol=1e-8 * np.abs(truth1).max())
+    assert one.located_by_ == "l1" and np.array_equal(np.flatnonzero(one.flagged_), [11])
+    Y1[0] += 5.0
+    with pytest.raises(UncertifiedDecodeError, match="more workers lied than declared"):
+        one.transform(Y1)
+    assert one.located_by_ == "l1" and not one.certified_
 
 
 @pytest.mark.parametrize("seed", range(6))
