@@ -108,6 +108,7 @@ _LAZY = {
     "RequestDiagnostics": "estimators",
     "UncertifiedBatchError": "estimators",
     "UncertifiedBatchWarning": "estimators",
+    "CollusionWarning": "estimators",
     # layer 5: torch (needs the torch extra; imported on first use)
     "coded_block": "nn",
     "coded_forward": "nn",

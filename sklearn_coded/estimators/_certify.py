@@ -106,3 +106,47 @@ def fit_certified_bound(estimator, plan):
         CertificationWarning,
         stacklevel=4,
     )
+
+
+class CollusionWarning(UserWarning):
+    """A worker process of the executor receives more coded rows than ``n_private`` covers.
+
+    ``leakage_`` bounds what any ``n_private = T`` coded workers learn. An
+    executor that runs the N coded rows of a batch on W worker processes gives
+    each process about ``ceil(N / W)`` of them, so one process alone is a
+    coalition of that many coded workers: where that is more than T,
+    ``leakage_`` does not bound what it learns (``bench_privacy.py --dask``).
+    """
+
+
+def worker_processes(executor):
+    """Worker processes of a dask client or a process pool; None for threads or none."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ..execution._run import _dask_client
+
+    client = _dask_client(executor)
+    if client is not None:
+        return max(len(client.scheduler_info().get("workers", {})), 1)
+    if isinstance(executor, ProcessPoolExecutor):
+        return int(executor._max_workers)
+    return None  # in process, or threads of this process: no other party sees the rows
+
+
+def warn_process_collusion(executor, plan):
+    """Warn when each worker process holds more coded rows per batch than n_private."""
+    W = worker_processes(executor)
+    per_process = math.ceil(plan.n_coded / W) if W else 0
+    if per_process <= plan.n_private:
+        return
+    warnings.warn(
+        f"n_private={plan.n_private} bounds what any {plan.n_private} coded workers learn "
+        f"(leakage_), but this executor runs the n_coded={plan.n_coded} coded rows of a "
+        f"batch on {W} worker processes: each receives about {per_process} of them, a "
+        f"coalition of {per_process} > {plan.n_private} coded workers that leakage_ does "
+        f"not bound. Run on at least ceil(n_coded / n_private) = "
+        f"{math.ceil(plan.n_coded / plan.n_private)} worker processes you trust not to "
+        "collude beyond n_private, or treat the rows as seen by each process.",
+        CollusionWarning,
+        stacklevel=5,
+    )
