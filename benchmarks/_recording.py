@@ -9,6 +9,7 @@ encoder. The task key names the coded worker (``{event}-{method}-{j}-{i}``,
 point (the bound assumes it does).
 """
 
+import re
 import time
 from pathlib import Path
 
@@ -27,8 +28,8 @@ def _record(record_dir, X):
         worker = get_worker()
     except (ImportError, ValueError):  # fit, the probe: not on a dask worker
         return
-    key = str(worker.get_current_task())
-    np.save(Path(record_dir) / f"{key}~{time.monotonic_ns()}.npy", np.asarray(X))
+    key, where = str(worker.get_current_task()), re.sub(r"\W", "_", str(worker.address))
+    np.save(Path(record_dir) / f"{where}~{key}~{time.monotonic_ns()}.npy", np.asarray(X))
 
 
 class RecordingLogistic(ClassifierMixin, BaseEstimator):
@@ -53,7 +54,7 @@ class RecordingLogistic(ClassifierMixin, BaseEstimator):
 
 
 def read_views(record_dir):
-    """{coded worker j: rows it received, in arrival order of its chunks}; clears the files.
+    """What each task received, and which worker process ran it; clears the files.
 
     Parameters
     ----------
@@ -61,13 +62,19 @@ def read_views(record_dir):
 
     Returns
     -------
-    views : dict of int -> ndarray of shape (n_batches, n_features)
+    views : dict of int -> ndarray of shape (n_rows, n_features)
+        Task index (the coded worker, or the physical task of ``tasks="auto"``)
+        -> its rows, chunks in arrival order.
+    process : dict of int -> str
+        Task index -> the address of the worker process that ran it.
     """
-    chunks = {}
+    chunks, process = {}, {}
     for path in Path(record_dir).glob("*.npy"):
-        key, stamp = path.stem.rsplit("~", 1)
+        where, key, stamp = path.stem.split("~")
         j = int(key.rsplit("-", 2)[1])  # "{event}-{method}-{j}-{i}"
         chunks.setdefault(j, []).append((int(stamp), np.load(path)))
+        process[j] = where
         path.unlink()
-    return {j: np.concatenate([c for _, c in sorted(parts, key=lambda p: p[0])]) for j, parts in
-            chunks.items()}  # fmt: skip
+    views = {j: np.concatenate([c for _, c in sorted(parts, key=lambda p: p[0])]) for j, parts in
+             chunks.items()}  # fmt: skip
+    return views, process

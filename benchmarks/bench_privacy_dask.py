@@ -132,6 +132,50 @@ def process_attack(views, truth, leakage):
     }
 
 
+def _lmmse_rows(seen, AJ, BJ, sigma, C, mean):
+    """Posterior mean of all K rows from the views ``seen`` (n, |J|, d), true covariance.
+
+    The same estimate as ``lmmse_attack`` for every row at once, computed in the
+    eigenbasis of C, where the features decouple: per eigen-direction of variance
+    lam, ``x_k = lam a_k' (lam AJ AJ' + sigma^2 BJ BJ')^-1 (v - AJ 1 mean)``.
+    """
+    lam, U = np.linalg.eigh(C)
+    v = (seen - AJ.sum(axis=1)[None, :, None] * mean) @ U  # centred, rotated (n, |J|, d)
+    G, H = AJ @ AJ.T, BJ @ BJ.T
+    out = np.empty((seen.shape[0], AJ.shape[1], seen.shape[2]))
+    for j, value in enumerate(lam):
+        W = value * np.linalg.pinv(value * G + sigma**2 * H, hermitian=True) @ AJ  # (|J|, K)
+        out[:, :, j] = v[:, :, j] @ W
+    return out @ U.T + mean
+
+
+def known_points_attack(views, truth, held, A, B, sigma, C, mean, leakage):
+    """The LMMSE of one worker process from every coded row it ran, knowing their points.
+
+    Per request, the process that ran the most tasks (about N / 2 of them) pools
+    their rows; its points are the tasks' coded workers (named by their keys),
+    and the posterior mean with the true covariance estimates every row of
+    every batch. R^2 on the top principal component, pooled over the requests.
+    """
+    top = np.linalg.eigh(C)[1][:, -1]
+    estimates, sizes = [], []
+    for r, process in enumerate(held):
+        owners = sorted(set(process.values()))
+        mine = max(owners, key=lambda o: sum(p == o for p in process.values()))
+        J = np.array(sorted(j for j, p in process.items() if p == mine))
+        seen = np.stack([views[j][r][0] for j in J], axis=1)  # (batches, |J|, d)
+        estimates.append(_lmmse_rows(seen, A[J], B[J], sigma, C, mean))
+        sizes.append(len(J))
+    estimate, truth = np.concatenate(estimates), np.concatenate(truth)
+    r2 = np.array([r2_scores(truth[:, k], estimate[:, k], mean, top)[1] for k in range(K)])
+    return {
+        "coded_rows_per_process_mean": float(np.mean(sizes)),
+        "lmmse_top_max": float(r2.max()),
+        "lmmse_top_min": float(r2.min()),
+        "rows_over_leakage_": int((r2 > leakage).sum()),
+    }
+
+
 def process_exact(A, B, sigma, C, n_tasks, rng, n_patterns=50):
     """Exact LMMSE R^2 (top principal component, true covariance) of a process that knew
     which point of each stretch it holds: worst row, over the all-first pattern and
@@ -177,24 +221,30 @@ def one_cell(client, seed, scheme, config, record_dir, rng):
     lam_max = float(np.linalg.eigvalsh(C).max())
     pairs = gaussian_leakage(A, B, sigma, T, signal_var=lam_max, max_subsets=10**6,
                              return_subsets=True)[2]  # fmt: skip
-    views, truth, tic = {}, [], time.perf_counter()
+    views, truth, held, tic = {}, [], [], time.perf_counter()
     slots = batch_groups(ROWS, K)[0].slots  # (37, K): the request's batches
     for _ in range(config["requests"]):
         rows = X_pop[rng.choice(len(X_pop), ROWS, replace=False)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CollusionWarning)  # recorded once above
             clf.predict(rows)
-        for task, v in read_views(record_dir).items():  # task: its coded rows, point-major
+        got, process = read_views(record_dir)
+        for task, v in got.items():  # task: its coded rows, point-major
             views.setdefault(task, []).append(v.reshape(-1, slots.shape[0], v.shape[1]))
         truth.append(rows[slots])
+        held.append(process)
     seconds = time.perf_counter() - tic
-    views = {w: np.concatenate(v, axis=1) for w, v in views.items()}  # (points, n, d)
-    truth = np.concatenate(truth)  # (n_batches, K, d)
+    truth_all = np.concatenate(truth)  # (n_batches, K, d)
     if len(views) == plan.n_coded:  # one task per coded worker: T = 2 colluding tasks
-        views = {j: v[0] for j, v in views.items()}
-        per_row, summary = attack(views, truth, A, B, sigma, C, mean, pairs, clf.leakage_)
+        joined = {j: np.concatenate(v, axis=1)[0] for j, v in views.items()}
+        per_row, summary = attack(joined, truth_all, A, B, sigma, C, mean, pairs, clf.leakage_)
+        # and one worker process alone, from every task it ran (their keys name the points)
+        summary["process_known_points"] = known_points_attack(
+            views, truth, held, A, B, sigma, C, mean, clf.leakage_
+        )
     else:  # one task per worker process: each holds about N / W coded rows
-        per_row, summary = process_attack(views, truth, clf.leakage_)
+        joined = {w: np.concatenate(v, axis=1) for w, v in views.items()}  # (points, n, d)
+        per_row, summary = process_attack(joined, truth_all, clf.leakage_)
         summary["exact_if_points_known"] = process_exact(A, B, sigma, C, len(views), rng)
     return {
         "seed": seed,
