@@ -46,3 +46,21 @@ def test_threads_of_this_process_and_no_executor_are_not_named():
         for executor in (None, pool):
             reg, X = _fitted(executor)
             assert np.isfinite(reg.predict(X[:16])).all()
+
+
+def test_a_process_pool_counts_its_processes_and_the_layerwise_plan_is_checked_alike():
+    from concurrent.futures import ProcessPoolExecutor
+    from types import SimpleNamespace
+
+    from sklearn_coded.estimators._certify import warn_process_collusion, worker_processes
+
+    pool = ProcessPoolExecutor(3)  # no process starts before a submit
+    try:
+        assert worker_processes(pool) == 3 and worker_processes(None) is None
+        with pytest.warns(CollusionWarning, match=r"3 worker processes: each receives about 6"):
+            warn_process_collusion(pool, SimpleNamespace(n_coded=18, n_private=2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CollusionWarning)
+            warn_process_collusion(pool, SimpleNamespace(n_coded=18, n_private=6))
+    finally:
+        pool.shutdown()
