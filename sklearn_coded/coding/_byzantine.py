@@ -119,7 +119,9 @@ class CertificationWarning(UserWarning):
     """
 
 
-def certified_adversaries(decoder, n_stragglers=0, *, n_random=64, random_state=0):
+def certified_adversaries(
+    decoder, n_stragglers=0, *, n_random=64, random_state=0, max_adversaries=None
+):
     """Most liars every survivor set locates with S results missing (docs/method.rst (8.4)).
 
     Condition (a) of a certified decode depends on the code and the survivor set
@@ -143,11 +145,15 @@ def certified_adversaries(decoder, n_stragglers=0, *, n_random=64, random_state=
         Random straggler sets tried beside the structured ones.
     random_state : int, default=0
         Seeds the random sets.
+    max_adversaries : int, optional
+        Search no higher (the cost grows with the bound: each pattern checks
+        blocks of 2A rows); None: up to the Reed-Solomon bound.
 
     Returns
     -------
     bound : int
-        Between 0 and the Reed-Solomon bound ``(N - S - K - P) // 2``.
+        Between 0 and the Reed-Solomon bound ``(N - S - K - P) // 2`` (and
+        ``max_adversaries``).
 
     Examples
     --------
@@ -164,6 +170,8 @@ def certified_adversaries(decoder, n_stragglers=0, *, n_random=64, random_state=
     order = np.argsort(decoder.coded_points_, kind="stable")  # workers in coded order
     B = code_basis(decoder, order)
     bound = max((N - S - r) // 2, 0)
+    if max_adversaries is not None:
+        bound = min(bound, int(max_adversaries))
     for missing in _straggler_patterns(N, S, n_random, random_state):
         if bound == 0:
             break

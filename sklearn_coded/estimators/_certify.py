@@ -39,11 +39,11 @@ def declared_stragglers(stragglers, n_coded):
 
 
 def _bound(estimator, n_coded, S, n_random=64):
-    """certified_adversaries of the estimator's full-batch decoder at ``n_coded``."""
+    """certified_adversaries of the estimator's full-batch decoder at ``n_coded``, up to A."""
     est = estimator if n_coded is None else clone(estimator).set_params(n_coded=n_coded)
     plan = est._coding_plan()
     decoder = plan.coders()[1](plan.batch_size).fit(np.zeros((plan.n_coded, 1)))
-    return certified_adversaries(decoder, S, n_random=n_random)
+    return certified_adversaries(decoder, S, n_random=n_random, max_adversaries=plan.n_adversaries)
 
 
 def _smallest_n(estimator, N, S, A):

@@ -259,9 +259,9 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         Guaranteed R^2 bound of each batch position against any T colluders, per
         request (``n_private > 0`` at fit).
     certified_adversaries_ : int or None
-        Liars the layout certifies with the stragglers missing (computed at fit,
-        :func:`~sklearn_coded.coding.certified_adversaries`; ``n_adversaries``
-        above it warns, above it with none missing is refused); None if A = 0.
+        Liars (up to A) the layout certifies with the stragglers missing (at fit,
+        :func:`~sklearn_coded.coding.certified_adversaries`); A above it warns,
+        A above it with no straggler is refused; None if ``n_adversaries=0``.
 
     See Also
     --------
@@ -521,9 +521,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
         Guaranteed R^2 bound of each batch position against any T colluders, per
         request (``n_private > 0`` at fit).
     certified_adversaries_ : int or None
-        Liars the layout certifies with the stragglers missing (computed at fit,
-        :func:`~sklearn_coded.coding.certified_adversaries`; ``n_adversaries``
-        above it warns, above it with none missing is refused); None if A = 0.
+        Liars (up to A) the layout certifies with the stragglers missing (at fit,
+        :func:`~sklearn_coded.coding.certified_adversaries`); A above it warns,
+        A above it with no straggler is refused; None if ``n_adversaries=0``.
 
     See Also
     --------
