@@ -249,7 +249,7 @@ def certified_cell(f, X, code, attack, n_liars, declared, scale, n_batches, rng)
         "declared": declared,
         "scale": scale,
         "batches": n_batches,
-        # what CodedClassifier's fit reports for this layout (certified_adversaries_)
+        # the layout's fit-time bound (certified_adversaries; fit reports it up to A)
         "fit_time_bound": certified_adversaries(linear, S),
         "certified": float(np.mean(certified)),
         "silent_failures": int((errors > 3.0).sum()),
