@@ -1,6 +1,5 @@
 """Coders of the exact real-field codes (layer 2 around :mod:`sklearn_coded.operators._exact`)."""
 
-import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,10 +12,9 @@ from ..operators._exact import (
     exact_code,
     exact_decode,
     exact_encode,
-    l1_locate_liars,
-    l1_recovery_bound,
     locate_liars,
 )
+from ..operators._exact_liars import locate_exact
 from ._byzantine import UncertifiedDecodeError
 from ._registry import Scheme, register_scheme
 
@@ -283,39 +281,25 @@ class ExactDecoder(_ExactCoder):
         return exact_decode(code, workers, Y[rows])
 
     def _locate(self, code, workers, Y):
-        """Liars among ``workers`` by l1 decoding or the exhaustive search; sets
-        ``flagged_``, ``certified_`` and ``located_by_`` (docs/method.rst (9.6), (9.8))."""
+        """Liars among ``workers`` (:func:`~sklearn_coded.operators._exact_liars.locate_exact`);
+        sets ``flagged_``, ``certified_`` and ``located_by_`` (docs/method.rst (9.6), (9.10))."""
         A = self.n_adversaries
         self.flagged_ = np.zeros(code.n_coded, dtype=bool)
         self.certified_ = False
         if workers.size < code.threshold + 2 * A:  # the bound, named by the locators
             locate_liars(code, workers, Y, A)
-        liars, error = None, None
-        if self.locator != "exhaustive":  # l1 first: a location it returns is checked
-            self.located_by_ = "l1"
-            try:
-                liars = l1_locate_liars(code, workers, Y, A, combine=True)
-            except ValueError as l1_error:
-                error = l1_error
-        proven = self.locator == "l1" or (
-            error is not None and _l1_bound(code, tuple(workers.tolist())) >= A
-        )
-        if liars is None and not proven:  # beyond (9.8)'s proof: search every set
-            self.located_by_ = "exhaustive"
-            try:
-                liars = locate_liars(code, workers, Y, A)
-            except ValueError as search_error:
-                error = search_error
-        if liars is None:
-            locatable = (workers.size - code.threshold) // 2
+        try:
+            liars, self.located_by_ = locate_exact(code, workers, Y, A, locator=self.locator)
+        except ValueError as error:
+            self.located_by_ = getattr(error, "located_by", self.locator)
             raise UncertifiedDecodeError(
                 f"ExactDecoder cannot certify this batch's decode with n_adversaries={A} "
                 f"from {workers.size} workers ({self.located_by_} locator): {error}",
                 n_results=int(workers.size),
                 n_adversaries=A,
-                locatable=locatable,
+                locatable=(workers.size - code.threshold) // 2,
                 reason=str(error),
-            )
+            ) from None
         self.flagged_[workers[liars]] = True
         self.certified_ = True
         return liars
@@ -324,12 +308,6 @@ class ExactDecoder(_ExactCoder):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
-
-
-@functools.lru_cache(maxsize=256)
-def _l1_bound(code, workers):
-    """:func:`l1_recovery_bound` per survivor set, cached (one linear program per row)."""
-    return l1_recovery_bound(code, np.asarray(workers))[0]
 
 
 # Exact layer-wise inference of a skorch net (docs/method.rst (9.9)): not encode / f /

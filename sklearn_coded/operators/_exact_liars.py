@@ -15,6 +15,7 @@ system ``M_F`` (:meth:`~._exact.ExactCode.system`). Two locators:
   which :func:`l1_recovery_bound` certifies from the code alone.
 """
 
+import functools
 import itertools
 import math
 
@@ -293,3 +294,79 @@ def l1_recovery_bound(code, workers):
     # strictly below 1/2, with room for the solver's tolerance on each mu_i
     bound = int((np.cumsum(per_worker) < 0.5 - 1e-6).sum())
     return min(bound, (workers.size - code.threshold) // 2), float(mu.max())
+
+
+#: How :func:`locate_exact` chooses its locator.
+EXACT_LOCATORS = ("auto", "l1", "exhaustive")
+
+
+def locate_exact(code, workers, results, n_adversaries, *, locator="auto"):
+    """Up to A liars by l1 decoding, by the exhaustive search, or l1 first (docs/method.rst (9.10)).
+
+    ``"auto"``: l1 decoding on a secret combination of the columns
+    (:func:`l1_locate_liars`); where it refuses and :func:`l1_recovery_bound`
+    does not prove the refusal (more liars than declared), the exhaustive
+    search (:func:`locate_liars`). Every location returned is checked against
+    every column of the results.
+
+    Parameters
+    ----------
+    code : ExactCode
+    workers : ndarray of int
+        The survivors F, sorted.
+    results : ndarray of shape (len(workers) * share, n_outputs)
+    n_adversaries : int
+        A.
+    locator : {"auto", "l1", "exhaustive"}, default="auto"
+
+    Returns
+    -------
+    liars : ndarray of bool of shape (len(workers),)
+    located_by : {"l1", "exhaustive"}
+
+    Raises
+    ------
+    ValueError
+        If fewer than threshold + 2A workers returned, or no explanation with at
+        most A liars was found; its ``located_by`` attribute names the locator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.operators import exact_code
+    >>> from sklearn_coded.operators._exact_liars import locate_exact
+    >>> code = exact_code("chebyshev", 3, 9)
+    >>> Y = code.encoder @ np.arange(6.0).reshape(3, 2)
+    >>> Y[5] += 7.0
+    >>> liars, how = locate_exact(code, np.arange(9), Y, 1)
+    >>> np.flatnonzero(liars), how
+    (array([5]), 'l1')
+    """
+    if locator not in EXACT_LOCATORS:
+        raise ValueError(f"locator must be one of {EXACT_LOCATORS}; got locator={locator!r}.")
+    workers = np.asarray(workers, dtype=np.intp)
+    A = _check_int("n_adversaries", n_adversaries, 0)
+    _check_bound(code, workers, A)
+    error, how = None, "l1"
+    if locator != "exhaustive":  # l1 first: a location it returns is checked
+        try:
+            return l1_locate_liars(code, workers, results, A, combine=True), how
+        except ValueError as l1_error:
+            error = l1_error
+    proven = locator == "l1" or (
+        error is not None and _l1_bound(code, tuple(workers.tolist())) >= A
+    )
+    if not proven:  # beyond (9.10)'s proof: search every set
+        how = "exhaustive"
+        try:
+            return locate_liars(code, workers, results, A), how
+        except ValueError as search_error:
+            error = search_error
+    error.located_by = how
+    raise error
+
+
+@functools.lru_cache(maxsize=256)
+def _l1_bound(code, workers):
+    """:func:`l1_recovery_bound` per survivor set, cached (one linear program per row)."""
+    return l1_recovery_bound(code, np.asarray(workers))[0]

@@ -143,3 +143,18 @@ def test_honest_results_are_certified_with_nobody_flagged():
     dec = ExactDecoder(8, code="rotation", n_private=2, n_adversaries=2).fit(Y)
     np.testing.assert_allclose(dec.transform(Y), truth, atol=1e-8 * np.abs(truth).max())
     assert dec.certified_ and not dec.flagged_.any()
+
+
+def test_locate_exact_names_its_locator_and_refuses_an_unknown_one():
+    from sklearn_coded.operators._exact_liars import locate_exact
+
+    rng = np.random.default_rng(5)
+    code = exact_code("rotation", 4, 16, n_private=1)
+    Y, _ = _shares(code, rng)
+    Y[[6, 7]] += 3.0  # worker 3's two rows
+    for locator in ("auto", "l1", "exhaustive"):
+        liars, how = locate_exact(code, np.arange(16), Y, 2, locator=locator)
+        assert np.array_equal(np.flatnonzero(liars), [3])
+        assert how == ("exhaustive" if locator == "exhaustive" else "l1")
+    with pytest.raises(ValueError, match="locator must be one of"):
+        locate_exact(code, np.arange(16), Y, 2, locator="lp")
