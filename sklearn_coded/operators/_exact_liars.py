@@ -84,22 +84,24 @@ def locate_liars(code, workers, results, n_adversaries, *, rtol=None):
     if math.sqrt(max(total, 0.0)) <= rtol * norm:
         return liars  # consistent with the code: nobody lied detectably
     share = code.share
-    # Rank the candidate sets by their energy off span(H[:, R]) from the small Gram
-    # matrix (cheap, but it loses digits by cancellation when lies are large), then
-    # check the best one directly on the syndrome.
-    best, best_energy = None, np.inf
+    # Per size, rank the candidate sets by their energy off span(H[:, R]) from the
+    # small Gram matrix (cheap, but it loses digits by cancellation when lies are
+    # large), then check the best one directly on the syndrome. The smallest set
+    # that explains it is the liars' (a larger one adds honest workers: any
+    # superset of the liars explains the syndrome too).
     for size in range(1, A + 1):
+        best, best_energy = None, np.inf
         for R in itertools.combinations(range(workers.size), size):
             Q, _ = np.linalg.qr(H[:, _rows(R, share)])
             energy = total - np.trace(Q.T @ gram @ Q)
             if energy < best_energy:
                 best, best_energy = R, energy
-    Q = np.linalg.qr(H[:, _rows(best, share)], mode="complete")[0]
-    off = Q[:, len(best) * share :].T @ syndrome  # the syndrome off span(H[:, best])
-    if np.linalg.norm(off) > rtol * norm:
-        raise ValueError(_beyond(workers.size, A))
-    liars[list(best)] = True
-    return liars
+        Q = np.linalg.qr(H[:, _rows(best, share)], mode="complete")[0]
+        off = Q[:, len(best) * share :].T @ syndrome  # the syndrome off span(H[:, best])
+        if np.linalg.norm(off) <= rtol * norm:
+            liars[list(best)] = True
+            return liars
+    raise ValueError(_beyond(workers.size, A))
 
 
 def _check_bound(code, workers, A):
