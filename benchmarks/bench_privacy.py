@@ -33,6 +33,8 @@ N = 4K = 64, ``max_leakage=0.25``) is a cell of its own.
 
 Run ``python benchmarks/bench_privacy.py`` (a few minutes; ``--quick``: one seed,
 fewer batches). Writes ``benchmarks/results/privacy_leakage.json`` and ``.png``.
+``--dask`` runs the estimators end to end on a dask cluster and attacks what the
+workers received (``bench_privacy_dask.py``, ``privacy_leakage_dask.json``).
 Timings are not measured.
 """
 
@@ -216,7 +218,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--dask",
+        action="store_true",
+        help="end to end on a dask LocalCluster, attacking what the workers received "
+        "(bench_privacy_dask.py; privacy_leakage_dask.json)",
+    )
     args = parser.parse_args(argv)
+    if args.dask:
+        from bench_privacy_dask import main as dask_main
+
+        dask_main(args.quick, args.out_dir)
+        return
     config = dict(QUICK if args.quick else FULL)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()

@@ -36,6 +36,8 @@ _LAZY = {
     "TrainingPlan": "coding",
     "TooFewParitiesError": "coding",
     "UncertifiedDecodeError": "coding",
+    "CertificationWarning": "coding",
+    "certified_adversaries": "coding",
     # layer 1: the math (numpy and SciPy)
     "berrut_operator": "operators",
     "coding_operator": "operators",
@@ -106,6 +108,7 @@ _LAZY = {
     "RequestDiagnostics": "estimators",
     "UncertifiedBatchError": "estimators",
     "UncertifiedBatchWarning": "estimators",
+    "CollusionWarning": "estimators",
     # layer 5: torch (needs the torch extra; imported on first use)
     "coded_block": "nn",
     "coded_forward": "nn",

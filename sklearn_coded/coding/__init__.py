@@ -5,7 +5,12 @@ new scheme registers); a :class:`CodingPlan` resolves a code's parameters once.
 """
 
 from ._base import BaseDecoder, BaseEncoder
-from ._byzantine import UncertifiedDecodeError, adversary_bound
+from ._byzantine import (
+    CertificationWarning,
+    UncertifiedDecodeError,
+    adversary_bound,
+    certified_adversaries,
+)
 from ._exact import ExactDecoder, ExactEncoder
 from ._parm import ParityModel, TooFewParitiesError
 from ._plan import CodingPlan, TrainingPlan
@@ -27,6 +32,7 @@ __all__ = [
     "BaseEncoder",
     "BerrutDecoder",
     "BerrutEncoder",
+    "CertificationWarning",
     "CodingPlan",
     "ExactDecoder",
     "ExactEncoder",
@@ -41,5 +47,6 @@ __all__ = [
     "TooFewParitiesError",
     "UncertifiedDecodeError",
     "adversary_bound",
+    "certified_adversaries",
     "replica_rows",
 ]

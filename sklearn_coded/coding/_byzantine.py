@@ -108,6 +108,108 @@ class UncertifiedDecodeError(ValueError):
         self.reason = reason
 
 
+class CertificationWarning(UserWarning):
+    """``n_adversaries`` is above what the layout certifies once the stragglers are missing.
+
+    Raised as a warning at ``fit`` by the coded estimators
+    (:func:`certified_adversaries`): some survivor sets of the declared stragglers
+    cannot locate the declared liars, so the batches that meet them are refused
+    (never decoded silently). The message names A, the bound and the smallest
+    ``n_coded`` (or the most ``stragglers``) that would certify A.
+    """
+
+
+def certified_adversaries(
+    decoder, n_stragglers=0, *, n_random=64, random_state=0, max_adversaries=None
+):
+    """Most liars every survivor set locates with S results missing (docs/method.rst (8.4)).
+
+    Condition (a) of a certified decode depends on the code and the survivor set
+    only, not on the results: after removing any 2A survivors adjacent in coded
+    point, the rest must still determine the code (:func:`span_locatable` at
+    ``RANK_MARGIN``). This returns the largest A for which (a) holds on every
+    survivor set tried with ``n_stragglers`` results missing: no straggler at
+    all when S = 0; else every block of S workers adjacent in coded point (with
+    the 2A-blocks next to it, the widest gaps: the worst case of a local code),
+    S workers spread evenly, and ``n_random`` random sets of S. A batch whose
+    survivor set is one of these and that has A or fewer declared liars is never
+    refused by (a); the decoders check every batch anyway (``certified_``).
+
+    Parameters
+    ----------
+    decoder : BaseDecoder
+        A fitted spline, Berrut or Lagrange decoder (its layout: points, K, P).
+    n_stragglers : int, default=0
+        S, the results each batch may miss.
+    n_random : int, default=64
+        Random straggler sets tried beside the structured ones.
+    random_state : int, default=0
+        Seeds the random sets.
+    max_adversaries : int, optional
+        Search no higher (the cost grows with the bound: each pattern checks
+        blocks of 2A rows); None: up to the Reed-Solomon bound.
+
+    Returns
+    -------
+    bound : int
+        Between 0 and the Reed-Solomon bound ``(N - S - K - P) // 2`` (and
+        ``max_adversaries``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded import SplineDecoder
+    >>> from sklearn_coded.coding import certified_adversaries
+    >>> decoder = SplineDecoder(16, points="interior").fit(np.zeros((48, 1)))
+    >>> certified_adversaries(decoder, 0), certified_adversaries(decoder, 4)
+    (3, 1)
+    """
+    N, r, S = decoder.coded_points_.size, n_nodes(decoder), int(n_stragglers)
+    if not 0 <= S <= N:
+        raise ValueError(f"n_stragglers must be in [0, N={N}]; got n_stragglers={n_stragglers!r}.")
+    order = np.argsort(decoder.coded_points_, kind="stable")  # workers in coded order
+    B = code_basis(decoder, order)
+    bound = max((N - S - r) // 2, 0)
+    if max_adversaries is not None:
+        bound = min(bound, int(max_adversaries))
+    for missing in _straggler_patterns(N, S, n_random, random_state):
+        if bound == 0:
+            break
+        U = _column_space(np.delete(B, missing, axis=0))[0]
+        if U.shape[1] < r:
+            return 0
+        if _window_slack(U, bound) >= RANK_MARGIN:
+            continue
+        low, high = 0, bound  # slack falls as the blocks widen: bisect the largest A
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if _window_slack(U, mid) >= RANK_MARGIN else (low, mid)
+        bound = low
+    return bound
+
+
+def _window_slack(U, a):
+    """``min_W 1 - lambda_max(H_WW)`` over blocks W of 2a consecutive rows (span_locatable)."""
+    m = 2 * a
+    if U.shape[0] < U.shape[1] + m:
+        return 0.0
+    windows = np.lib.stride_tricks.sliding_window_view(U, m, axis=0)
+    return max(float(1.0 - (np.linalg.svd(windows, compute_uv=False)[:, 0] ** 2).max()), 0.0)
+
+
+def _straggler_patterns(N, S, n_random, random_state):
+    """Positions (in coded order) of S missing results: adjacent, even, random."""
+    if S == 0:
+        yield np.zeros(0, dtype=int)
+        return
+    for start in range(N - S + 1):
+        yield np.arange(start, start + S)
+    yield np.unique(np.round(np.linspace(0, N - 1, S)).astype(int))
+    rng = np.random.default_rng(random_state)
+    for _ in range(n_random):
+        yield rng.choice(N, S, replace=False)
+
+
 def adversary_bound(n_nodes, n_adversaries):
     """Fewest finite results a decoder needs to tolerate A adversaries: ``r + 2A``.
 

@@ -7,7 +7,15 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
-from ..operators._exact import EXACT_CODES, exact_code, exact_decode, exact_encode, locate_liars
+from ..operators._exact import (
+    EXACT_CODES,
+    exact_code,
+    exact_decode,
+    exact_encode,
+    locate_liars,
+)
+from ..operators._exact_liars import locate_exact
+from ._byzantine import UncertifiedDecodeError
 from ._registry import Scheme, register_scheme
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -139,10 +147,23 @@ class ExactDecoder(_ExactCoder):
     degree : int, default=1
         Degree of the workers' f.
     n_adversaries : int, default=0
-        A workers whose results may be arbitrary: located exactly by their
-        syndrome (:func:`~sklearn_coded.operators.locate_liars`) when at least
+        A workers whose results may be arbitrary: located exactly when at least
         threshold + 2A workers returned, recorded in ``flagged_`` and left out;
-        more liars than declared raise instead of decoding wrongly.
+        more liars than declared raise
+        :class:`~sklearn_coded.coding.UncertifiedDecodeError` instead of
+        decoding wrongly.
+    locator : {"auto", "l1", "exhaustive"}, default="auto"
+        How liars are located. ``"l1"``: l1 decoding, one linear program
+        (:func:`~sklearn_coded.operators.l1_locate_liars`, polynomial in A);
+        ``"exhaustive"``: the syndrome search over every set of at most A
+        workers (:func:`~sklearn_coded.operators.locate_liars`, exponential in
+        A); ``"auto"``: l1 first, and the exhaustive search only when l1
+        refuses a batch on survivors where
+        :func:`~sklearn_coded.operators.l1_recovery_bound` does not prove that
+        l1 recovers every pattern of A liars (docs/method.rst (9.8)); where it
+        does, the refusal stands (more liars than declared). Both return a
+        location only after checking the kept results against the code, so a
+        location l1 returns is right even beyond its proven bound.
 
     Attributes
     ----------
@@ -150,6 +171,11 @@ class ExactDecoder(_ExactCoder):
     n_features_in_ : int
     flagged_ : ndarray of bool of shape (n_coded,)
         Workers located as liars by the last ``transform`` (``n_adversaries > 0``).
+    certified_ : bool
+        Whether the last ``transform``'s decode was certified (``n_adversaries >
+        0``): the kept results agree with one codeword to rounding.
+    located_by_ : {"l1", "exhaustive"}
+        The locator the last ``transform`` used (``n_adversaries > 0``).
 
     Examples
     --------
@@ -169,14 +195,25 @@ class ExactDecoder(_ExactCoder):
         "n_private": [Interval(Integral, 0, None, closed="left")],
         "degree": [Interval(Integral, 1, None, closed="left")],
         "n_adversaries": [Interval(Integral, 0, None, closed="left")],
+        "locator": [StrOptions({"auto", "l1", "exhaustive"})],
     }
 
-    def __init__(self, n_samples, *, code="chebyshev", n_private=0, degree=1, n_adversaries=0):
+    def __init__(
+        self,
+        n_samples,
+        *,
+        code="chebyshev",
+        n_private=0,
+        degree=1,
+        n_adversaries=0,
+        locator="auto",
+    ):
         self.n_samples = n_samples
         self.code = code
         self.n_private = n_private
         self.degree = degree
         self.n_adversaries = n_adversaries
+        self.locator = locator
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, Y, y=None):
@@ -238,12 +275,34 @@ class ExactDecoder(_ExactCoder):
         code.check_survivors(workers)
         rows = (workers[:, None] * code.share + np.arange(code.share)).ravel()
         if self.n_adversaries:
-            liars = locate_liars(code, workers, Y[rows], self.n_adversaries)
-            self.flagged_ = np.zeros(code.n_coded, dtype=bool)
-            self.flagged_[workers[liars]] = True
+            liars = self._locate(code, workers, Y[rows])
             workers = workers[~liars]
             rows = (workers[:, None] * code.share + np.arange(code.share)).ravel()
         return exact_decode(code, workers, Y[rows])
+
+    def _locate(self, code, workers, Y):
+        """Liars among ``workers`` (:func:`~sklearn_coded.operators._exact_liars.locate_exact`);
+        sets ``flagged_``, ``certified_`` and ``located_by_`` (docs/method.rst (9.6), (9.10))."""
+        A = self.n_adversaries
+        self.flagged_ = np.zeros(code.n_coded, dtype=bool)
+        self.certified_ = False
+        if workers.size < code.threshold + 2 * A:  # the bound, named by the locators
+            locate_liars(code, workers, Y, A)
+        try:
+            liars, self.located_by_ = locate_exact(code, workers, Y, A, locator=self.locator)
+        except ValueError as error:
+            self.located_by_ = getattr(error, "located_by", self.locator)
+            raise UncertifiedDecodeError(
+                f"ExactDecoder cannot certify this batch's decode with n_adversaries={A} "
+                f"from {workers.size} workers ({self.located_by_} locator): {error}",
+                n_results=int(workers.size),
+                n_adversaries=A,
+                locatable=(workers.size - code.threshold) // 2,
+                reason=str(error),
+            ) from None
+        self.flagged_[workers[liars]] = True
+        self.certified_ = True
+        return liars
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -14,6 +14,7 @@ from ..coding._private import signal_variance
 from ..operators import EXACT_CODES, POINT_FAMILIES
 from ..operators._privacy import LeakageLedger, resolve_budget
 from ._batching import batch_groups
+from ._certify import fit_certified_bound, warn_process_collusion
 from ._diagnostics import UNCERTIFIED_POLICIES, Diagnostics
 from ._params import _CodingParameters
 from ._predict import _SERVING, _StreamingPredict
@@ -150,6 +151,7 @@ class _BaseCoded(
             estimator.fit(X, y, **fit_params)
         self.estimator_ = estimator
         self._fit_privacy(X)
+        fit_certified_bound(self, plan)  # certified_adversaries_ (docs/method.rst (8.4))
         self.diagnostics_ = Diagnostics()
         return self
 
@@ -212,6 +214,7 @@ class _BaseCoded(
         """
         if not plan.n_private:  # nothing to charge (and no budget to resolve per request)
             return
+        warn_process_collusion(self.executor, plan)  # leakage_ is per T coded workers
         budget = resolve_budget(self.leakage_budget, plan.max_leakage)
         if budget is None:
             return

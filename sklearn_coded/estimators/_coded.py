@@ -260,6 +260,10 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
     leakage_ : ndarray of shape (batch_size,)
         Guaranteed R^2 bound of each batch position against any T colluders, per
         request (``n_private > 0`` at fit).
+    certified_adversaries_ : int or None
+        Liars (up to A) the layout certifies with the stragglers missing (at fit,
+        :func:`~sklearn_coded.coding.certified_adversaries`); A above it warns,
+        A above it with no straggler is refused; None if ``n_adversaries=0``.
 
     See Also
     --------
@@ -518,6 +522,10 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     leakage_ : ndarray of shape (batch_size,)
         Guaranteed R^2 bound of each batch position against any T colluders, per
         request (``n_private > 0`` at fit).
+    certified_adversaries_ : int or None
+        Liars (up to A) the layout certifies with the stragglers missing (at fit,
+        :func:`~sklearn_coded.coding.certified_adversaries`); A above it warns,
+        A above it with no straggler is refused; None if ``n_adversaries=0``.
 
     See Also
     --------

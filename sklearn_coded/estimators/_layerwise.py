@@ -7,12 +7,15 @@ so that every import points down. The scheme registers in ``coding/_exact.py``; 
 estimators call :func:`fit_scheme` and :func:`scheme_response` (coding/_registry.py).
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn._layerwise import layerwise_forward, plan_layers, resolve_code
+from ._certify import declared_stragglers, warn_process_collusion
 from ._response import classifier_space, is_skorch_net
 
 
@@ -39,7 +42,11 @@ def fit_scheme(estimator, X, y, fit_params):
         )
     probe = X[np.random.RandomState(0).permutation(len(X))[:512]]
     estimator._layerwise_steps = plan_layers(inner, probe)
-    _code(estimator)  # errors at fit for impossible parameters, naming them
+    code = _code(estimator)  # errors at fit for impossible parameters, naming them
+    # exact codes: any threshold results determine the code (docs/method.rst (9.6))
+    S = declared_stragglers(estimator.stragglers, code.n_coded)
+    A = int(estimator.n_adversaries)
+    estimator.certified_adversaries_ = (code.n_coded - S - code.threshold) // 2 if A else None
     estimator.estimator_ = inner
     return estimator
 
@@ -50,6 +57,9 @@ def scheme_response(estimator, X):
     estimator._validate_params()
     X = validate_data(estimator, X, reset=False, dtype=(np.float64, np.float32))
     code = _code(estimator)
+    if estimator.n_private:  # the padding hides rows from T coded workers, not a process
+        plan = SimpleNamespace(n_coded=code.n_coded, n_private=int(estimator.n_private))
+        warn_process_collusion(estimator.executor, plan)
     out = layerwise_forward(
         estimator._layerwise_steps,
         X,

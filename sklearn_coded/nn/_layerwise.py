@@ -14,7 +14,9 @@ nonlinearities. The codes are the exact real-field codes of
 ``threshold`` workers determine the layer output up to rounding whatever the
 padding scale, any ``n_private`` colluders see the activations plus full-rank
 Gaussian padding, and up to ``n_adversaries`` liars are located exactly from
-``threshold + 2 n_adversaries`` results (:func:`~sklearn_coded.operators.locate_liars`).
+``threshold + 2 n_adversaries`` results (l1 decoding first,
+:func:`~sklearn_coded.operators.l1_locate_liars`, then
+:func:`~sklearn_coded.operators.locate_liars` where l1 is not proven).
 
 This module is imported only when ``scheme="layerwise"`` is used (it needs torch).
 """
@@ -29,7 +31,8 @@ import torch
 from torch import nn
 
 from ..execution import check_stragglers, run_workers
-from ..operators._exact import EXACT_CODES, exact_code, exact_noise_scale, locate_liars
+from ..operators._exact import EXACT_CODES, exact_code, exact_noise_scale
+from ..operators._exact_liars import locate_exact
 from ..operators._secret import private_generator
 
 #: Layers whose output the workers compute (linear maps; a bias is the master's).
@@ -410,7 +413,7 @@ def _decode_layer(code, results, returned, d_out, n_adversaries):
         workers = np.flatnonzero(pattern)
         Y = results[workers][:, groups].transpose(0, 2, 1, 3).reshape(-1, groups.size * d_out)
         if n_adversaries:
-            liars = locate_liars(code, workers, Y, n_adversaries)
+            liars = locate_exact(code, workers, Y, n_adversaries)[0]  # l1 first (9.10)
             r = workers.size * share
             flops += 2 * r * (r - code.n_unknowns * share) * Y.shape[1] * 2
             keep = np.repeat(~liars, share)

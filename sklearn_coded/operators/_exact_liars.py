@@ -15,6 +15,7 @@ system ``M_F`` (:meth:`~._exact.ExactCode.system`). Two locators:
   which :func:`l1_recovery_bound` certifies from the code alone.
 """
 
+import functools
 import itertools
 import math
 
@@ -83,22 +84,24 @@ def locate_liars(code, workers, results, n_adversaries, *, rtol=None):
     if math.sqrt(max(total, 0.0)) <= rtol * norm:
         return liars  # consistent with the code: nobody lied detectably
     share = code.share
-    # Rank the candidate sets by their energy off span(H[:, R]) from the small Gram
-    # matrix (cheap, but it loses digits by cancellation when lies are large), then
-    # check the best one directly on the syndrome.
-    best, best_energy = None, np.inf
+    # Per size, rank the candidate sets by their energy off span(H[:, R]) from the
+    # small Gram matrix (cheap, but it loses digits by cancellation when lies are
+    # large), then check the best one directly on the syndrome. The smallest set
+    # that explains it is the liars' (a larger one adds honest workers: any
+    # superset of the liars explains the syndrome too).
     for size in range(1, A + 1):
+        best, best_energy = None, np.inf
         for R in itertools.combinations(range(workers.size), size):
             Q, _ = np.linalg.qr(H[:, _rows(R, share)])
             energy = total - np.trace(Q.T @ gram @ Q)
             if energy < best_energy:
                 best, best_energy = R, energy
-    Q = np.linalg.qr(H[:, _rows(best, share)], mode="complete")[0]
-    off = Q[:, len(best) * share :].T @ syndrome  # the syndrome off span(H[:, best])
-    if np.linalg.norm(off) > rtol * norm:
-        raise ValueError(_beyond(workers.size, A))
-    liars[list(best)] = True
-    return liars
+        Q = np.linalg.qr(H[:, _rows(best, share)], mode="complete")[0]
+        off = Q[:, len(best) * share :].T @ syndrome  # the syndrome off span(H[:, best])
+        if np.linalg.norm(off) <= rtol * norm:
+            liars[list(best)] = True
+            return liars
+    raise ValueError(_beyond(workers.size, A))
 
 
 def _check_bound(code, workers, A):
@@ -132,7 +135,7 @@ def _syndrome(code, workers, results, rtol):
     return H, H @ Y, np.linalg.norm(Y), rtol
 
 
-def l1_locate_liars(code, workers, results, n_adversaries, *, rtol=None):
+def l1_locate_liars(code, workers, results, n_adversaries, *, rtol=None, combine=False):
     """Locate up to A lying workers by l1 decoding (a linear program), with a check.
 
     docs/method.rst (9.8). For each output column y, ``c = argmin ||y - M_F c||_1``
@@ -156,6 +159,13 @@ def l1_locate_liars(code, workers, results, n_adversaries, *, rtol=None):
         A.
     rtol : float, optional
         Rounding level relative to ``||Y_F||`` (default as :func:`locate_liars`).
+    combine : bool, default=False
+        Solve one linear program, on a random combination ``Y g`` of the output
+        columns, instead of one per column: ``Y g = M_F (C g) + E g`` is again a
+        codeword plus lies on the liars' rows only, so (9.8) applies to it. g is
+        drawn from the operating system's secret source, so a liar cannot make
+        its lie vanish in it; a lie that did would be left among the kept results
+        and refused by the check on every column, never decoded.
 
     Returns
     -------
@@ -187,15 +197,31 @@ def l1_locate_liars(code, workers, results, n_adversaries, *, rtol=None):
         return liars
     M = code.system(workers)[0]
     Y = np.asarray(results, dtype=np.float64).reshape(M.shape[0], -1)
-    residual = np.column_stack([_l1_residual(M, y) for y in Y.T])
+    if combine and Y.shape[1] > 1:  # one program: Y g keeps the lies' support
+        from ._secret import private_generator
+
+        g = private_generator().standard_normal(Y.shape[1])
+        columns = (Y @ (g / np.linalg.norm(g)))[None]
+    else:
+        columns = Y.T
+    residual = np.column_stack([_l1_residual(M, y) for y in columns])
     per_worker = np.abs(residual).reshape(workers.size, -1).max(axis=1)
     # the linear program's answer is exact only to its solver's tolerance: it ranks
     # the workers, and the check on the kept workers' syndrome (exact) decides
     top = np.argsort(-per_worker, kind="stable")[:A]
     liars[top[per_worker[top] > rtol * norm]] = True
     kept = np.flatnonzero(~liars)
-    if _kept_syndrome(code, workers[kept], Y, kept) > rtol * norm:
+    coef = _kept_fit(code, workers[kept], Y, kept)
+    if np.linalg.norm(coef[1]) > rtol * norm:
         raise ValueError(_beyond(workers.size, A))
+    # a candidate that agrees with the kept workers' codeword (the true one, by the
+    # distance argument of (9.6)) to rounding did not lie: the program's ranking
+    # names A workers even when fewer lied
+    M = code.system(workers)[0]
+    rows = _rows(np.arange(workers.size), code.share).reshape(workers.size, code.share)
+    for w in np.flatnonzero(liars):
+        if np.linalg.norm(Y[rows[w]] - M[rows[w]] @ coef[0]) <= rtol * norm:
+            liars[w] = False
     return liars
 
 
@@ -213,22 +239,26 @@ def _l1_residual(M, y):
     return y - M @ result.x[:m]
 
 
-def _kept_syndrome(code, kept_workers, Y, kept):
-    """Norm of the kept workers' results off the column space of their system."""
+def _kept_fit(code, kept_workers, Y, kept):
+    """Least-squares coefficients of the kept workers' results, and their residuals."""
     M = code.system(kept_workers)[0]
     Yk = Y[_rows(kept, code.share)]
     coef = np.linalg.lstsq(M, Yk, rcond=None)[0]
-    return float(np.linalg.norm(Yk - M @ coef))
+    return coef, Yk - M @ coef
 
 
 def l1_recovery_bound(code, workers):
     """Most liars l1 decoding provably locates on these survivors, and the coherence mu.
 
-    docs/method.rst (9.8). With ``mu = max_i max_c |(M_F c)_i| / ||M_F c||_1``
-    (one linear program per row i), every codeword v and set R of rows has
-    ``||v_R||_1 <= |R| mu ||v||_1``; so the null-space property of order A,
-    ``||v_R||_1 < ||v_{F \\ R}||_1``, holds when ``2 A share mu < 1``, and then
-    l1 decoding recovers every pattern of at most A lying workers exactly.
+    docs/method.rst (9.8). With ``mu_i = max_c |(M_F c)_i| / ||M_F c||_1`` (one
+    linear program per row i) and ``mu_w`` the sum of ``mu_i`` over worker w's
+    rows, every codeword v and set R of workers has
+    ``||v_R||_1 <= sum_{w in R} mu_w ||v||_1``; so the null-space property of
+    order A, ``||v_R||_1 < ||v_{F \\ R}||_1``, holds when the A largest ``mu_w``
+    sum to less than 1/2, and then l1 decoding recovers every pattern of at
+    most A lying workers exactly. (This refines ``2 A share mu < 1``, mu the
+    largest ``mu_i``: the rows at the ends of a Chebyshev grid are the most
+    coherent, the others much less.)
 
     Parameters
     ----------
@@ -238,8 +268,10 @@ def l1_recovery_bound(code, workers):
     Returns
     -------
     bound : int
-        The largest A with ``2 A share mu < 1`` (capped at ``(|F| - threshold) // 2``).
+        The largest A whose A largest ``mu_w`` sum to less than 1/2 (capped at
+        ``(|F| - threshold) // 2``).
     mu : float
+        The largest ``mu_i``.
 
     Examples
     --------
@@ -251,7 +283,7 @@ def l1_recovery_bound(code, workers):
     workers = np.asarray(workers, dtype=np.intp)
     M = code.system(workers)[0]
     n, m = M.shape
-    mu = 0.0
+    mu = np.zeros(n)
     for i in range(n):  # max (M c)_i  s.t.  ||M c||_1 <= 1 (symmetric: |.| for free)
         cost = np.concatenate([-M[i], np.zeros(n)])
         eye = np.eye(n)
@@ -259,6 +291,84 @@ def l1_recovery_bound(code, workers):
         b_ub = np.concatenate([np.zeros(2 * n), [1.0]])
         bounds = [(None, None)] * m + [(0, None)] * n
         result = linprog(cost, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
-        mu = max(mu, -float(result.fun))
-    bound = max(math.ceil(1.0 / (2.0 * code.share * mu)) - 1, 0) if mu > 0 else 0
-    return min(bound, (workers.size - code.threshold) // 2), mu
+        mu[i] = -float(result.fun)
+    per_worker = np.sort(mu.reshape(workers.size, code.share).sum(axis=1))[::-1]
+    # strictly below 1/2, with room for the solver's tolerance on each mu_i
+    bound = int((np.cumsum(per_worker) < 0.5 - 1e-6).sum())
+    return min(bound, (workers.size - code.threshold) // 2), float(mu.max())
+
+
+#: How :func:`locate_exact` chooses its locator.
+EXACT_LOCATORS = ("auto", "l1", "exhaustive")
+
+
+def locate_exact(code, workers, results, n_adversaries, *, locator="auto"):
+    """Up to A liars by l1 decoding, by the exhaustive search, or l1 first (docs/method.rst (9.10)).
+
+    ``"auto"``: l1 decoding on a secret combination of the columns
+    (:func:`l1_locate_liars`); where it refuses and :func:`l1_recovery_bound`
+    does not prove the refusal (more liars than declared), the exhaustive
+    search (:func:`locate_liars`). Every location returned is checked against
+    every column of the results.
+
+    Parameters
+    ----------
+    code : ExactCode
+    workers : ndarray of int
+        The survivors F, sorted.
+    results : ndarray of shape (len(workers) * share, n_outputs)
+    n_adversaries : int
+        A.
+    locator : {"auto", "l1", "exhaustive"}, default="auto"
+
+    Returns
+    -------
+    liars : ndarray of bool of shape (len(workers),)
+    located_by : {"l1", "exhaustive"}
+
+    Raises
+    ------
+    ValueError
+        If fewer than threshold + 2A workers returned, or no explanation with at
+        most A liars was found; its ``located_by`` attribute names the locator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_coded.operators import exact_code
+    >>> from sklearn_coded.operators._exact_liars import locate_exact
+    >>> code = exact_code("chebyshev", 3, 9)
+    >>> Y = code.encoder @ np.arange(6.0).reshape(3, 2)
+    >>> Y[5] += 7.0
+    >>> liars, how = locate_exact(code, np.arange(9), Y, 1)
+    >>> np.flatnonzero(liars), how
+    (array([5]), 'l1')
+    """
+    if locator not in EXACT_LOCATORS:
+        raise ValueError(f"locator must be one of {EXACT_LOCATORS}; got locator={locator!r}.")
+    workers = np.asarray(workers, dtype=np.intp)
+    A = _check_int("n_adversaries", n_adversaries, 0)
+    _check_bound(code, workers, A)
+    error, how = None, "l1"
+    if locator != "exhaustive":  # l1 first: a location it returns is checked
+        try:
+            return l1_locate_liars(code, workers, results, A, combine=True), how
+        except ValueError as l1_error:
+            error = l1_error
+    proven = locator == "l1" or (
+        error is not None and _l1_bound(code, tuple(workers.tolist())) >= A
+    )
+    if not proven:  # beyond (9.10)'s proof: search every set
+        how = "exhaustive"
+        try:
+            return locate_liars(code, workers, results, A), how
+        except ValueError as search_error:
+            error = search_error
+    error.located_by = how
+    raise error
+
+
+@functools.lru_cache(maxsize=256)
+def _l1_bound(code, workers):
+    """:func:`l1_recovery_bound` per survivor set, cached (one linear program per row)."""
+    return l1_recovery_bound(code, np.asarray(workers))[0]
