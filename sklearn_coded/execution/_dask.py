@@ -23,6 +23,10 @@ is bounded by the request's :class:`~._backends._Clock`, from the call on:
   every :data:`FLAG_EVERY` seconds (one that starts sooner after being sent
   computes without asking), and the flag is set only while a task of the
   request is still running.
+- **Nothing left behind**: the tasks of a finished request that are still
+  queued are cancelled (they would otherwise wait behind newer requests, which
+  have a higher priority, holding their coded rows on this client), and its
+  stop flag is cleared :data:`CLEAR_AFTER` seconds later.
 - **A lost scheduler** (the client reconnecting or closed) ends the request
   at once, recorded in ``collection.lost``; the stop flag is set and cleared
   without waiting for the scheduler.
@@ -37,7 +41,7 @@ import weakref
 
 import numpy as np
 
-from ._backends import _clear_when_done, _Clock, _sent_workers
+from ._backends import _Clock, _sent_workers
 from ._tasks import worker_task
 
 #: Newer requests get a higher dask priority, so that tasks of an earlier request
@@ -61,6 +65,11 @@ WORKERS_TTL = 1.0
 #: trip to the scheduler): a task that starts within this time of being sent, and
 #: chunks computed within it, skip the read; stragglers still stop within it.
 FLAG_EVERY = 0.05
+
+#: Seconds after the end of a request before its stop flag is cleared: a task that
+#: was running when the request ended reads the flag within FLAG_EVERY and one
+#: chunk of rows, long before this.
+CLEAR_AFTER = 1.0
 
 #: Seconds between checks that the scheduler is still connected.
 _POLL = 0.1
@@ -537,9 +546,17 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
     finally:
         for pump in pumps:
             pump.cancel()
-        if not all(future.done() for future in all_futures):  # else no task can read it
+        pending = [future for future in all_futures if not future.done()]
+        if pending:  # else no task can read the flag
             flag.set()
-            _clear_when_done(flag, all_futures)
+            # The tasks still queued are dropped, not left waiting behind newer
+            # requests (which have a higher priority) with their coded rows held
+            # by this client: a cancelled future is done at once. A task already
+            # running reads the flag within FLAG_EVERY (and a chunk), so the flag
+            # is cleared CLEAR_AFTER seconds later, when none can still read it.
+            with contextlib.suppress(Exception):
+                await client.cancel(pending, asynchronous=True, reason="request done")
+            client.loop.call_later(CLEAR_AFTER, flag.clear)
 
 
 def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeout, collection):
