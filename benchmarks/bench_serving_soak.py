@@ -23,6 +23,7 @@ import threading
 import time
 import tracemalloc
 
+import dask
 import matplotlib
 
 matplotlib.use("Agg")
@@ -64,7 +65,7 @@ def census_growth(before, after, top=12):
     return dict(sorted(grown.items(), key=lambda item: -item[1])[:top])
 
 
-def soak(minutes, every):
+def soak(minutes, every, trace=False):
     X, y = make_data(6000, seed=1)
     mlp = train_mlp(X[:2000], y[:2000])
     X_serve = X[2000:]
@@ -97,7 +98,8 @@ def soak(minutes, every):
             elapsed = time.monotonic() - began
             if "minute_1" not in censuses and elapsed >= 60:
                 censuses["minute_1"] = (served[0], census())
-                tracemalloc.start(8)  # Python allocations from here on, still alive
+                if trace:  # Python allocations from here on, still alive (slows serving)
+                    tracemalloc.start(8)
             if "half" not in censuses and elapsed >= 30 * minutes:
                 censuses["half"] = (served[0], census())
             samples.append(
@@ -108,6 +110,7 @@ def soak(minutes, every):
                     "scheduler_mib": scheduler.memory_info().rss / 2**20,
                     "cache_mib": cache_mib(coded),
                     "traced_mib": tracemalloc.get_traced_memory()[0] / 2**20,
+                    "dask_message_log": len(client.scheduler_comm.recent_message_log),
                 }
             )
             print(samples[-1], flush=True)
@@ -115,9 +118,10 @@ def soak(minutes, every):
         for thread in threads:
             thread.join()
         censuses["end"] = (served[0], census())
-        sites = tracemalloc.take_snapshot().statistics("lineno")[:8]
-        tracemalloc.stop()
-        censuses["sites"] = [(str(site.traceback[0]), site.size / 2**20) for site in sites]
+        if trace:
+            sites = tracemalloc.take_snapshot().statistics("lineno")[:8]
+            tracemalloc.stop()
+            censuses["sites"] = [(str(site.traceback[0]), site.size / 2**20) for site in sites]
     return samples, served[0], errors, censuses
 
 
@@ -137,9 +141,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    parser.add_argument(
+        "--log-length",
+        type=int,
+        default=dask.config.get("distributed.admin.low-level-log-length"),
+        help="messages the dask client keeps in its log (coded rows included)",
+    )
+    parser.add_argument(
+        "--trace", action="store_true", help="tracemalloc from minute 1 (slows serving)"
+    )
     args = parser.parse_args(argv)
-    with threadpool_limits(limits=1):
-        samples, served, errors, censuses = soak(args.minutes, args.every)
+    config = {"distributed.admin.low-level-log-length": args.log_length}
+    with threadpool_limits(limits=1), dask.config.set(config):
+        samples, served, errors, censuses = soak(args.minutes, args.every, args.trace)
     objects = {}
     if "half" in censuses:  # live Python objects gained over the second half, by type
         (n_half, half), (n_end, end) = censuses["half"], censuses["end"]
@@ -147,7 +161,15 @@ def main(argv=None):
     objects["largest_live_allocations_mib"] = censuses.get("sites", [])
     result = {
         "machine": platform.platform(),
-        "settings": {"K": K, "N": N, "workers": N_WORKERS, "clients": CLIENTS, "rows": ROWS},
+        "settings": {
+            "K": K,
+            "N": N,
+            "workers": N_WORKERS,
+            "clients": CLIENTS,
+            "rows": ROWS,
+            "dask_low_level_log_length": args.log_length,
+            "traced": args.trace,
+        },
         "minutes": args.minutes,
         "requests": served,
         "errors": len(errors),
@@ -159,14 +181,21 @@ def main(argv=None):
         "objects_second_half": objects,
         "samples": samples,
     }
-    stem = "serving_soak" if args.minutes >= 10 else "serving_soak.quick"
+    stem = "serving_soak"
+    if args.log_length != dask.config.get("distributed.admin.low-level-log-length"):
+        stem += f"_log{args.log_length}"
+    stem += "" if args.minutes >= 10 else ".quick"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
     fig, ax = plt.subplots(figsize=(7, 4))
     t = [s["seconds"] / 60 for s in samples]
     ax.plot(t, [s["client_mib"] for s in samples], label="client (this process)")
     ax.plot(t, [s["scheduler_mib"] for s in samples], label="dask scheduler")
     ax.plot(t, [s["cache_mib"] for s in samples], label="client: bounded operator caches")
-    ax.plot(t, [s["traced_mib"] for s in samples], label="client: live Python allocations since minute 1")
+    ax.plot(
+        t,
+        [s["traced_mib"] for s in samples],
+        label="client: live Python allocations since minute 1",
+    )
     ax.set_xlabel("minutes")
     ax.set_ylabel("resident memory (MiB)")
     ax.set_title(f"coded serving soak: {served} requests of {ROWS} rows, {CLIENTS} clients")
