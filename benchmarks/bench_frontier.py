@@ -24,22 +24,30 @@ workers down together with p = 10%, the contiguous layout); ``rack_random``
 (the same racks with coded rows dealt at random, as the estimators do on real
 executors); ``adversarial`` (``TargetedStragglers``: S = ceil(10% N) workers, the
 worst block of adjacent coded points for a code, every replica of rows for
-replication). Schemes: ``replication``; ``spline`` (the shipped default, interior
-points), ``spline_sys`` (systematic); ``berrut`` (best placement), ``berrut_sys``;
-``lagrange`` (Chebyshev points, N <= 2K only: unstable above); ``parm`` when the
-package has it (``--schemes``). Measured, not shipped: ``spline_sys_partial``, the
-systematic spline code that, in a batch below the floor, still returns the rows
-whose data worker answered (as replication returns the rows whose replica did).
+replication). Schemes: ``replication``; ``spline`` (interior points, the old
+default), ``spline_sys`` (systematic: the shipped default, ``points="auto"``);
+``berrut`` (best placement), ``berrut_sys``; ``lagrange`` (Chebyshev points, N <= 2K
+only: unstable above); ``parm`` (learned parity models, ``ParityModel`` with r =
+N - K parity networks trained here for the network logits ``mlp`` and ``cnn``, at
+r <= 4: K = 8 at N/K in {1.125, 1.25, 1.5} and K = 16 at {1.125, 1.25}; ParM's
+degraded mode: a group with more missing data outputs than arrived parities keeps
+its arrived data outputs and loses the others).
 
-Each decode uses the package's coders and ``decode_groups`` with the shipped
-quality floor (K results for a code: a batch with fewer is refused; for
-replication a row none of whose replicas arrived is lost); lost rows count as
-disagreeing. Reported per cell: argmax agreement with the bare model and MSE of
+Each decode is the package's serving decode: its coders, ``decode_groups`` with the
+shipped quality floor (K results for a code: a batch with fewer is refused; for
+replication a row none of whose replicas arrived is lost), then the estimators'
+hook for refused batches (``settle_refused``, docs/method.rst 12.3: a refused batch
+keeps the rows whose own worker answered, a systematic layout's data worker or a
+replica); rows still lost count as disagreeing. Reported per cell: argmax agreement with the bare model and MSE of
 the decoded outputs (relative to the outputs' variance, decoded rows only), the
 fraction of rows lost, mean and 95% interval (t, 5 seeds of straggler draws).
 
-``--latency``: p99 request latency on a dask ``LocalCluster`` at equal compute
-(N = 2K, 3K, 4K workers' tasks) for replication and the default code.
+``--latency``: p99 request latency and throughput on a dask ``LocalCluster``
+(4 workers x 1 thread) at equal N for N/K in {1.25, 1.5, 2}: ``CodedClassifier``
+with ``scheme="replication"`` against the default code, and the plain model, with
+concurrent client threads, no stragglers and one slow worker (the serving
+benchmark's ``SlowWorker`` and ``load``). Writes ``frontier_latency.json`` and
+``.png``.
 
 Run ``python benchmarks/bench_frontier.py`` (about 10 minutes on 2 shared cores)
 or ``--quick``. Writes ``benchmarks/results/frontier.json`` and
@@ -61,8 +69,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from sklearn_coded.coding import CODERS
+from sklearn_coded.coding import CODERS, CodingPlan, ParityModel
 from sklearn_coded.estimators._batching import batch_groups, decode_groups
+from sklearn_coded.estimators._replicas import settle_refused
 from sklearn_coded.execution import GroupStragglers, RandomStragglers, TargetedStragglers
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,7 +85,6 @@ SCHEMES = (
     "replication",
     "spline",
     "spline_sys",
-    "spline_sys_partial",
     "berrut",
     "berrut_sys",
     "lagrange",
@@ -133,17 +141,23 @@ def train_functions(X, y, epochs, seed=0):
 
 
 # ------------------------------------------------------------------------------- schemes
+#: ParM's cells: network logits, r = N - K <= PARM_MAX_R parity networks
+PARM_FUNCTIONS = ("mlp", "cnn")
+PARM_MAX_R = 4
+#: the parity networks' training: bench_parm.py's choice for its MLP at k = 4 and 8
+PARM_TRAINING = {"max_epochs": 150, "lr": 1e-3, "batch_size": 64}
+
+
 def scheme_coders(scheme, placement=None):
-    """(encoder factory N -> enc, decoder factory k -> dec) of a benchmark scheme."""
-    if scheme == "parm":  # the ParM slot: the package's coders, once registered
-        encoder_cls, decoder_cls = CODERS["parm"]  # (a parity model trained for f: see
-        return (lambda N: encoder_cls(N)), (lambda k: decoder_cls(k))  # the integrator note)
-    name = {"spline_sys": "spline", "berrut_sys": "berrut", "spline_sys_partial": "spline"}
-    name = name.get(scheme, scheme)
+    """(encoder factory N -> enc, decoder factory k -> dec) of a benchmark scheme.
+
+    The decoder factory carries ``points`` and the package's scheme ``name``, from
+    which :func:`decode` builds the :class:`CodingPlan` the serving hook reads.
+    """
+    name = {"spline_sys": "spline", "berrut_sys": "berrut"}.get(scheme, scheme)
     points = {
         "spline": "interior",
         "spline_sys": "systematic",
-        "spline_sys_partial": "systematic",
         "berrut_sys": "systematic",
         "lagrange": "chebyshev",
         "replication": "uniform",
@@ -153,31 +167,40 @@ def scheme_coders(scheme, placement=None):
     def decoder(k):
         return decoder_cls(k, points=points)
 
-    decoder.partial = scheme == "spline_sys_partial"
+    decoder.scheme, decoder.points = name, points
     return (lambda N: encoder_cls(N, points=points)), decoder
 
 
-def fill_data_rows(decoded, results, missing, groups, decoder):
-    """Not shipped (measured only): a refused batch keeps the rows its data workers sent.
+def parm_applies(name, K, N):
+    """ParM's cells: network logits and 1 <= r = N - K <= PARM_MAX_R."""
+    return name in PARM_FUNCTIONS and 1 <= N - K <= PARM_MAX_R
 
-    Below the floor a systematic code still holds f(x_k) itself for every row whose
-    data worker answered; this returns those rows, as replication returns the rows
-    whose replica arrived, and leaves the others lost.
-    """
+
+def fit_parm(f, X_train, K, N, seed=0):
+    """A ParityModel for f with k = K data and r = N - K parity workers (sum encoder)."""
+    pm = ParityModel(f, k=K, r=N - K, random_state=seed, **PARM_TRAINING)
+    return pm.fit(X_train)
+
+
+def parm_results(pm, f, X_rows):
+    """(N, B, n_outputs): the K data workers' f(x_k), then the r parity networks."""
+    groups = batch_groups(len(X_rows), pm.k)
     (group,) = groups
-    K = group.slots.shape[1]
-    dec = decoder(K).fit(np.zeros((results.shape[0], 1)))
-    data = np.searchsorted(dec.coded_points_, dec.data_points_)  # the data workers
-    lost = np.isnan(decoded[group.slots]).any(axis=2)  # (B, K)
-    have = ~missing[data].T  # (B, K): the data worker of row k answered in batch b
-    b, k = np.nonzero(lost & have)
-    decoded[group.slots[b, k]] = results[data[k], b]
+    batches = X_rows[group.slots]  # (B, K, d)
+    data = f(batches.reshape(-1, X_rows.shape[1])).reshape(len(batches), pm.k, -1)
+    parity = pm.parity_outputs(pm.encode(batches))  # (B, r, n_outputs)
+    return np.concatenate([data, parity], axis=1).transpose(1, 0, 2), groups
+
+
+def parm_decode(pm, results, missing, groups, n_rows):
+    """ParM's degraded mode (docs/method.rst 11): reconstruct what the parities allow."""
+    (group,) = groups
+    R = np.array(results, dtype=np.float64)
+    R[missing] = np.nan
+    out, _ = pm.decode(R[: pm.k].transpose(1, 0, 2), R[pm.k :].transpose(1, 0, 2), on_missing="nan")
+    decoded = np.full((n_rows, R.shape[2]), np.nan)
+    decoded[group.slots] = out
     return decoded
-
-
-def parm_available():
-    """The ParM slot: True once ``scheme="parm"`` is registered in the package's coders."""
-    return "parm" in CODERS
 
 
 def coded_results(f, X_rows, K, N, encoder):
@@ -192,16 +215,22 @@ def coded_results(f, X_rows, K, N, encoder):
 
 
 def decode(results, missing, groups, decoder, n_rows):
-    """The package's grouped decode with the shipped floor; NaN rows are lost.
+    """The package's serving decode with the shipped floor; NaN rows are lost.
 
-    The floor is each decoder's ``min_results()``: K results for a code (fewer do not
-    determine the outputs), 1 for replication (a row needs its own replica only).
+    ``decode_groups`` with each decoder's ``min_results()`` as the floor (K results
+    for a code, 1 for replication), then the estimators' hook for refused batches
+    (``settle_refused``: rows whose own worker answered are kept). ``decoder`` is
+    a :func:`scheme_coders` factory, or a fitted ``ParityModel`` (ParM).
     """
+    if isinstance(decoder, ParityModel):
+        return parm_decode(decoder, results, missing, groups, n_rows)
+    K = groups[0].slots.shape[1]
+    plan = CodingPlan(decoder.scheme, batch_size=K, n_coded=results.shape[0], points=decoder.points)
+    report = {}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        out = decode_groups(results, ~missing, groups, decoder, n_rows)  # decoders' floor
-    if getattr(decoder, "partial", False):
-        fill_data_rows(out, results, missing, groups, decoder)
+        out = decode_groups(results, ~missing, groups, decoder, n_rows, report=report)
+        settle_refused(out, results, ~missing, groups, plan, report)
     return out
 
 
@@ -259,14 +288,27 @@ def interval(values):
 
 
 # ---------------------------------------------------------------------------------- race
-def run_cell(f, data, scheme, K, N, placement, seeds):
-    """Every straggler model's scores of one scheme in one (f, K, N) cell."""
+def run_cell(f, data, scheme, K, N, placement, seeds, pm=None):
+    """Every straggler model's scores of one scheme in one (f, K, N) cell.
+
+    ``pm``: the fitted ``ParityModel`` of ``scheme="parm"``.
+    """
     X_tune, X_score, bare_tune, bare_score = data
-    encoder, decoder = scheme_coders(scheme, placement)
-    results, groups = coded_results(f, X_score, K, N, encoder)
+    if pm is not None:
+        decoder = pm
+
+        def run(X_rows):
+            return parm_results(pm, f, X_rows)
+    else:
+        encoder, decoder = scheme_coders(scheme, placement)
+
+        def run(X_rows):
+            return coded_results(f, X_rows, K, N, encoder)
+
+    results, groups = run(X_score)
     worst = None
     if scheme != "replication":  # the adversary's block, chosen on tune rows
-        tune_results, tune_groups = coded_results(f, X_tune, K, N, encoder)
+        tune_results, tune_groups = run(X_tune)
         worst = worst_block(tune_results, tune_groups, decoder, bare_tune, N)
     n_batches = results.shape[1]
     none = np.zeros((N, n_batches), dtype=bool)
@@ -317,7 +359,7 @@ def tune_berrut(functions, data, config):
     return max(means, key=means.get), means
 
 
-def race(functions, data, config, schemes):
+def race(functions, data, config, schemes, X_train):
     placement, placements = tune_berrut(functions, data, config)
     print(f"Berrut placement (tuned on {TUNE_FUNCTIONS}): {placement} {placements}", flush=True)
     seeds = list(range(config["seeds"]))
@@ -329,8 +371,15 @@ def race(functions, data, config, schemes):
                 for scheme in schemes:
                     if scheme == "lagrange" and N > 2 * K:
                         continue  # unstable above (bench_accuracy.py): not raced
+                    if scheme == "parm" and not parm_applies(name, K, N):
+                        continue  # ParM: network logits, r <= PARM_MAX_R parity networks
                     tic = time.perf_counter()
-                    cell = run_cell(functions[name], data[name], scheme, K, N, placement, seeds)
+                    pm = fit_parm(functions[name], X_train, K, N) if scheme == "parm" else None
+                    train = round(time.perf_counter() - tic, 2)
+                    f = functions[name]
+                    cell = run_cell(f, data[name], scheme, K, N, placement, seeds, pm=pm)
+                    if pm is not None:
+                        cell["parity_training_seconds"] = train
                     cell.update(
                         function=name,
                         K=K,
@@ -374,6 +423,7 @@ def targets(cells, default):
         "adversarial_and_rack": [],
         "exact_at_s0": [],
         "replication_wins": [],
+        "vs_parm": [],
     }
     for (name, K, ratio, scheme), cell in table.items():
         if scheme != default or (name, K, ratio, "replication") not in table:
@@ -401,6 +451,12 @@ def targets(cells, default):
             }
             if model == "iid10" and ratio <= 1.5 and name in ("mlp", "cnn"):
                 out["low_redundancy_iid10"].append({**row, "met": row["gap"] >= 0.02})
+            parm = table.get((name, K, ratio, "parm"))
+            if parm is not None:  # ParM at equal N (its degraded mode: what r parities recover)
+                gap = ours[0] - parm[model]["agreement"][0]
+                out["vs_parm"].append(
+                    {**row, "parm": parm[model]["agreement"][0], "gap": gap, "met": gap >= 0}
+                )
             if model in ("adversarial", "rack", "rack_random"):
                 out["adversarial_and_rack"].append({**row, "met": row["gap"] >= 0})
             if theirs[0] - np.nan_to_num(theirs[1]) > ours[0] + np.nan_to_num(ours[1]):
@@ -471,7 +527,28 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--schemes", nargs="+", default=list(SCHEMES), choices=SCHEMES)
     parser.add_argument("--replot", action="store_true", help="plots from the saved JSON")
+    parser.add_argument(
+        "--latency", action="store_true", help="p99 and throughput on dask (about 5 minutes)"
+    )
     args = parser.parse_args()
+    if args.latency:
+        from frontier_latency import LATENCY, plot_latency, run_latency
+
+        tic = time.perf_counter()
+        cells = run_latency()
+        out = {
+            "config": {**LATENCY, "ratios": list(LATENCY["ratios"])},
+            "cells": cells,
+            "seconds": round(time.perf_counter() - tic, 1),
+            "platform": platform.platform(),
+            "note": "absolute timings drift with the load of a shared 2-core machine; "
+            "compare the schemes of one cell, measured in turns",
+        }
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "frontier_latency.json").write_text(json.dumps(out, indent=1, default=float))
+        plot_latency(cells, RESULTS / "frontier_latency.png")
+        print(f"done in {out['seconds']} s")
+        return
     if args.replot:
         saved = json.loads((RESULTS / "frontier.json").read_text())
         plot(
@@ -482,9 +559,7 @@ def main():
         )
         return
     config = QUICK if args.quick else FULL
-    schemes = [s for s in args.schemes if s != "parm" or parm_available()]
-    if "parm" in args.schemes and "parm" not in schemes:
-        print("parm: not in this package's coders (CODERS['parm']); its slot stays empty")
+    schemes = list(args.schemes)
     threadpool_limits(1)  # OpenMP and BLAS threads spin on shared cores: 100x slower
     tic = time.perf_counter()
     X_train, y_train, X_tune, X_score = load_data()
@@ -493,7 +568,7 @@ def main():
     for name, f in functions.items():
         data[name] = (X_tune, X_score, f(X_tune), f(X_score))
         print(f"{name}: trained, {time.perf_counter() - tic:.0f} s", flush=True)
-    cells, placement, placements = race(functions, data, config, schemes)
+    cells, placement, placements = race(functions, data, config, schemes, X_train)
     default, default_means = choose_default(cells)
     summary = {name: targets(cells, name) for name in CANDIDATES}
     out = {

@@ -86,8 +86,10 @@ class Scheme:
     stop_rule : callable or None, default=None
         ``stop_rule(groups, n_coded, n_adversaries)`` returns the ``enough``
         callable of :func:`~sklearn_coded.execution.run_workers` for a request's
-        batches (replication: stop once every row has a replica); None: wait
-        for the quality floor.
+        batches (replication: stop once every row has a replica); None: the
+        straggler model's rule, or earlier once every row's own worker answered
+        where the plan has such workers (a systematic layout without liars:
+        :func:`~sklearn_coded.coding._systematic.exact_stop`).
     probe : bool, default=True
         ``fit`` probes the model's smoothness along the code's curve (False for
         a scheme exact for any f, such as replication).

@@ -223,7 +223,9 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         floor) or ``UncertifiedBatchError`` naming the batch; "nan" returns NaN
         for its rows with one ``UncertifiedBatchWarning`` per call (``predict``
         then gives NaN, or None for non-numeric classes, on those rows). Never
-        silent.
+        silent. Rows whose own worker answered (a systematic layout's data
+        worker, a replica) are known exactly and returned even in a refused
+        batch, unless ``n_adversaries > 0`` (docs/method.rst 12.3).
     parity_model : ParityModel or None, default=None
         ``scheme="parm"`` only: the parity networks' settings (epochs, learning
         rate, architecture, encoder), cloned and fitted with ``k=batch_size``

@@ -9,6 +9,13 @@ its decode cannot be certified (the survivors cannot locate A liars, or a kept
 result is inconsistent with the code). A refused batch is never returned as if
 it were fine: ``on_uncertified="raise"`` raises :class:`UncertifiedBatchError`
 naming it, ``"nan"`` returns NaN for its rows with one warning per call.
+
+Rows are kept where they are known exactly (docs/method.rst 12.3): in a refused
+batch, a row whose own worker answered (a systematic layout's data worker, any
+replica of replication) is that worker's result ``f(x_k)``, with no decoding; it
+is returned and only the other rows are NaN (``RequestDiagnostics.exact_rows``
+counts them). With ``n_adversaries > 0`` one worker's row is not certified and
+the whole batch stays refused.
 """
 
 import collections
@@ -62,6 +69,12 @@ class RequestDiagnostics:
         Batch -> why it was refused.
     decode_seconds : float
         Time spent decoding (locating liars included).
+    exact_rows : int, default=0
+        Rows of refused batches returned anyway, exactly: their own worker's result
+        ``f(x_k)`` arrived (a systematic layout's data worker, a replica; never
+        with ``n_adversaries > 0``; docs/method.rst 12.3).
+    refused_rows : int, default=0
+        Rows of refused batches (``exact_rows`` of them returned, the rest NaN).
     """
 
     n_samples: int
@@ -71,6 +84,8 @@ class RequestDiagnostics:
     uncertified: np.ndarray
     reasons: dict
     decode_seconds: float
+    exact_rows: int = 0
+    refused_rows: int = 0
 
     @property
     def n_batches(self):
@@ -139,16 +154,24 @@ def apply_policy(decoded, request, policy, stacklevel=4):
         f"code's accuracy ({request.below_floor.size} below the floor of {request.floor} "
         f"results); batch {first}: {request.reasons.get(first, 'refused')}"
     )
+    exact = ""
+    if request.refused_rows:  # docs/method.rst 12.3: rows known exactly are kept
+        exact = (
+            f" {request.exact_rows} of their {request.refused_rows} rows were answered "
+            "exactly by a worker holding the row itself"
+        )
     if policy == "raise":
         raise UncertifiedBatchError(
-            f"{summary}. on_uncertified='raise' refuses the request; "
+            f"{summary}.{exact}{'.' if exact else ''} on_uncertified='raise' refuses the "
+            "request; "
             "on_uncertified='nan' returns NaN for those rows instead.",
             batches=refused,
             reasons=request.reasons,
         )
     n_rows = int(np.isnan(decoded).any(axis=1).sum())
     warnings.warn(
-        f"{summary}. Their {n_rows} rows are NaN (on_uncertified='nan').",
+        f"{summary}.{exact}{' and are returned;' if exact else ''} {n_rows} rows are NaN "
+        "(on_uncertified='nan').",
         UncertifiedBatchWarning,
         stacklevel=stacklevel,
     )

@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..coding._registry import find_scheme, get_scheme
+from ..coding._systematic import exact_stop
 from ..execution import check_stragglers, run_workers
 from ..execution._run import finite_rows, run_drawn, simulated_deadline
 from ._batching import (
@@ -23,7 +24,7 @@ from ._batching import (
     request_layout,
 )
 from ._diagnostics import Diagnostics, RequestDiagnostics, apply_policy
-from ._replicas import refuse_lost_rows
+from ._replicas import settle_refused
 from ._response import SCORE_SPACES
 from ._serving import request_rng, request_rows, shallow_params
 
@@ -158,7 +159,8 @@ class _StreamingPredict:
                 floor=plan.min_results,
                 report=report,
             )
-        refuse_lost_rows(part, groups, report)  # a NaN row is never returned as decoded
+        # a NaN row is never returned as decoded; a refused batch keeps its exact rows
+        settle_refused(part, results, returned, groups, plan, report)
         reports.add(report, time.perf_counter() - tic)
         return part
 
@@ -191,6 +193,7 @@ class _RequestReports:
 
     def __init__(self):
         self.n_used, self.refused, self.below, self.reasons, self.seconds = [], [], [], {}, 0.0
+        self.exact = self.refused_rows = 0
 
     def add(self, report, seconds):
         """One chunk's report (:func:`decode_groups`'s keys), its batches after the others'."""
@@ -199,6 +202,8 @@ class _RequestReports:
         self.refused.append(offset + np.flatnonzero(~report["certified"]))
         self.below.append(offset + np.flatnonzero(report["below_floor"]))
         self.reasons.update({offset + b: why for b, why in report["reasons"].items()})
+        self.exact += report.get("exact_rows", 0)
+        self.refused_rows += report.get("refused_rows", 0)
         self.seconds += seconds
 
     def request(self, n_samples, floor):
@@ -211,6 +216,8 @@ class _RequestReports:
             uncertified=np.concatenate(self.refused),
             reasons=self.reasons,
             decode_seconds=self.seconds,
+            exact_rows=self.exact,
+            refused_rows=self.refused_rows,
         )
 
 
@@ -239,6 +246,14 @@ def _param_key(value):
 
 
 def _stop_rule(plan, groups):
-    """``run_workers``' ``enough`` from the scheme's ``stop_rule`` (None: wait for the floor)."""
+    """``run_workers``' ``enough``: the scheme's ``stop_rule``, else the exact-rows stop.
+
+    A scheme without its own rule stops at the earlier of the straggler model's rule
+    (N - S results per batch) and every row answered by its own data worker
+    (:func:`~sklearn_coded.coding._systematic.exact_stop`, systematic layouts
+    without liars); elsewhere None: the executor's usual rule.
+    """
     rule = get_scheme(plan.scheme).stop_rule
-    return None if rule is None else rule(groups, plan.n_coded, plan.n_adversaries)
+    if rule is not None:
+        return rule(groups, plan.n_coded, plan.n_adversaries)
+    return exact_stop(groups, plan)

@@ -79,7 +79,8 @@ class _Collection:
         Default stopping rule: every batch has ``n_wait`` finite rows.
     enough : callable or None
         Replaces the default rule: ``enough(returned)`` with ``returned`` the
-        (N, B) boolean mask so far.
+        (N, B) boolean mask so far; if it has ``or_default = True``, the
+        collection stops at the earlier of the two.
     min_results : int, default=1
         Fewest finite rows per batch that decoding needs (see :meth:`has_minimum`).
     """
@@ -112,9 +113,12 @@ class _Collection:
             else:
                 self.outputs[worker] = outputs
                 self.returned[worker] = finite_rows(outputs)
-        if self.enough is not None:
-            return bool(self.enough(self.returned.copy()))
-        return bool((self.returned.sum(axis=0) >= self.n_wait).all())
+        usual = bool((self.returned.sum(axis=0) >= self.n_wait).all())
+        if self.enough is not None:  # with ``or_default``: the earlier of the two rules
+            return (usual and getattr(self.enough, "or_default", False)) or bool(
+                self.enough(self.returned.copy())
+            )
+        return usual
 
     def _n_outputs(self):
         return next(iter(self.outputs.values())).shape[1] if self.outputs else None

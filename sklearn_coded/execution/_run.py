@@ -117,7 +117,8 @@ def run_workers(
         it stops once every batch has the number of rows the straggler model
         waits for (N - S for :class:`FixedStragglers`). For example, with
         2-fold replication ``lambda r: r.reshape(2, -1, r.shape[1]).any(0).all()``
-        stops at the first copy of each pair.
+        stops at the first copy of each pair. A callable with the attribute
+        ``or_default = True`` stops at the earlier of itself and that default.
     submit_order : {"random", "spread", "index"}, default="random"
         Real executors only: the order in which the N tasks are sent. Tasks
         run first in, first out, so the last sent are the late ones when
