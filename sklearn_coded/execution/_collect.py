@@ -196,29 +196,48 @@ def _check_insufficient(returned, min_results, errors, n_sent):
     raise error from (next(iter(errors.values())) if errors else None)
 
 
-def _collection(coded, stragglers, n_tasks, enough, min_results, rng):
+def _collection(coded, stragglers, n_tasks, enough, min_results, rng, first=None):
     """What one request on a real executor sends and collects.
 
-    Returns ``(collection, rows, target, plan, n_sent)``: the per-coded-worker
+    Returns ``(collection, rows, target, plan, n_sent, held)``: the per-coded-worker
     collection, the rows of each task, what the backend fills (the collection,
     or a :class:`_TaskCollection` splitting each task's outputs), the straggler
-    plan drawn for the tasks, and the coded workers whose rows were sent.
+    plan drawn for the tasks, the coded workers whose rows were sent, and the
+    tasks held back for a hedge (those of the coded workers not in ``first``;
+    empty without ``first``). With ``first`` and physical workers, each of the
+    ``n_tasks`` workers gets two tasks: its share of ``first``, and its share of
+    the others; both have the worker's drawn delay.
     """
     n_workers, n_batches, _ = coded.shape
     if n_tasks >= n_workers:  # one task per coded worker
         plan = stragglers.draw_plan(n_workers, rng)
         collection = _Collection(n_workers, n_batches, plan.n_wait, enough, min_results)
-        return collection, coded, collection, plan, int(np.isfinite(plan.delays).sum())
+        held = () if first is None else tuple(np.setdiff1d(np.arange(n_workers), first).tolist())
+        n_sent = int(np.isfinite(plan.delays).sum())
+        return collection, coded, collection, plan, n_sent, held
     # one task per physical worker, carrying its share of the coded rows
-    assignment = assign_rows(n_workers, n_tasks)
     plan = stragglers.draw_plan(n_tasks, rng)
+    held = ()
+    if first is None:
+        assignment = assign_rows(n_workers, n_tasks)
+    else:  # a hedge: the first workers' share, then the others' share (held back)
+        first = np.asarray(first, dtype=np.intp)
+        rest = np.setdiff1d(np.arange(n_workers), first)
+        parts = [first[a] for a in assign_rows(len(first), n_tasks)]
+        parts += [rest[a] for a in assign_rows(len(rest), n_tasks)] if rest.size else []
+        physical = [t % n_tasks for t, part in enumerate(parts) if part.size]
+        assignment = [part for part in parts if part.size]
+        n_first = sum(1 for part in parts[:n_tasks] if part.size)
+        held = tuple(range(n_first, len(assignment)))
+        plan = plan._replace(delays=plan.delays[physical])  # a worker's delay, both tasks
     alive = np.isfinite(plan.delays)
     n_sent = sum(len(a) for a, live in zip(assignment, alive, strict=True) if live)
     S = getattr(stragglers, "n_stragglers", None) or 0
     n_wait = max(min(n_sent - S, n_workers - S), 0)
     collection = _Collection(n_workers, n_batches, n_wait, enough, min_results)
     rows = [coded[a].reshape(-1, coded.shape[2]) for a in assignment]
-    return collection, rows, _TaskCollection(collection, assignment, n_batches), plan, n_sent
+    target = _TaskCollection(collection, assignment, n_batches)
+    return collection, rows, target, plan, n_sent, held
 
 
 def _check_collected(collection, min_results, n_sent):

@@ -345,19 +345,20 @@ class _DaskFlag:
         self.client = client
         self.event = Event(f"sklearn-coded-stop-{uuid.uuid4().hex}")
 
-    def _send(self, handler):
+    def _send(self, operation):
         async def call():
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # also a client closed since
+                handler = getattr(self.client.scheduler, operation)
                 await asyncio.wait_for(handler(name=self.event.name), 10)
 
         with contextlib.suppress(Exception):
             self.client.loop.add_callback(call)
 
     def set(self):
-        self._send(self.client.scheduler.event_set)
+        self._send("event_set")
 
     def clear(self):
-        self._send(self.client.scheduler.event_clear)
+        self._send("event_clear")
 
 
 async def _direct(client, key, address, clock):
@@ -470,7 +471,7 @@ def _submit(client, tasks, copies, coded, plan, method, chunk_size, flag, priori
     return futures
 
 
-async def _request(client, model, method, coded, plan, order, chunk_size, clock, collection):
+async def _request(client, model, method, coded, plan, order, chunk_size, clock, collection, hedge):
     sent = [int(worker) for worker in _sent_workers(plan, order)]
     nthreads = await _running_workers(client, clock)
     if not nthreads:
@@ -512,21 +513,34 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
         pumps.append(asyncio.ensure_future(_pump(client, futures, keys, clock, outcomes, where)))
 
     all_futures = []
+    held, hedge_after = hedge
+    later = {worker: placement[worker] for worker in sent if worker in held}
+    hedge_at = None if hedge_after is None else clock.start + hedge_after
     try:
-        submit(placement, copies)
-        n_pending = len(sent)
-        while n_pending:
+        submit({w: a for w, a in placement.items() if w not in later}, copies)
+        n_pending = len(sent) - len(later)
+        while n_pending or later:
             _check_connected(client)
+            if later and (n_pending == 0 or time.monotonic() >= hedge_at):
+                # the hedge: the held tasks go out now, each to a worker with a copy
+                live = sorted(copies)
+                where = {w: a if a in copies else live[i % len(live)]
+                         for i, (w, a) in enumerate(later.items())}  # fmt: skip
+                submit(where, copies)
+                n_pending, later = n_pending + len(later), {}
             wait = clock.wait()
+            wait = _POLL if wait is None else min(wait, _POLL)
+            if later:
+                wait = min(wait, max(hedge_at - time.monotonic(), 0.0))
             try:
-                key, outcome = await asyncio.wait_for(
-                    outcomes.get(), _POLL if wait is None else min(wait, _POLL)
-                )
+                key, outcome = await asyncio.wait_for(outcomes.get(), wait)
             except TimeoutError:
                 if clock.ends(collection):
                     return
                 continue
             worker = keys[key]
+            if later and (outcome is None or isinstance(outcome, BaseException)):
+                hedge_at = clock.start  # a first task failed: hedge at once
             if (
                 isinstance(outcome, BaseException)
                 and worker not in retried
@@ -559,12 +573,16 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
             client.loop.call_later(CLEAR_AFTER, flag.clear)
 
 
-def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeout, collection):
+def run_on_dask(
+    client, model, method, coded, plan, *, order, chunk_size, timeout, collection, hedge=((), None)
+):
     """Run one request on a ``distributed.Client``; fill ``collection``.
 
     The time limits count from this call, the model's first sending included.
     A lost scheduler ends the request at once with ``collection.lost`` set to
-    what was lost.
+    what was lost. ``hedge`` is ``(held tasks, hedge_after)``: the held tasks
+    are sent ``hedge_after`` seconds after the call, or once a task sent at
+    once failed or all of them ended (see ``run_workers``).
     """
     if client.asynchronous:
         raise ValueError(
@@ -574,8 +592,9 @@ def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeou
     try:
         _check_connected(client)
         client.sync(
-            _request, client, model, method, coded, plan, order, chunk_size, clock, collection
-        )
+            _request, client, model, method, coded, plan, order, chunk_size, clock, collection,
+            hedge,
+        )  # fmt: skip
     except _SchedulerLostError as error:
         collection.lost = str(error)
     except _OutOfTimeError as error:
