@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..coding._registry import find_scheme, get_scheme
-from ..coding._systematic import exact_stop
+from ..coding._systematic import exact_sources, exact_stop
 from ..execution import check_stragglers, run_workers
 from ..execution._run import finite_rows, run_drawn, simulated_deadline
 from ._batching import (
@@ -51,6 +51,12 @@ class _StreamingPredict:
         decoding (docs/method.rst 6), and ``n_draws`` decoded outputs are averaged.
         """
         scheme = find_scheme(self.scheme)
+        if scheme is not None and scheme.dispatch and getattr(self, "hedge_after", None):
+            raise ValueError(
+                f"hedge_after={self.hedge_after!r} applies to the spline, Berrut, Lagrange "
+                f"and replication schemes; scheme={self.scheme!r} runs its own path. "
+                "Set hedge_after=None."
+            )
         if scheme is not None and scheme.dispatch:  # its own path (coding/_registry.py)
             return importlib.import_module(scheme.dispatch).scheme_response(self, X)
         check_is_fitted(self)
@@ -109,6 +115,9 @@ class _StreamingPredict:
         # "raise": the package's error below the floor (a real executor waits for the
         # floor, to the timeout); "nan": NaN rows
         floor = plan.min_results if self.on_uncertified == "raise" else 1
+        hedge_after = getattr(self, "hedge_after", None)  # fitted before it existed: None
+        # checked in process too, so that a layout that cannot hedge fails before deployment
+        first = None if hedge_after is None else _hedge_first(plan, groups, hedge_after)
         if missing is not None:  # in process: f once on all coded rows, the request's mask
             return run_drawn(
                 self._worker,
@@ -131,6 +140,8 @@ class _StreamingPredict:
             adversaries=self.adversaries,
             tasks="auto",  # one task per physical worker, rows interleaved
             enough=_stop_rule(plan, groups),
+            first=first,
+            hedge_after=hedge_after,
         )
 
     def _decode_chunk(self, results, returned, groups, n_rows, plan, coders, reports):
@@ -243,6 +254,32 @@ def _param_key(value):
     if isinstance(value, tuple | list):
         return (type(value), id(value), repr(value))
     return (type(value), id(value))
+
+
+def _hedge_first(plan, groups, hedge_after):
+    """The coded workers a hedged request sends at once: one copy of every data row.
+
+    For every batch size of the chunk, the first coded row that copies each data
+    row (:func:`~sklearn_coded.coding._systematic.exact_sources`): a systematic
+    layout's data workers, replication's first replicas. The others are the
+    hedge (``hedge_after``).
+    """
+    first = set()
+    for group in groups:
+        k = group.slots.shape[1]
+        sources = exact_sources(plan, k)
+        for row in range(k):
+            copies = np.flatnonzero(sources == row)
+            if copies.size == 0:
+                raise ValueError(
+                    f"hedge_after={hedge_after!r} needs coded rows that copy the data "
+                    f"rows (points='systematic' or scheme='replication', without n_private "
+                    f"or n_adversaries); with scheme={plan.scheme!r}, points={plan.points!r}, "
+                    f"n_private={plan.n_private}, n_adversaries={plan.n_adversaries} data "
+                    f"row {row} of a batch of {k} has none. Set hedge_after=None."
+                )
+            first.add(int(copies[0]))
+    return np.array(sorted(first), dtype=np.intp)
 
 
 def _stop_rule(plan, groups):
