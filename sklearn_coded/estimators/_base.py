@@ -53,7 +53,7 @@ class _BaseCoded(
         "mu": [Interval(Real, 0, 1, closed="both")],
         "coded_loss": [StrOptions({"task", "consistency"})],
         "timeout": [Interval(Real, 0, None, closed="neither"), None],
-        "hedge_after": [Interval(Real, 0, None, closed="left"), None],
+        "hedge_after": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}), None],
         "random_state": ["random_state"],
         "n_adversaries": [Interval(Integral, 0, None, closed="left")],
         "n_private": [Interval(Integral, 0, None, closed="left")],

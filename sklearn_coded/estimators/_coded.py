@@ -173,14 +173,16 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         model's ``deadline`` is soft: past it, the request is decoded as soon
         as enough results are in. None: no limit. With ``executor=None`` it
         applies only to a ``LatencyStragglers`` model's simulated latencies.
-    hedge_after : float or None, default=None
+    hedge_after : float, "auto" or None, default=None
         Real executors only: a hedge. The workers holding one copy of every
         row (a systematic layout's data workers, replication's first
         replicas) are sent at once; the others (the parity, the other
         replicas) only ``hedge_after`` seconds later, or at once if a first
         task fails, and never if every row has its own result before: with no
         straggler a request then costs the plain model's compute, not N/K
-        times it. None sends every coded row at once. Needs a layout whose
+        times it. ``"auto"``: twice the median time the first tasks' results
+        took in recent requests (everything at once until 32 results were
+        timed). None sends every coded row at once. Needs a layout whose
         coded rows include the data rows (``points="systematic"``,
         replication), without ``n_private`` or ``n_adversaries``; the layout
         is checked with ``executor=None`` too, where nothing is hedged.

@@ -98,7 +98,7 @@ class _StreamingPredict:
             else:
                 coded = encode_request(rows, groups, codec)
             in_process = None if missing is None else missing[:, columns]
-            results, returned = self._run_chunk(coded, plan, rng, in_process, groups)
+            results, returned = self._run_chunk(coded, plan, rng, in_process, groups, codec)
             coders = (codec, decoder)
             part = self._decode_chunk(results, returned, groups, len(rows), plan, coders, reports)
             if decoded is None:
@@ -110,7 +110,7 @@ class _StreamingPredict:
         self.diagnostics_.requests.append(request)  # same object: predict changes no attribute
         return apply_policy(decoded / self.n_draws, request, self.on_uncertified)
 
-    def _run_chunk(self, coded, plan, rng, missing, groups):
+    def _run_chunk(self, coded, plan, rng, missing, groups, codec):
         """f on a chunk's coded rows: in process under the request's mask, or on the executor."""
         # "raise": the package's error below the floor (a real executor waits for the
         # floor, to the timeout); "nan": NaN rows
@@ -118,6 +118,9 @@ class _StreamingPredict:
         hedge_after = getattr(self, "hedge_after", None)  # fitted before it existed: None
         # checked in process too, so that a layout that cannot hedge fails before deployment
         first = None if hedge_after is None else _hedge_first(plan, groups, hedge_after)
+        if hedge_after == "auto":
+            hedge_after = _auto_hedge(codec.hedge_samples)
+            first = None if hedge_after is None else first
         if missing is not None:  # in process: f once on all coded rows, the request's mask
             return run_drawn(
                 self._worker,
@@ -142,6 +145,7 @@ class _StreamingPredict:
             enough=_stop_rule(plan, groups),
             first=first,
             hedge_after=hedge_after,
+            timings=codec.hedge_samples,
         )
 
     def _decode_chunk(self, results, returned, groups, n_rows, plan, coders, reports):
@@ -254,6 +258,27 @@ def _param_key(value):
     if isinstance(value, tuple | list):
         return (type(value), id(value), repr(value))
     return (type(value), id(value))
+
+
+#: hedge_after="auto": this many times the median seconds to a first task's result
+AUTO_HEDGE_FACTOR = 2.0
+
+#: hedge_after="auto" sends everything at once until this many results were timed
+AUTO_HEDGE_WARMUP = 32
+
+
+def _auto_hedge(samples):
+    """``hedge_after="auto"``: twice the median seconds to the recent first results.
+
+    The median of the last 256 results' arrival times (the first tasks', once
+    hedging) is what the data workers usually take; a worker slower than twice
+    that is hedged. One slow worker of several moves the median little, so it
+    does not drag the hedge after it. None (everything at once, timed) until
+    :data:`AUTO_HEDGE_WARMUP` results were timed.
+    """
+    if len(samples) < AUTO_HEDGE_WARMUP:
+        return None
+    return AUTO_HEDGE_FACTOR * float(np.median(list(samples)))
 
 
 def _hedge_first(plan, groups, hedge_after):

@@ -5,6 +5,8 @@ carrying several coded workers' rows), the interleaved assignment of coded
 workers to tasks, and the errors of a request short of results.
 """
 
+import time
+
 import numpy as np
 
 from ..operators._secret import private_generator
@@ -94,6 +96,8 @@ class _Collection:
         self.enough = enough
         self.min_results = min_results
         self.lost = None  # what the backend lost (e.g. the dask scheduler), if anything
+        self.started = time.monotonic()
+        self.arrived = {}  # worker -> seconds from the start to its finite result
 
     def has_minimum(self):
         """True once every batch has ``min_results`` finite rows (a request can be decoded)."""
@@ -113,6 +117,7 @@ class _Collection:
             else:
                 self.outputs[worker] = outputs
                 self.returned[worker] = finite_rows(outputs)
+                self.arrived[worker] = time.monotonic() - self.started
         usual = bool((self.returned.sum(axis=0) >= self.n_wait).all())
         if self.enough is not None:  # with ``or_default``: the earlier of the two rules
             return (usual and getattr(self.enough, "or_default", False)) or bool(

@@ -66,6 +66,7 @@ def run_workers(
     tasks=None,
     first=None,
     hedge_after=None,
+    timings=None,
 ):
     """Compute ``getattr(model, method)`` on every worker's coded rows, stragglers included.
 
@@ -155,6 +156,10 @@ def run_workers(
         (``tasks``) each worker gets two tasks, its share of ``first`` and its
         share of the others, and ``first`` is placed one task per worker. None
         (the default) sends everything at once. Ignored in process.
+    timings : list, optional
+        Real executors only: extended with the seconds from the call to each
+        coded worker's result (those of ``first`` only, with a hedge), for a
+        caller that tunes ``hedge_after`` (the estimators' ``"auto"``).
 
     Returns
     -------
@@ -304,6 +309,8 @@ def run_workers(
         collection=target,
         hedge=(held, hedge_after),
     )
+    if timings is not None:  # seconds to each result (of ``first`` only, with a hedge)
+        timings.extend(t for w, t in collection.arrived.items() if first is None or w in first)
     _check_collected(collection, min_results, n_sent)
     return _lie(adversaries, collection.results(), collection.returned, rng)
 
