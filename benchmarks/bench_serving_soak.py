@@ -8,10 +8,13 @@ bench_serving.py. Every ``--every`` seconds the resident memory (RSS) of this
 process (the client) and of the scheduler process is sampled, with the requests
 served so far. Target: client and scheduler memory flat over the soak (here:
 the growth from the end of the first minute to the end, per served request,
-and in MiB). Writes benchmarks/results/serving_soak.json and .png.
+and in MiB), and the live Python objects by type at half time and at the end.
+Writes benchmarks/results/serving_soak.json and .png (``serving_soak_log<L>.*``
+with ``--log-length L``, the dask client's message log; ``.quick`` below 10
+minutes).
 
-    python benchmarks/bench_serving_soak.py               # 10 minutes
-    python benchmarks/bench_serving_soak.py --minutes 1   # smoke run
+    python benchmarks/bench_serving_soak.py --log-length 100   # 10 minutes
+    python benchmarks/bench_serving_soak.py --minutes 1        # smoke run
 """
 
 import argparse

@@ -24,9 +24,11 @@ is bounded by the request's :class:`~._backends._Clock`, from the call on:
   computes without asking), and the flag is set only while a task of the
   request is still running.
 - **Nothing left behind**: the tasks of a finished request that are still
-  queued are cancelled (they would otherwise wait behind newer requests, which
-  have a higher priority, holding their coded rows on this client), and its
-  stop flag is cleared :data:`CLEAR_AFTER` seconds later.
+  queued are cancelled (rather than each starting, reading the stop flag and
+  skipping), and its stop flag is cleared :data:`CLEAR_AFTER` seconds later.
+- **Keys that say nothing**: a task's key is the request's flag name and a
+  random suffix, so the scheduler and the workers do not learn from it which
+  coded point (or share of the assignment) a task computes.
 - **A lost scheduler** (the client reconnecting or closed) ends the request
   at once, recorded in ``collection.lost``; the stop flag is set and cleared
   without waiting for the scheduler.
@@ -449,8 +451,7 @@ def _submit(client, tasks, copies, coded, plan, method, chunk_size, flag, priori
     for address in sorted(set(tasks.values())):
         mine = [worker for worker, there in tasks.items() if there == address]
         for run in _graphs(mine, coded):
-            names = [f"{flag.event.name}-{method}-{worker}-{len(keys) + i}" for i, worker in
-                     enumerate(run)]  # fmt: skip
+            names = [f"{flag.event.name}-{method}-{uuid.uuid4().hex[:12]}" for _ in run]
             futures += client.map(
                 worker_task,
                 [coded[worker] for worker in run],
@@ -563,11 +564,10 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
         pending = [future for future in all_futures if not future.done()]
         if pending:  # else no task can read the flag
             flag.set()
-            # The tasks still queued are dropped, not left waiting behind newer
-            # requests (which have a higher priority) with their coded rows held
-            # by this client: a cancelled future is done at once. A task already
-            # running reads the flag within FLAG_EVERY (and a chunk), so the flag
-            # is cleared CLEAR_AFTER seconds later, when none can still read it.
+            # The tasks still queued are dropped rather than started only to read
+            # the flag and skip. A task already running reads the flag within
+            # FLAG_EVERY (and a chunk), so the flag is cleared CLEAR_AFTER seconds
+            # later, when none can still read it.
             with contextlib.suppress(Exception):
                 await client.cancel(pending, asynchronous=True, reason="request done")
             client.loop.call_later(CLEAR_AFTER, flag.clear)
