@@ -24,7 +24,11 @@ and 1024 rows) on a cluster started from the command line (``dask scheduler`` an
   per physical worker, each carrying 8 of the 32 coded rows of every batch
   (interleaved), S = 8 coded rows = one physical worker;
 - coded + coalescing: the same behind a :class:`CoalescingPredictor` (``max_wait``
-  2 ms), which batches the concurrent clients' requests.
+  2 ms), which batches the concurrent clients' requests;
+- coded + hedge + coalescing: the same with ``hedge_after="auto"``: each worker's
+  share of the 16 data rows (the systematic layout's) is sent at once, its share
+  of the 16 parity rows after twice the median time of recent data results, unless
+  every row has its own result by then.
 
 with no injected stragglers, and with one slow worker (worker 0 sleeps 50 ms plus a
 Pareto(1.5) tail of scale 20 ms, capped at 2 s, before every task: uncancellable
@@ -77,6 +81,8 @@ S_DASK = N // N_WORKERS  # coded rows of one physical worker
 CLIENTS = (1, 4, 8, 16)
 SIZES = (16, 64, 1024)
 SLOW = {"base": 0.05, "scale": 0.02, "shape": 1.5, "cap": 2.0}
+HEDGE_AFTER = "auto"  # the parity is sent after twice the data tasks' median time
+CODED_SCHEMES = ("coded", "coded + coalescing", "coded + hedge + coalescing")
 TARGET_MLP = 1.2 * N / K
 TARGET_LOGREG = 4.0
 TARGET_THROUGHPUT = 0.8 * K / N
@@ -240,10 +246,10 @@ class Replicated:
 class Coded:
     name = "coded"
 
-    def __init__(self, client, model, X, y, coalesce):
+    def __init__(self, client, model, X, y, coalesce, hedge_after=None):
         clf = CodedClassifier(
             LogisticRegression(max_iter=2000), batch_size=K, n_coded=N, stragglers=S_DASK,
-            executor=client, timeout=30, random_state=None,
+            executor=client, timeout=30, random_state=None, hedge_after=hedge_after,
         ).fit(X[:200], y[:200])  # fmt: skip
         clf.estimator_ = model  # the same fitted model as the baselines
         clf._worker.estimator = model
@@ -252,7 +258,8 @@ class Coded:
         clf.classes_ = model.classes_
         self.clf = clf
         self.predict = CoalescingPredictor(clf, max_wait=0.002).predict if coalesce else clf.predict
-        self.name = "coded + coalescing" if coalesce else "coded"
+        self.name = "coded" + (" + hedge" if hedge_after is not None else "")
+        self.name += " + coalescing" if coalesce else ""
 
     def __call__(self, X):
         return self.predict(X)
@@ -327,6 +334,7 @@ def serve_grid(client, setup, args, cells):
             Replicated(client, worker_model),
             Coded(client, worker_model, X, y, coalesce=False),
             Coded(client, worker_model, X, y, coalesce=True),
+            Coded(client, worker_model, X, y, coalesce=True, hedge_after=HEDGE_AFTER),
         ]
         for scheme in schemes:  # warm: model scattered, operators cached
             for _ in range(3):
@@ -402,7 +410,7 @@ def verdicts(cells):
         sub = [c for c in cells if (c["cluster"], c["model"], c["rows"], c["condition"]) == key]
         clients = min({c["clients"] for c in sub}, key=lambda n: abs(n - 8))
         by = {c["scheme"]: c for c in sub if c["clients"] == clients}
-        for name in ("coded", "coded + coalescing"):
+        for name in CODED_SCHEMES:
             row = dict(zip(("cluster", "model", "rows", "condition"), key, strict=True))
             row.update(clients=clients, scheme=name, **_ratios(by, name, key[3]))
             out.append(row)

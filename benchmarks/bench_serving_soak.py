@@ -8,18 +8,25 @@ bench_serving.py. Every ``--every`` seconds the resident memory (RSS) of this
 process (the client) and of the scheduler process is sampled, with the requests
 served so far. Target: client and scheduler memory flat over the soak (here:
 the growth from the end of the first minute to the end, per served request,
-and in MiB). Writes benchmarks/results/serving_soak.json and .png.
+and in MiB), and the live Python objects by type at half time and at the end.
+Writes benchmarks/results/serving_soak.json and .png (``serving_soak_log<L>.*``
+with ``--log-length L``, the dask client's message log; ``.quick`` below 10
+minutes).
 
-    python benchmarks/bench_serving_soak.py               # 10 minutes
-    python benchmarks/bench_serving_soak.py --minutes 1   # smoke run
+    python benchmarks/bench_serving_soak.py --log-length 100   # 10 minutes
+    python benchmarks/bench_serving_soak.py --minutes 1        # smoke run
 """
 
 import argparse
+import collections
+import gc
 import json
 import platform
 import threading
 import time
+import tracemalloc
 
+import dask
 import matplotlib
 
 matplotlib.use("Agg")
@@ -39,17 +46,29 @@ def cache_mib(coded):
     They fill as new survivor sets arrive (the interleaved assignment is drawn
     afresh per request, so most requests bring one) up to their fixed limits.
     """
-    from sklearn_coded.estimators import _coded
+    from sklearn_coded.estimators import _predict
     from sklearn_coded.operators import _rational, _spline
 
     caches = [getattr(module, name).cache for module in (_spline, _rational)
               for name in dir(module) if hasattr(getattr(module, name), "cache")]  # fmt: skip
-    state = _coded._SERVING.get(coded.clf)
+    state = _predict._SERVING.get(coded.clf)
     codec = 0 if state is None else sum(stack.nbytes for _, stack in state[2]._slots.values())
     return (sum(cache.nbytes for cache in caches) + codec) / 2**20
 
 
-def soak(minutes, every):
+def census():
+    """Live Python objects by type name (what a leak of Python objects would grow)."""
+    gc.collect()
+    return collections.Counter(type(obj).__name__ for obj in gc.get_objects())
+
+
+def census_growth(before, after, top=12):
+    """The types whose live count grew most between two censuses."""
+    grown = {name: after[name] - before.get(name, 0) for name in after}
+    return dict(sorted(grown.items(), key=lambda item: -item[1])[:top])
+
+
+def soak(minutes, every, trace=False):
     X, y = make_data(6000, seed=1)
     mlp = train_mlp(X[:2000], y[:2000])
     X_serve = X[2000:]
@@ -77,7 +96,15 @@ def soak(minutes, every):
         began = time.monotonic()
         for thread in threads:
             thread.start()
+        censuses = {}
         while time.monotonic() < stop:
+            elapsed = time.monotonic() - began
+            if "minute_1" not in censuses and elapsed >= 60:
+                censuses["minute_1"] = (served[0], census())
+                if trace:  # Python allocations from here on, still alive (slows serving)
+                    tracemalloc.start(8)
+            if "half" not in censuses and elapsed >= 30 * minutes:
+                censuses["half"] = (served[0], census())
             samples.append(
                 {
                     "seconds": time.monotonic() - began,
@@ -85,13 +112,20 @@ def soak(minutes, every):
                     "client_mib": me.memory_info().rss / 2**20,
                     "scheduler_mib": scheduler.memory_info().rss / 2**20,
                     "cache_mib": cache_mib(coded),
+                    "traced_mib": tracemalloc.get_traced_memory()[0] / 2**20,
+                    "dask_message_log": len(client.scheduler_comm.recent_message_log),
                 }
             )
             print(samples[-1], flush=True)
             time.sleep(min(every, max(stop - time.monotonic(), 0)))
         for thread in threads:
             thread.join()
-    return samples, served[0], errors
+        censuses["end"] = (served[0], census())
+        if trace:
+            sites = tracemalloc.take_snapshot().statistics("lineno")[:8]
+            tracemalloc.stop()
+            censuses["sites"] = [(str(site.traceback[0]), site.size / 2**20) for site in sites]
+    return samples, served[0], errors, censuses
 
 
 def growth(samples, key):
@@ -110,12 +144,35 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    parser.add_argument(
+        "--log-length",
+        type=int,
+        default=dask.config.get("distributed.admin.low-level-log-length"),
+        help="messages the dask client keeps in its log (coded rows included)",
+    )
+    parser.add_argument(
+        "--trace", action="store_true", help="tracemalloc from minute 1 (slows serving)"
+    )
     args = parser.parse_args(argv)
-    with threadpool_limits(limits=1):
-        samples, served, errors = soak(args.minutes, args.every)
+    config = {"distributed.admin.low-level-log-length": args.log_length}
+    with threadpool_limits(limits=1), dask.config.set(config):
+        samples, served, errors, censuses = soak(args.minutes, args.every, args.trace)
+    objects = {}
+    if "half" in censuses:  # live Python objects gained over the second half, by type
+        (n_half, half), (n_end, end) = censuses["half"], censuses["end"]
+        objects = {"requests": n_end - n_half, "grown": census_growth(half, end)}
+    objects["largest_live_allocations_mib"] = censuses.get("sites", [])
     result = {
         "machine": platform.platform(),
-        "settings": {"K": K, "N": N, "workers": N_WORKERS, "clients": CLIENTS, "rows": ROWS},
+        "settings": {
+            "K": K,
+            "N": N,
+            "workers": N_WORKERS,
+            "clients": CLIENTS,
+            "rows": ROWS,
+            "dask_low_level_log_length": args.log_length,
+            "traced": args.trace,
+        },
         "minutes": args.minutes,
         "requests": served,
         "errors": len(errors),
@@ -123,15 +180,25 @@ def main(argv=None):
         "client_growth": growth(samples, "client_mib"),
         "scheduler_growth": growth(samples, "scheduler_mib"),
         "cache_growth": growth(samples, "cache_mib"),
+        "traced_growth": growth(samples, "traced_mib"),
+        "objects_second_half": objects,
         "samples": samples,
     }
-    stem = "serving_soak" if args.minutes >= 10 else "serving_soak.quick"
+    stem = "serving_soak"
+    if args.log_length != dask.config.get("distributed.admin.low-level-log-length"):
+        stem += f"_log{args.log_length}"
+    stem += "" if args.minutes >= 10 else ".quick"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
     fig, ax = plt.subplots(figsize=(7, 4))
     t = [s["seconds"] / 60 for s in samples]
     ax.plot(t, [s["client_mib"] for s in samples], label="client (this process)")
     ax.plot(t, [s["scheduler_mib"] for s in samples], label="dask scheduler")
     ax.plot(t, [s["cache_mib"] for s in samples], label="client: bounded operator caches")
+    ax.plot(
+        t,
+        [s["traced_mib"] for s in samples],
+        label="client: live Python allocations since minute 1",
+    )
     ax.set_xlabel("minutes")
     ax.set_ylabel("resident memory (MiB)")
     ax.set_title(f"coded serving soak: {served} requests of {ROWS} rows, {CLIENTS} clients")

@@ -54,6 +54,7 @@ class _BaseCoded(
         "mu": [Interval(Real, 0, 1, closed="both")],
         "coded_loss": [StrOptions({"task", "consistency"})],
         "timeout": [Interval(Real, 0, None, closed="neither"), None],
+        "hedge_after": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}), None],
         "random_state": ["random_state"],
         "n_adversaries": [Interval(Integral, 0, None, closed="left")],
         "n_private": [Interval(Integral, 0, None, closed="left")],
@@ -83,6 +84,7 @@ class _BaseCoded(
         mu=0.0,
         coded_loss="consistency",
         timeout=None,
+        hedge_after=None,
         random_state=None,
         n_adversaries=0,
         n_private=0,
@@ -108,6 +110,7 @@ class _BaseCoded(
         self.mu = mu
         self.coded_loss = coded_loss
         self.timeout = timeout
+        self.hedge_after = hedge_after
         self.random_state = random_state
         self.n_adversaries = n_adversaries
         self.n_private = n_private

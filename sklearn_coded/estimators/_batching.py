@@ -15,6 +15,7 @@ holding the indices of its rows in the order of the data points.
   before they are placed at the data points: ``x_pi(k)`` sits at alpha_k.
 """
 
+import collections
 import threading
 
 import numpy as np
@@ -292,6 +293,8 @@ class Codec:
         self._encoders = {}
         self._fitted_decoders = {}
         self._slots = {}  # k -> ({survivor-set key: index}, stacked embedded matrices)
+        #: seconds to the first tasks' results of recent requests (hedge_after="auto")
+        self.hedge_samples = collections.deque(maxlen=256)
         self._lock = threading.Lock()
 
     def encoding_matrix(self, k, rows):

@@ -173,6 +173,19 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         model's ``deadline`` is soft: past it, the request is decoded as soon
         as enough results are in. None: no limit. With ``executor=None`` it
         applies only to a ``LatencyStragglers`` model's simulated latencies.
+    hedge_after : float, "auto" or None, default=None
+        Real executors only: a hedge. The workers holding one copy of every
+        row (a systematic layout's data workers, replication's first
+        replicas) are sent at once; the others (the parity, the other
+        replicas) only ``hedge_after`` seconds later, or at once if a first
+        task fails, and never if every row has its own result before: with no
+        straggler a request then costs the plain model's compute, not N/K
+        times it. ``"auto"``: twice the median time the first tasks' results
+        took in recent requests (everything at once until 32 results were
+        timed). None sends every coded row at once. Needs a layout whose
+        coded rows include the data rows (``points="systematic"``,
+        replication), without ``n_private`` or ``n_adversaries``; the layout
+        is checked with ``executor=None`` too, where nothing is hedged.
     random_state : int, RandomState instance or None, default=None
         Seeds the permutations and straggler draws (one ``check_random_state``
         per predict call, so an int gives the same predictions every call) and,
@@ -480,6 +493,9 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     timeout : float or None, default=None
         Seconds one request to the workers may take on a real executor; see
         :class:`CodedClassifier`.
+    hedge_after : float or None, default=None
+        Real executors only: send the parity (or the other replicas) only this
+        many seconds after the rest; see :class:`CodedClassifier`.
     random_state : int, RandomState instance or None, default=None
         Seeds permutations, straggler draws and torch in ``fit`` (skorch nets).
     n_adversaries : int, default=0

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..coding._registry import find_scheme, get_scheme
-from ..coding._systematic import exact_stop
+from ..coding._systematic import exact_sources, exact_stop
 from ..execution import check_stragglers, run_workers
 from ..execution._run import finite_rows, run_drawn, simulated_deadline
 from ._batching import (
@@ -51,6 +51,12 @@ class _StreamingPredict:
         decoding (docs/method.rst 6), and ``n_draws`` decoded outputs are averaged.
         """
         scheme = find_scheme(self.scheme)
+        if scheme is not None and scheme.dispatch and getattr(self, "hedge_after", None):
+            raise ValueError(
+                f"hedge_after={self.hedge_after!r} applies to the spline, Berrut, Lagrange "
+                f"and replication schemes; scheme={self.scheme!r} runs its own path. "
+                "Set hedge_after=None."
+            )
         if scheme is not None and scheme.dispatch:  # its own path (coding/_registry.py)
             return importlib.import_module(scheme.dispatch).scheme_response(self, X)
         check_is_fitted(self)
@@ -92,7 +98,7 @@ class _StreamingPredict:
             else:
                 coded = encode_request(rows, groups, codec)
             in_process = None if missing is None else missing[:, columns]
-            results, returned = self._run_chunk(coded, plan, rng, in_process, groups)
+            results, returned = self._run_chunk(coded, plan, rng, in_process, groups, codec)
             coders = (codec, decoder)
             part = self._decode_chunk(results, returned, groups, len(rows), plan, coders, reports)
             if decoded is None:
@@ -104,11 +110,17 @@ class _StreamingPredict:
         self.diagnostics_.requests.append(request)  # same object: predict changes no attribute
         return apply_policy(decoded / self.n_draws, request, self.on_uncertified)
 
-    def _run_chunk(self, coded, plan, rng, missing, groups):
+    def _run_chunk(self, coded, plan, rng, missing, groups, codec):
         """f on a chunk's coded rows: in process under the request's mask, or on the executor."""
         # "raise": the package's error below the floor (a real executor waits for the
         # floor, to the timeout); "nan": NaN rows
         floor = plan.min_results if self.on_uncertified == "raise" else 1
+        hedge_after = getattr(self, "hedge_after", None)  # fitted before it existed: None
+        # checked in process too, so that a layout that cannot hedge fails before deployment
+        first = None if hedge_after is None else _hedge_first(plan, groups, hedge_after)
+        if hedge_after == "auto":
+            hedge_after = _auto_hedge(codec.hedge_samples)
+            first = None if hedge_after is None else first
         if missing is not None:  # in process: f once on all coded rows, the request's mask
             return run_drawn(
                 self._worker,
@@ -131,6 +143,9 @@ class _StreamingPredict:
             adversaries=self.adversaries,
             tasks="auto",  # one task per physical worker, rows interleaved
             enough=_stop_rule(plan, groups),
+            first=first,
+            hedge_after=hedge_after,
+            timings=codec.hedge_samples,
         )
 
     def _decode_chunk(self, results, returned, groups, n_rows, plan, coders, reports):
@@ -243,6 +258,53 @@ def _param_key(value):
     if isinstance(value, tuple | list):
         return (type(value), id(value), repr(value))
     return (type(value), id(value))
+
+
+#: hedge_after="auto": this many times the median seconds to a first task's result
+AUTO_HEDGE_FACTOR = 2.0
+
+#: hedge_after="auto" sends everything at once until this many results were timed
+AUTO_HEDGE_WARMUP = 32
+
+
+def _auto_hedge(samples):
+    """``hedge_after="auto"``: twice the median seconds to the recent first results.
+
+    The median of the last 256 results' arrival times (the first tasks', once
+    hedging) is what the data workers usually take; a worker slower than twice
+    that is hedged. One slow worker of several moves the median little, so it
+    does not drag the hedge after it. None (everything at once, timed) until
+    :data:`AUTO_HEDGE_WARMUP` results were timed.
+    """
+    if len(samples) < AUTO_HEDGE_WARMUP:
+        return None
+    return AUTO_HEDGE_FACTOR * float(np.median(list(samples)))
+
+
+def _hedge_first(plan, groups, hedge_after):
+    """The coded workers a hedged request sends at once: one copy of every data row.
+
+    For every batch size of the chunk, the first coded row that copies each data
+    row (:func:`~sklearn_coded.coding._systematic.exact_sources`): a systematic
+    layout's data workers, replication's first replicas. The others are the
+    hedge (``hedge_after``).
+    """
+    first = set()
+    for group in groups:
+        k = group.slots.shape[1]
+        sources = exact_sources(plan, k)
+        for row in range(k):
+            copies = np.flatnonzero(sources == row)
+            if copies.size == 0:
+                raise ValueError(
+                    f"hedge_after={hedge_after!r} needs coded rows that copy the data "
+                    f"rows (points='systematic' or scheme='replication', without n_private "
+                    f"or n_adversaries); with scheme={plan.scheme!r}, points={plan.points!r}, "
+                    f"n_private={plan.n_private}, n_adversaries={plan.n_adversaries} data "
+                    f"row {row} of a batch of {k} has none. Set hedge_after=None."
+                )
+            first.add(int(copies[0]))
+    return np.array(sorted(first), dtype=np.intp)
 
 
 def _stop_rule(plan, groups):

@@ -5,6 +5,8 @@ carrying several coded workers' rows), the interleaved assignment of coded
 workers to tasks, and the errors of a request short of results.
 """
 
+import time
+
 import numpy as np
 
 from ..operators._secret import private_generator
@@ -94,6 +96,8 @@ class _Collection:
         self.enough = enough
         self.min_results = min_results
         self.lost = None  # what the backend lost (e.g. the dask scheduler), if anything
+        self.started = time.monotonic()
+        self.arrived = {}  # worker -> seconds from the start to its finite result
 
     def has_minimum(self):
         """True once every batch has ``min_results`` finite rows (a request can be decoded)."""
@@ -113,6 +117,7 @@ class _Collection:
             else:
                 self.outputs[worker] = outputs
                 self.returned[worker] = finite_rows(outputs)
+                self.arrived[worker] = time.monotonic() - self.started
         usual = bool((self.returned.sum(axis=0) >= self.n_wait).all())
         if self.enough is not None:  # with ``or_default``: the earlier of the two rules
             return (usual and getattr(self.enough, "or_default", False)) or bool(
@@ -196,29 +201,48 @@ def _check_insufficient(returned, min_results, errors, n_sent):
     raise error from (next(iter(errors.values())) if errors else None)
 
 
-def _collection(coded, stragglers, n_tasks, enough, min_results, rng):
+def _collection(coded, stragglers, n_tasks, enough, min_results, rng, first=None):
     """What one request on a real executor sends and collects.
 
-    Returns ``(collection, rows, target, plan, n_sent)``: the per-coded-worker
+    Returns ``(collection, rows, target, plan, n_sent, held)``: the per-coded-worker
     collection, the rows of each task, what the backend fills (the collection,
     or a :class:`_TaskCollection` splitting each task's outputs), the straggler
-    plan drawn for the tasks, and the coded workers whose rows were sent.
+    plan drawn for the tasks, the coded workers whose rows were sent, and the
+    tasks held back for a hedge (those of the coded workers not in ``first``;
+    empty without ``first``). With ``first`` and physical workers, each of the
+    ``n_tasks`` workers gets two tasks: its share of ``first``, and its share of
+    the others; both have the worker's drawn delay.
     """
     n_workers, n_batches, _ = coded.shape
     if n_tasks >= n_workers:  # one task per coded worker
         plan = stragglers.draw_plan(n_workers, rng)
         collection = _Collection(n_workers, n_batches, plan.n_wait, enough, min_results)
-        return collection, coded, collection, plan, int(np.isfinite(plan.delays).sum())
+        held = () if first is None else tuple(np.setdiff1d(np.arange(n_workers), first).tolist())
+        n_sent = int(np.isfinite(plan.delays).sum())
+        return collection, coded, collection, plan, n_sent, held
     # one task per physical worker, carrying its share of the coded rows
-    assignment = assign_rows(n_workers, n_tasks)
     plan = stragglers.draw_plan(n_tasks, rng)
+    held = ()
+    if first is None:
+        assignment = assign_rows(n_workers, n_tasks)
+    else:  # a hedge: the first workers' share, then the others' share (held back)
+        first = np.asarray(first, dtype=np.intp)
+        rest = np.setdiff1d(np.arange(n_workers), first)
+        parts = [first[a] for a in assign_rows(len(first), n_tasks)]
+        parts += [rest[a] for a in assign_rows(len(rest), n_tasks)] if rest.size else []
+        physical = [t % n_tasks for t, part in enumerate(parts) if part.size]
+        assignment = [part for part in parts if part.size]
+        n_first = sum(1 for part in parts[:n_tasks] if part.size)
+        held = tuple(range(n_first, len(assignment)))
+        plan = plan._replace(delays=plan.delays[physical])  # a worker's delay, both tasks
     alive = np.isfinite(plan.delays)
     n_sent = sum(len(a) for a, live in zip(assignment, alive, strict=True) if live)
     S = getattr(stragglers, "n_stragglers", None) or 0
     n_wait = max(min(n_sent - S, n_workers - S), 0)
     collection = _Collection(n_workers, n_batches, n_wait, enough, min_results)
     rows = [coded[a].reshape(-1, coded.shape[2]) for a in assignment]
-    return collection, rows, _TaskCollection(collection, assignment, n_batches), plan, n_sent
+    target = _TaskCollection(collection, assignment, n_batches)
+    return collection, rows, target, plan, n_sent, held
 
 
 def _check_collected(collection, min_results, n_sent):

@@ -23,6 +23,12 @@ is bounded by the request's :class:`~._backends._Clock`, from the call on:
   every :data:`FLAG_EVERY` seconds (one that starts sooner after being sent
   computes without asking), and the flag is set only while a task of the
   request is still running.
+- **Nothing left behind**: the tasks of a finished request that are still
+  queued are cancelled (rather than each starting, reading the stop flag and
+  skipping), and its stop flag is cleared :data:`CLEAR_AFTER` seconds later.
+- **Keys that say nothing**: a task's key is the request's flag name and a
+  random suffix, so the scheduler and the workers do not learn from it which
+  coded point (or share of the assignment) a task computes.
 - **A lost scheduler** (the client reconnecting or closed) ends the request
   at once, recorded in ``collection.lost``; the stop flag is set and cleared
   without waiting for the scheduler.
@@ -37,7 +43,7 @@ import weakref
 
 import numpy as np
 
-from ._backends import _clear_when_done, _Clock, _sent_workers
+from ._backends import _Clock, _sent_workers
 from ._tasks import worker_task
 
 #: Newer requests get a higher dask priority, so that tasks of an earlier request
@@ -61,6 +67,11 @@ WORKERS_TTL = 1.0
 #: trip to the scheduler): a task that starts within this time of being sent, and
 #: chunks computed within it, skip the read; stragglers still stop within it.
 FLAG_EVERY = 0.05
+
+#: Seconds after the end of a request before its stop flag is cleared: a task that
+#: was running when the request ended reads the flag within FLAG_EVERY and one
+#: chunk of rows, long before this.
+CLEAR_AFTER = 1.0
 
 #: Seconds between checks that the scheduler is still connected.
 _POLL = 0.1
@@ -336,19 +347,20 @@ class _DaskFlag:
         self.client = client
         self.event = Event(f"sklearn-coded-stop-{uuid.uuid4().hex}")
 
-    def _send(self, handler):
+    def _send(self, operation):
         async def call():
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # also a client closed since
+                handler = getattr(self.client.scheduler, operation)
                 await asyncio.wait_for(handler(name=self.event.name), 10)
 
         with contextlib.suppress(Exception):
             self.client.loop.add_callback(call)
 
     def set(self):
-        self._send(self.client.scheduler.event_set)
+        self._send("event_set")
 
     def clear(self):
-        self._send(self.client.scheduler.event_clear)
+        self._send("event_clear")
 
 
 async def _direct(client, key, address, clock):
@@ -439,8 +451,7 @@ def _submit(client, tasks, copies, coded, plan, method, chunk_size, flag, priori
     for address in sorted(set(tasks.values())):
         mine = [worker for worker, there in tasks.items() if there == address]
         for run in _graphs(mine, coded):
-            names = [f"{flag.event.name}-{method}-{worker}-{len(keys) + i}" for i, worker in
-                     enumerate(run)]  # fmt: skip
+            names = [f"{flag.event.name}-{method}-{uuid.uuid4().hex[:12]}" for _ in run]
             futures += client.map(
                 worker_task,
                 [coded[worker] for worker in run],
@@ -461,7 +472,7 @@ def _submit(client, tasks, copies, coded, plan, method, chunk_size, flag, priori
     return futures
 
 
-async def _request(client, model, method, coded, plan, order, chunk_size, clock, collection):
+async def _request(client, model, method, coded, plan, order, chunk_size, clock, collection, hedge):
     sent = [int(worker) for worker in _sent_workers(plan, order)]
     nthreads = await _running_workers(client, clock)
     if not nthreads:
@@ -503,21 +514,34 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
         pumps.append(asyncio.ensure_future(_pump(client, futures, keys, clock, outcomes, where)))
 
     all_futures = []
+    held, hedge_after = hedge
+    later = {worker: placement[worker] for worker in sent if worker in held}
+    hedge_at = None if hedge_after is None else clock.start + hedge_after
     try:
-        submit(placement, copies)
-        n_pending = len(sent)
-        while n_pending:
+        submit({w: a for w, a in placement.items() if w not in later}, copies)
+        n_pending = len(sent) - len(later)
+        while n_pending or later:
             _check_connected(client)
+            if later and (n_pending == 0 or time.monotonic() >= hedge_at):
+                # the hedge: the held tasks go out now, each to a worker with a copy
+                live = sorted(copies)
+                where = {w: a if a in copies else live[i % len(live)]
+                         for i, (w, a) in enumerate(later.items())}  # fmt: skip
+                submit(where, copies)
+                n_pending, later = n_pending + len(later), {}
             wait = clock.wait()
+            wait = _POLL if wait is None else min(wait, _POLL)
+            if later:
+                wait = min(wait, max(hedge_at - time.monotonic(), 0.0))
             try:
-                key, outcome = await asyncio.wait_for(
-                    outcomes.get(), _POLL if wait is None else min(wait, _POLL)
-                )
+                key, outcome = await asyncio.wait_for(outcomes.get(), wait)
             except TimeoutError:
                 if clock.ends(collection):
                     return
                 continue
             worker = keys[key]
+            if later and (outcome is None or isinstance(outcome, BaseException)):
+                hedge_at = clock.start  # a first task failed: hedge at once
             if (
                 isinstance(outcome, BaseException)
                 and worker not in retried
@@ -537,17 +561,28 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
     finally:
         for pump in pumps:
             pump.cancel()
-        if not all(future.done() for future in all_futures):  # else no task can read it
+        pending = [future for future in all_futures if not future.done()]
+        if pending:  # else no task can read the flag
             flag.set()
-            _clear_when_done(flag, all_futures)
+            # The tasks still queued are dropped rather than started only to read
+            # the flag and skip. A task already running reads the flag within
+            # FLAG_EVERY (and a chunk), so the flag is cleared CLEAR_AFTER seconds
+            # later, when none can still read it.
+            with contextlib.suppress(Exception):
+                await client.cancel(pending, asynchronous=True, reason="request done")
+            client.loop.call_later(CLEAR_AFTER, flag.clear)
 
 
-def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeout, collection):
+def run_on_dask(
+    client, model, method, coded, plan, *, order, chunk_size, timeout, collection, hedge=((), None)
+):
     """Run one request on a ``distributed.Client``; fill ``collection``.
 
     The time limits count from this call, the model's first sending included.
     A lost scheduler ends the request at once with ``collection.lost`` set to
-    what was lost.
+    what was lost. ``hedge`` is ``(held tasks, hedge_after)``: the held tasks
+    are sent ``hedge_after`` seconds after the call, or once a task sent at
+    once failed or all of them ended (see ``run_workers``).
     """
     if client.asynchronous:
         raise ValueError(
@@ -557,8 +592,9 @@ def run_on_dask(client, model, method, coded, plan, *, order, chunk_size, timeou
     try:
         _check_connected(client)
         client.sync(
-            _request, client, model, method, coded, plan, order, chunk_size, clock, collection
-        )
+            _request, client, model, method, coded, plan, order, chunk_size, clock, collection,
+            hedge,
+        )  # fmt: skip
     except _SchedulerLostError as error:
         collection.lost = str(error)
     except _OutOfTimeError as error:

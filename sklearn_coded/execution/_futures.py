@@ -109,22 +109,29 @@ def _is_broken(pool):
 
 
 def run_on_executor(
-    executor, model, method, coded, plan, *, order, chunk_size, timeout, collection
-):
+    executor, model, method, coded, plan, *, order, chunk_size, timeout, collection,
+    hedge=((), None),
+):  # fmt: skip
     """Run one request on a ``concurrent.futures.Executor``; fill ``collection``.
 
     The model travels with every task (a thread pool shares it; a process pool
     pickles it per task). A broken process pool is replaced by a new one of
     the same size (:func:`_rebuilt`); another broken executor sets
-    ``collection.lost``.
+    ``collection.lost``. ``hedge`` is ``(held tasks, hedge_after)``: the held
+    tasks are sent ``hedge_after`` seconds after the call, or once a task sent
+    at once failed or all of them ended (see ``run_workers``).
     """
     pool = _REPLACEMENTS.get(executor, executor)
     stop = _stop_flag(pool)
     arrivals = queue.SimpleQueue()
     futures = []
     clock = _Clock(plan.deadline, timeout)
+    held, hedge_after = hedge
     try:
         sent = _sent_workers(plan, order)
+        later = [worker for worker in sent if worker in held]
+        sent = [worker for worker in sent if worker not in held]
+        hedge_at = None if hedge_after is None else clock.start + hedge_after
         try:
             futures = _submit(pool, sent, coded, plan, model, method, stop, chunk_size, arrivals)
         except BrokenExecutor as error:
@@ -138,15 +145,26 @@ def run_on_executor(
             arrivals = queue.SimpleQueue()  # without the cancelled tasks' reports
             futures = _submit(pool, sent, coded, plan, model, method, stop, chunk_size, arrivals)
         n_arrived = 0
-        while n_arrived < len(futures):
+        while n_arrived < len(futures) or later:
+            if later and (n_arrived == len(futures) or time.monotonic() >= hedge_at):
+                futures += _submit(pool, later, coded, plan, model, method, stop, chunk_size,
+                                   arrivals)  # fmt: skip
+                later = []  # the hedge has gone out
+            wait = clock.wait()
+            if later:
+                hedge_in = max(hedge_at - time.monotonic(), 0.0)
+                wait = hedge_in if wait is None else min(wait, hedge_in)
             try:
-                worker, future = arrivals.get(timeout=clock.wait())
+                worker, future = arrivals.get(timeout=wait)
             except queue.Empty:
                 if clock.ends(collection):
                     break
                 continue
             n_arrived += 1
-            if collection.add(worker, _future_outcome(future)) or clock.ends(collection):
+            outcome = _future_outcome(future)
+            if later and (outcome is None or isinstance(outcome, BaseException)):
+                hedge_at = clock.start  # a first task failed: hedge at once
+            if collection.add(worker, outcome) or clock.ends(collection):
                 break
     finally:
         stop.set()

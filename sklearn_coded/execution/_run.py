@@ -64,6 +64,9 @@ def run_workers(
     submit_order="random",
     adversaries=None,
     tasks=None,
+    first=None,
+    hedge_after=None,
+    timings=None,
 ):
     """Compute ``getattr(model, method)`` on every worker's coded rows, stragglers included.
 
@@ -142,6 +145,21 @@ def run_workers(
         (``max_workers``) or a dask cluster's worker threads, and N tasks when
         there are at least N of them. See Notes for what a physical worker
         then is to the stragglers, the adversaries and the timeout.
+    first : array-like of int, optional
+        With ``hedge_after``: the coded workers sent at once (a systematic
+        code's data workers, whose results are the outputs themselves).
+    hedge_after : float, optional
+        Real executors only: a hedge. The coded workers not in ``first`` (the
+        parity) are sent only ``hedge_after`` seconds after the call, or as
+        soon as a task of ``first`` fails or every one of them has ended,
+        unless ``enough`` stopped collection before. With physical workers
+        (``tasks``) each worker gets two tasks, its share of ``first`` and its
+        share of the others, and ``first`` is placed one task per worker. None
+        (the default) sends everything at once. Ignored in process.
+    timings : list, optional
+        Real executors only: extended with the seconds from the call to each
+        coded worker's result (those of ``first`` only, with a hedge), for a
+        caller that tunes ``hedge_after`` (the estimators' ``"auto"``).
 
     Returns
     -------
@@ -271,9 +289,13 @@ def run_workers(
             f"got {executor!r}."
         )
     n_tasks = _n_tasks(tasks, executor, client, n_workers)
-    collection, rows, target, plan, n_sent = _collection(
-        coded, stragglers, n_tasks, enough, min_results, rng
+    first = _check_hedge(first, hedge_after, n_workers)
+    collection, rows, target, plan, n_sent, held = _collection(
+        coded, stragglers, n_tasks, enough, min_results, rng, first=first
     )
+    order = submission_order(submit_order, len(rows), rng)
+    if held:  # the first tasks are sent (and placed on the workers) before the held ones
+        order = np.concatenate([order[~np.isin(order, held)], order[np.isin(order, held)]])
     run = run_on_executor if client is None else run_on_dask
     run(
         executor,
@@ -281,11 +303,14 @@ def run_workers(
         method,
         rows,
         plan,
-        order=submission_order(submit_order, len(rows), rng),
+        order=order,
         chunk_size=chunk_size,
         timeout=timeout,
         collection=target,
+        hedge=(held, hedge_after),
     )
+    if timings is not None:  # seconds to each result (of ``first`` only, with a hedge)
+        timings.extend(t for w, t in collection.arrived.items() if first is None or w in first)
     _check_collected(collection, min_results, n_sent)
     return _lie(adversaries, collection.results(), collection.returned, rng)
 
@@ -306,6 +331,22 @@ def _check_run_args(model, method, n_workers, min_results, timeout, chunk_size, 
         raise ValueError(f"chunk_size must be an int >= 1; got {chunk_size!r}.")
     if submit_order not in SUBMIT_ORDERS:
         raise ValueError(f"submit_order must be one of {SUBMIT_ORDERS}; got {submit_order!r}.")
+
+
+def _check_hedge(first, hedge_after, n_workers):
+    """``first`` as an index array when ``hedge_after`` is set, else None (errors name them)."""
+    if hedge_after is None:
+        return None
+    if not isinstance(hedge_after, Real) or isinstance(hedge_after, bool) or not hedge_after >= 0:
+        raise ValueError(f"hedge_after must be None or seconds >= 0; got {hedge_after!r}.")
+    if first is None:
+        raise ValueError("hedge_after needs first, the coded workers sent at once; got None.")
+    first = np.unique(np.asarray(first, dtype=np.intp).ravel())
+    if first.size == 0 or first.min() < 0 or first.max() >= n_workers:
+        raise ValueError(
+            f"first must hold coded workers in [0, {n_workers}); got {first.tolist()!r}."
+        )
+    return first
 
 
 def _n_tasks(tasks, executor, client, n_workers):

@@ -135,6 +135,14 @@ def test_liar_at_every_position_located(digits, fitted_mlp, scale):
         assert (clf.predict(X[:64]) == plain).all()
 
 
+def test_hedge_after_is_refused(digits, fitted_mlp):
+    # the layer-wise path has no parity to hold back: hedge_after is an error, not ignored
+    X, _ = digits
+    clf = copy.copy(fitted_mlp).set_params(hedge_after=0.01)  # fitted state kept
+    with pytest.raises(ValueError, match=r"hedge_after=0\.01 applies to"):
+        clf.predict(X[:8])
+
+
 def test_more_liars_than_declared_refused(digits, fitted_mlp):
     X, _ = digits
     clf = fitted_mlp.set_params(stragglers=0, n_coded=12, adversaries=_FixedLiar(2, scale=1.0))
