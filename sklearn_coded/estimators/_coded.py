@@ -30,21 +30,13 @@ from ._response import (
     WorkerResponse,
     classifier_space,
     has_method,
+    inner_has,
     is_skorch_net,
     renormalize_proba,
     scores_to_proba,
 )
 
 __all__ = ["CodedClassifier", "CodedRegressor"]
-
-
-def _inner_has(name):
-    """``available_if`` check: the (fitted, else unfitted) inner estimator has ``name``."""
-
-    def check(self):
-        return has_method(getattr(self, "estimator_", self.estimator), name)
-
-    return check
 
 
 class CodedClassifier(ClassifierMixin, _BaseCoded):
@@ -168,24 +160,16 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         with :class:`~sklearn_coded.execution.InsufficientResultsError`: a
         hung or frozen worker then costs at most this. The limit is hard and
         counts sending the model to dask workers; a lost dask scheduler ends
-        the request at once with
-        :class:`~sklearn_coded.execution.ExecutorLostError`. A straggler
-        model's ``deadline`` is soft: past it, the request is decoded as soon
-        as enough results are in. None: no limit. With ``executor=None`` it
-        applies only to a ``LatencyStragglers`` model's simulated latencies.
+        the request at once (:class:`~sklearn_coded.execution.ExecutorLostError`). A straggler
+        model's ``deadline`` is soft: past it, the request is decoded as soon as
+        enough results are in. None: no limit. In process it applies to a
+        ``LatencyStragglers`` model's latencies.
     hedge_after : float, "auto" or None, default=None
-        Real executors only: a hedge. The workers holding one copy of every
-        row (a systematic layout's data workers, replication's first
-        replicas) are sent at once; the others (the parity, the other
-        replicas) only ``hedge_after`` seconds later, or at once if a first
-        task fails, and never if every row has its own result before: with no
-        straggler a request then costs the plain model's compute, not N/K
-        times it. ``"auto"``: twice the median time the first tasks' results
-        took in recent requests (everything at once until 32 results were
-        timed). None sends every coded row at once. Needs a layout whose
-        coded rows include the data rows (``points="systematic"``,
-        replication), without ``n_private`` or ``n_adversaries``; the layout
-        is checked with ``executor=None`` too, where nothing is hedged.
+        Real executors only: send one copy of every row at once (a systematic
+        layout's data workers, replication's first replicas) and the rest only
+        this many seconds later, or never if every row has its own result
+        before. ``"auto"``: twice the median time of recent first results.
+        See :ref:`executors`.
     random_state : int, RandomState instance or None, default=None
         Seeds the permutations and straggler draws (one ``check_random_state``
         per predict call, so an int gives the same predictions every call) and,
@@ -398,7 +382,7 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
         scores = self._scores(X)
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
-    @available_if(_inner_has("predict_proba"))
+    @available_if(inner_has("predict_proba"))
     def predict_proba(self, X):
         """Class probabilities: softmax (sigmoid) of the decoded scores.
 
@@ -417,7 +401,7 @@ class CodedClassifier(ClassifierMixin, _BaseCoded):
             return renormalize_proba(scores)
         return scores_to_proba(scores[:, 0] if scores.shape[1] == 1 else scores)
 
-    @available_if(_inner_has("predict_proba"))
+    @available_if(inner_has("predict_proba"))
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba` (computed stably from the decoded scores).
 
@@ -493,7 +477,7 @@ class CodedRegressor(RegressorMixin, _BaseCoded):
     timeout : float or None, default=None
         Seconds one request to the workers may take on a real executor; see
         :class:`CodedClassifier`.
-    hedge_after : float or None, default=None
+    hedge_after : float, "auto" or None, default=None
         Real executors only: send the parity (or the other replicas) only this
         many seconds after the rest; see :class:`CodedClassifier`.
     random_state : int, RandomState instance or None, default=None

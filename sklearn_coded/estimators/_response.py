@@ -46,6 +46,15 @@ def has_method(estimator, name):
         return False
 
 
+def inner_has(name):
+    """``available_if`` check: the (fitted, else unfitted) inner estimator has ``name``."""
+
+    def check(self):
+        return has_method(getattr(self, "estimator_", self.estimator), name)
+
+    return check
+
+
 def classifier_space(estimator):
     """The output space a fitted classifier is decoded in (see the module docstring)."""
     if is_skorch_net(estimator):

@@ -133,6 +133,38 @@ class _Clock:
         return self.deadline is not None and elapsed >= self.deadline and collection.has_minimum()
 
 
+class _Hedge:
+    """The tasks a request holds back (``run_workers``' ``hedge_after``) and when they go.
+
+    They go ``after`` seconds from the clock's start, at once when a first task
+    failed, or when every first task has ended (``due(0)``).
+    """
+
+    def __init__(self, hedge, sent, clock):
+        held, after = hedge
+        self.later = [worker for worker in sent if worker in held]
+        self.at = None if after is None else clock.start + after
+
+    def due(self, n_pending):
+        return bool(self.later) and (n_pending == 0 or time.monotonic() >= self.at)
+
+    def wait(self, wait):
+        """``wait`` (None: no limit) cut to the time left before the hedge goes out."""
+        if not self.later:
+            return wait
+        left = max(self.at - time.monotonic(), 0.0)
+        return left if wait is None else min(wait, left)
+
+    def saw(self, outcome):
+        """A first task's outcome: a failure (or a stopped task) sends the hedge at once."""
+        if self.later and (outcome is None or isinstance(outcome, BaseException)):
+            self.at = time.monotonic()
+
+    def take(self):
+        later, self.later = self.later, []
+        return later
+
+
 def _clear_when_done(stop, futures):
     """Clear a request's shared stop flag once none of its tasks can still read it.
 

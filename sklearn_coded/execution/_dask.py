@@ -23,12 +23,8 @@ is bounded by the request's :class:`~._backends._Clock`, from the call on:
   every :data:`FLAG_EVERY` seconds (one that starts sooner after being sent
   computes without asking), and the flag is set only while a task of the
   request is still running.
-- **Nothing left behind**: the tasks of a finished request that are still
-  queued are cancelled (rather than each starting, reading the stop flag and
-  skipping), and its stop flag is cleared :data:`CLEAR_AFTER` seconds later.
-- **Keys that say nothing**: a task's key is the request's flag name and a
-  random suffix, so the scheduler and the workers do not learn from it which
-  coded point (or share of the assignment) a task computes.
+- **Nothing left behind**: a finished request cancels its queued tasks and
+  clears its stop flag :data:`CLEAR_AFTER` seconds later.
 - **A lost scheduler** (the client reconnecting or closed) ends the request
   at once, recorded in ``collection.lost``; the stop flag is set and cleared
   without waiting for the scheduler.
@@ -43,7 +39,7 @@ import weakref
 
 import numpy as np
 
-from ._backends import _Clock, _sent_workers
+from ._backends import _Clock, _Hedge, _sent_workers
 from ._tasks import worker_task
 
 #: Newer requests get a higher dask priority, so that tasks of an earlier request
@@ -68,9 +64,8 @@ WORKERS_TTL = 1.0
 #: chunks computed within it, skip the read; stragglers still stop within it.
 FLAG_EVERY = 0.05
 
-#: Seconds after the end of a request before its stop flag is cleared: a task that
-#: was running when the request ended reads the flag within FLAG_EVERY and one
-#: chunk of rows, long before this.
+#: Seconds from the end of a request to the clearing of its stop flag (a running
+#: task reads the flag within FLAG_EVERY and one chunk, long before this).
 CLEAR_AFTER = 1.0
 
 #: Seconds between checks that the scheduler is still connected.
@@ -451,7 +446,8 @@ def _submit(client, tasks, copies, coded, plan, method, chunk_size, flag, priori
     for address in sorted(set(tasks.values())):
         mine = [worker for worker, there in tasks.items() if there == address]
         for run in _graphs(mine, coded):
-            names = [f"{flag.event.name}-{method}-{uuid.uuid4().hex[:12]}" for _ in run]
+            names = [f"{flag.event.name}-{method}-{worker}-{len(keys) + i}" for i, worker in
+                     enumerate(run)]  # fmt: skip
             futures += client.map(
                 worker_task,
                 [coded[worker] for worker in run],
@@ -472,29 +468,34 @@ def _submit(client, tasks, copies, coded, plan, method, chunk_size, flag, priori
     return futures
 
 
+async def _ready(client, model, clock, sent, collection):
+    """(running workers, copies of the model); none: every sent worker gets the error."""
+    nthreads = await _running_workers(client, clock)
+    copies, failure = (
+        (await _await_copies(client, model, nthreads, clock)) if nthreads else ({}, None)
+    )
+    if copies:
+        return nthreads, copies
+    why = (
+        "it is still being sent; later requests use it once it has arrived"
+        if failure is None
+        else f"the last try failed: {type(failure).__name__}: {failure}"
+    )
+    error = TimeoutError(
+        f"the model reached no dask worker within timeout={clock.timeout} s ({why})"
+        if nthreads
+        else f"no dask worker was running on the scheduler at {_address(client)} "
+        f"within timeout={clock.timeout} s"
+    )
+    for worker in sent:
+        collection.add(worker, error)
+    return nthreads, None
+
+
 async def _request(client, model, method, coded, plan, order, chunk_size, clock, collection, hedge):
     sent = [int(worker) for worker in _sent_workers(plan, order)]
-    nthreads = await _running_workers(client, clock)
-    if not nthreads:
-        error = TimeoutError(
-            f"no dask worker was running on the scheduler at {_address(client)} "
-            f"within timeout={clock.timeout} s"
-        )
-        for worker in sent:
-            collection.add(worker, error)
-        return
-    copies, failure = await _await_copies(client, model, nthreads, clock)
+    nthreads, copies = await _ready(client, model, clock, sent, collection)
     if not copies:
-        why = (
-            "it is still being sent; later requests use it once it has arrived"
-            if failure is None
-            else f"the last try failed: {type(failure).__name__}: {failure}"
-        )
-        error = TimeoutError(
-            f"the model reached no dask worker within timeout={clock.timeout} s ({why})"
-        )
-        for worker in sent:
-            collection.add(worker, error)
         return
     placement = _placement(sent, {a: nthreads[a] for a in copies})
     flag = _DaskFlag(client)
@@ -514,34 +515,28 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
         pumps.append(asyncio.ensure_future(_pump(client, futures, keys, clock, outcomes, where)))
 
     all_futures = []
-    held, hedge_after = hedge
-    later = {worker: placement[worker] for worker in sent if worker in held}
-    hedge_at = None if hedge_after is None else clock.start + hedge_after
+    hedge = _Hedge(hedge, sent, clock)
     try:
-        submit({w: a for w, a in placement.items() if w not in later}, copies)
-        n_pending = len(sent) - len(later)
-        while n_pending or later:
+        submit({w: a for w, a in placement.items() if w not in hedge.later}, copies)
+        n_pending = len(sent) - len(hedge.later)
+        while n_pending or hedge.later:
             _check_connected(client)
-            if later and (n_pending == 0 or time.monotonic() >= hedge_at):
-                # the hedge: the held tasks go out now, each to a worker with a copy
-                live = sorted(copies)
-                where = {w: a if a in copies else live[i % len(live)]
-                         for i, (w, a) in enumerate(later.items())}  # fmt: skip
-                submit(where, copies)
-                n_pending, later = n_pending + len(later), {}
+            if hedge.due(n_pending):  # the held tasks go out, each to a worker with a copy
+                later, live = hedge.take(), sorted(copies)
+                submit({w: placement[w] if placement[w] in copies else live[i % len(live)]
+                        for i, w in enumerate(later)}, copies)  # fmt: skip
+                n_pending += len(later)
             wait = clock.wait()
-            wait = _POLL if wait is None else min(wait, _POLL)
-            if later:
-                wait = min(wait, max(hedge_at - time.monotonic(), 0.0))
             try:
-                key, outcome = await asyncio.wait_for(outcomes.get(), wait)
+                key, outcome = await asyncio.wait_for(
+                    outcomes.get(), hedge.wait(_POLL if wait is None else min(wait, _POLL))
+                )
             except TimeoutError:
                 if clock.ends(collection):
                     return
                 continue
             worker = keys[key]
-            if later and (outcome is None or isinstance(outcome, BaseException)):
-                hedge_at = clock.start  # a first task failed: hedge at once
+            hedge.saw(outcome)
             if (
                 isinstance(outcome, BaseException)
                 and worker not in retried
@@ -564,10 +559,7 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
         pending = [future for future in all_futures if not future.done()]
         if pending:  # else no task can read the flag
             flag.set()
-            # The tasks still queued are dropped rather than started only to read
-            # the flag and skip. A task already running reads the flag within
-            # FLAG_EVERY (and a chunk), so the flag is cleared CLEAR_AFTER seconds
-            # later, when none can still read it.
+            # queued tasks are dropped, not started only to read the flag and skip
             with contextlib.suppress(Exception):
                 await client.cancel(pending, asynchronous=True, reason="request done")
             client.loop.call_later(CLEAR_AFTER, flag.clear)

@@ -18,7 +18,7 @@ from concurrent.futures import (
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
-from ._backends import _clear_when_done, _Clock, _sent_workers
+from ._backends import _clear_when_done, _Clock, _Hedge, _sent_workers
 from ._tasks import worker_task
 
 
@@ -126,12 +126,10 @@ def run_on_executor(
     arrivals = queue.SimpleQueue()
     futures = []
     clock = _Clock(plan.deadline, timeout)
-    held, hedge_after = hedge
     try:
         sent = _sent_workers(plan, order)
-        later = [worker for worker in sent if worker in held]
-        sent = [worker for worker in sent if worker not in held]
-        hedge_at = None if hedge_after is None else clock.start + hedge_after
+        hedge = _Hedge(hedge, sent, clock)
+        sent = [worker for worker in sent if worker not in hedge.later]
         try:
             futures = _submit(pool, sent, coded, plan, model, method, stop, chunk_size, arrivals)
         except BrokenExecutor as error:
@@ -145,25 +143,19 @@ def run_on_executor(
             arrivals = queue.SimpleQueue()  # without the cancelled tasks' reports
             futures = _submit(pool, sent, coded, plan, model, method, stop, chunk_size, arrivals)
         n_arrived = 0
-        while n_arrived < len(futures) or later:
-            if later and (n_arrived == len(futures) or time.monotonic() >= hedge_at):
-                futures += _submit(pool, later, coded, plan, model, method, stop, chunk_size,
-                                   arrivals)  # fmt: skip
-                later = []  # the hedge has gone out
-            wait = clock.wait()
-            if later:
-                hedge_in = max(hedge_at - time.monotonic(), 0.0)
-                wait = hedge_in if wait is None else min(wait, hedge_in)
+        while n_arrived < len(futures) or hedge.later:
+            if hedge.due(len(futures) - n_arrived):  # the held tasks go out
+                futures += _submit(pool, hedge.take(), coded, plan, model, method, stop,
+                                   chunk_size, arrivals)  # fmt: skip
             try:
-                worker, future = arrivals.get(timeout=wait)
+                worker, future = arrivals.get(timeout=hedge.wait(clock.wait()))
             except queue.Empty:
                 if clock.ends(collection):
                     break
                 continue
             n_arrived += 1
             outcome = _future_outcome(future)
-            if later and (outcome is None or isinstance(outcome, BaseException)):
-                hedge_at = clock.start  # a first task failed: hedge at once
+            hedge.saw(outcome)
             if collection.add(worker, outcome) or clock.ends(collection):
                 break
     finally:
