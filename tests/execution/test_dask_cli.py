@@ -121,11 +121,8 @@ def test_killed_and_frozen_workers_mid_request(cli_cluster, digits):
     rows = X[:96]
     # Every task waits 0.4 s before it computes, so signals land mid-request; no
     # stragglers expected: without a timeout a frozen worker would hang the request.
-    # Not systematic: with data workers, a request whose data workers all sit on the
-    # live process (about 1 in 20) ends early and exactly, before the timeout.
     clf = CodedClassifier(
         LogisticRegression(max_iter=500), batch_size=4, n_coded=16, executor=client,
-        points="interior",
         stragglers=LatencyStragglers(shift=0.4, scale=0.001), timeout=TIMEOUT,
         random_state=0,
     ).fit(X, y)  # fmt: skip
@@ -137,7 +134,10 @@ def test_killed_and_frozen_workers_mid_request(cli_cluster, digits):
     # 1. One worker frozen (SIGSTOP) 0.15 s in: its tasks never return; at the
     # timeout the request is decoded from the other worker's results.
     predicted, elapsed = _timed_predict(clf, rows, (0.15, first, signal.SIGSTOP))
-    assert TIMEOUT <= elapsed < TIMEOUT + 1
+    assert elapsed < TIMEOUT + 1
+    if elapsed < TIMEOUT:  # every data row's own worker was on the live process
+        # (the systematic layout, about 1 request in 20): it ends early, exactly
+        np.testing.assert_array_equal(predicted, plain)
     assert np.mean(predicted == plain) > 0.9
 
     # 2. It thaws, and the other is killed (SIGKILL) 0.15 s into a request: the
