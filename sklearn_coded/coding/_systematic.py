@@ -11,7 +11,8 @@ padding (``n_private > 0``) no coded row is a data row.
 
 :func:`exact_sources` gives that map per batch size; :func:`exact_stop` is the
 early stop of a real executor built on it (every row of every batch has one of its
-own workers' results).
+own workers' results), and :func:`exact_first` the workers a hedged request sends
+at once (one copy of every row).
 """
 
 import threading
@@ -163,3 +164,42 @@ def exact_stop(groups, plan):
 
     enough.or_default = True
     return enough
+
+
+def exact_first(groups, plan):
+    """The coded workers holding one copy of every data row: a hedge's first tasks.
+
+    For every batch size of ``groups``, the first coded row that copies each data
+    row (:func:`exact_sources`): a systematic layout's data workers, replication's
+    first replicas.
+
+    Parameters
+    ----------
+    groups : list of Group
+    plan : CodingPlan
+
+    Returns
+    -------
+    first : ndarray of int, or (k, row)
+        The sorted coded workers; where a data row has no copy, the batch size k
+        and that row instead (not systematic, liars, padding: nothing to hedge).
+
+    Examples
+    --------
+    >>> from sklearn_coded.coding import CodingPlan
+    >>> from sklearn_coded.coding._systematic import exact_first
+    >>> from sklearn_coded.estimators._batching import batch_groups
+    >>> plan = CodingPlan("spline", batch_size=3, n_coded=5, points="systematic")
+    >>> exact_first(batch_groups(6, 3), plan)
+    array([0, 2, 4])
+    """
+    first = set()
+    for group in groups:
+        k = group.slots.shape[1]
+        sources = exact_sources(plan, k)
+        for row in range(k):
+            copies = np.flatnonzero(sources == row)
+            if copies.size == 0:
+                return k, row
+            first.add(int(copies[0]))
+    return np.array(sorted(first), dtype=np.intp)

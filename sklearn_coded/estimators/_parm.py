@@ -20,10 +20,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..coding._parm import ParityModel
-from ..execution import check_stragglers, run_workers
-from ..execution._run import run_drawn, simulated_deadline
+from ..execution import check_stragglers
+from ..execution._run import simulated_deadline
 from ._diagnostics import Diagnostics, RequestDiagnostics, apply_policy
 from ._response import WorkerResponse, classifier_space, is_skorch_net
+from ._serving import run_rows
 
 
 class ParityWorker:
@@ -200,29 +201,10 @@ def _run(estimator, coded, K):
     """The N workers on their rows, in process (simulated stragglers) or on the executor."""
     rng = check_random_state(estimator.random_state)
     N, n_groups, _ = coded.shape
-    floor = K if estimator.on_uncertified == "raise" else 1
-    worker = estimator._parm_worker
+    # "nan": in process even groups with no result, on an executor at least one
+    floor = K if estimator.on_uncertified == "raise" else int(estimator.executor is not None)
+    missing = None
     if estimator.executor is None:
         model = check_stragglers(estimator.stragglers, N, min_results=K)
         missing = simulated_deadline(model, estimator.timeout).draw_missing(N, n_groups, rng)
-        return run_drawn(
-            worker,
-            "response",
-            coded,
-            missing,
-            min_results=floor if floor > 1 else 0,  # "nan": even batches with no result
-            adversaries=estimator.adversaries,
-            rng=rng,
-        )
-    return run_workers(
-        worker,
-        "response",
-        coded,
-        executor=estimator.executor,
-        stragglers=estimator.stragglers,
-        min_results=floor,
-        random_state=rng,
-        timeout=estimator.timeout,
-        adversaries=estimator.adversaries,
-        tasks="auto",
-    )
+    return run_rows(estimator, estimator._parm_worker, coded, missing, floor, rng)

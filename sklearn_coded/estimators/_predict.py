@@ -10,9 +10,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..coding._registry import find_scheme, get_scheme
-from ..coding._systematic import exact_sources, exact_stop
-from ..execution import check_stragglers, run_workers
-from ..execution._run import finite_rows, run_drawn, simulated_deadline
+from ..coding._systematic import exact_first, exact_stop
+from ..execution import check_stragglers
+from ..execution._run import finite_rows, simulated_deadline
 from ._batching import (
     Codec,
     chunk_layout,
@@ -26,7 +26,7 @@ from ._batching import (
 from ._diagnostics import Diagnostics, RequestDiagnostics, apply_policy
 from ._replicas import settle_refused
 from ._response import SCORE_SPACES
-from ._serving import request_rng, request_rows, shallow_params
+from ._serving import request_rng, request_rows, run_rows, shallow_params
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -121,27 +121,13 @@ class _StreamingPredict:
         if hedge_after == "auto":
             hedge_after = _auto_hedge(codec.hedge_samples)
             first = None if hedge_after is None else first
-        if missing is not None:  # in process: f once on all coded rows, the request's mask
-            return run_drawn(
-                self._worker,
-                "response",
-                coded,
-                missing,
-                min_results=floor,
-                adversaries=self.adversaries,
-                rng=rng,
-            )
-        return run_workers(
+        return run_rows(
+            self,
             self._worker,  # one object per fit: a dask client scatters it once
-            "response",
             coded,
-            executor=self.executor,
-            stragglers=self.stragglers,
-            min_results=floor,
-            random_state=rng,
-            timeout=self.timeout,
-            adversaries=self.adversaries,
-            tasks="auto",  # one task per physical worker, rows interleaved
+            missing,  # in process: f once on all coded rows, the request's mask
+            floor,
+            rng,
             enough=_stop_rule(plan, groups),
             first=first,
             hedge_after=hedge_after,
@@ -282,29 +268,18 @@ def _auto_hedge(samples):
 
 
 def _hedge_first(plan, groups, hedge_after):
-    """The coded workers a hedged request sends at once: one copy of every data row.
-
-    For every batch size of the chunk, the first coded row that copies each data
-    row (:func:`~sklearn_coded.coding._systematic.exact_sources`): a systematic
-    layout's data workers, replication's first replicas. The others are the
-    hedge (``hedge_after``).
-    """
-    first = set()
-    for group in groups:
-        k = group.slots.shape[1]
-        sources = exact_sources(plan, k)
-        for row in range(k):
-            copies = np.flatnonzero(sources == row)
-            if copies.size == 0:
-                raise ValueError(
-                    f"hedge_after={hedge_after!r} needs coded rows that copy the data "
-                    f"rows (points='systematic' or scheme='replication', without n_private "
-                    f"or n_adversaries); with scheme={plan.scheme!r}, points={plan.points!r}, "
-                    f"n_private={plan.n_private}, n_adversaries={plan.n_adversaries} data "
-                    f"row {row} of a batch of {k} has none. Set hedge_after=None."
-                )
-            first.add(int(copies[0]))
-    return np.array(sorted(first), dtype=np.intp)
+    """:func:`~sklearn_coded.coding._systematic.exact_first`, or an error naming why not."""
+    first = exact_first(groups, plan)
+    if isinstance(first, tuple):
+        k, row = first
+        raise ValueError(
+            f"hedge_after={hedge_after!r} needs coded rows that copy the data "
+            f"rows (points='systematic' or scheme='replication', without n_private "
+            f"or n_adversaries); with scheme={plan.scheme!r}, points={plan.points!r}, "
+            f"n_private={plan.n_private}, n_adversaries={plan.n_adversaries} data "
+            f"row {row} of a batch of {k} has none. Set hedge_after=None."
+        )
+    return first
 
 
 def _stop_rule(plan, groups):

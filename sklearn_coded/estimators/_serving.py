@@ -15,6 +15,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
+from ..execution import run_workers
+from ..execution._run import run_drawn
+
 #: float dtypes a request keeps as they are (sklearn's FLOAT_DTYPES less float16)
 _KEPT_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 _RNGS = threading.local()  # per thread: owner id -> a RandomState reseeded per request
@@ -301,3 +304,37 @@ class CoalescingPredictor:
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
         """
         return self._call("decision_function", X)
+
+
+def run_rows(estimator, worker, coded, missing, floor, rng, **executor_options):
+    """``worker.response`` on coded rows, in process or on the estimator's executor.
+
+    In process (``missing``, the request's simulated straggler mask, given): one
+    call on all rows, then the mask and the estimator's adversaries. Otherwise
+    :func:`~sklearn_coded.execution.run_workers` on ``estimator.executor``, one
+    task per physical worker, with the estimator's stragglers, timeout and
+    adversaries, and ``executor_options`` (its stop rule, a hedge).
+    """
+    if missing is not None:
+        return run_drawn(
+            worker,
+            "response",
+            coded,
+            missing,
+            min_results=floor,
+            adversaries=estimator.adversaries,
+            rng=rng,
+        )
+    return run_workers(
+        worker,
+        "response",
+        coded,
+        executor=estimator.executor,
+        stragglers=estimator.stragglers,
+        min_results=floor,
+        random_state=rng,
+        timeout=estimator.timeout,
+        adversaries=estimator.adversaries,
+        tasks="auto",  # one task per physical worker, rows interleaved
+        **executor_options,
+    )
