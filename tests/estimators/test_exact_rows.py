@@ -39,6 +39,13 @@ def _predict(reg, X):
     return out, refused
 
 
+def _fit_quietly(reg, train):
+    """Fit a coded regressor of the forest (its probe warns that a forest is not smooth)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg.fit(*train)
+
+
 def _refused_rows(reg, n_rows):
     mask = np.zeros(n_rows, dtype=bool)
     for b in reg.diagnostics_.last.uncertified:
@@ -60,9 +67,7 @@ def test_refused_batches_keep_rows_equal_to_the_oracle_in_process(data, scheme):
         on_uncertified="nan",
         random_state=1,
     )
-    with warnings.catch_warnings():  # the probe warns that a forest is not smooth
-        warnings.simplefilter("ignore")
-        reg.fit(*train)
+    _fit_quietly(reg, train)
     out, warned = _predict(reg, X)
     bare = forest.predict(X)
     last = reg.diagnostics_.last
@@ -109,9 +114,7 @@ def test_with_liars_nothing_partial_is_returned(data):
         on_uncertified="nan",
         random_state=0,
     )
-    with warnings.catch_warnings():  # the probe warns that a forest is not smooth
-        warnings.simplefilter("ignore")
-        reg.fit(*train)
+    _fit_quietly(reg, train)
     out, warned = _predict(reg, X)
     refused = _refused_rows(reg, len(X))
     last = reg.diagnostics_.last
@@ -197,9 +200,7 @@ def test_refused_rows_on_real_executors_are_whole_dead_data_workers(data, kind):
         on_uncertified="nan",
         timeout=30,
     )
-    with warnings.catch_warnings():  # the probe warns that a forest is not smooth
-        warnings.simplefilter("ignore")
-        reg.fit(*train)
+    _fit_quietly(reg, train)
     with _executor(kind) as pool:
         for seed in range(20):  # a request with >= 3 dead workers refuses every batch
             reg.set_params(executor=pool, random_state=seed)
