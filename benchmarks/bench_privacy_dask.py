@@ -1,16 +1,18 @@
 """Privacy end to end on dask: what the workers received, attacked, against ``leakage_``.
 
-``python benchmarks/bench_privacy.py --dask`` (or this file). A ``LocalCluster``
-of 2 worker processes x 1 thread; ``CodedClassifier(RecordingLogistic(...),
-n_private=2, executor=client)`` (the default code otherwise: spline, N = 4K = 64,
-``max_leakage=0.25``; and Lagrange on its ``"auto"`` points), fitted on the
-standardized digits of each model seed. The inner model records on each dask
-worker every coded row it is asked to score, named by its task key, which names
-the coded worker (``_recording.py``); nothing is rebuilt from the encoder. The
-estimator then predicts ``requests`` requests of 37 batches of random rows,
-each padded with the estimator's own fresh secret noise, and the T = 2
-colluders of each row's worst pair (the public layout's worst pair for that
-batch position, ``gaussian_leakage``) attack every batch:
+``python benchmarks/bench_privacy.py --dask`` (or this file). ``CodedClassifier(
+RecordingLogistic(...), n_private=2, executor=client)`` (spline and Lagrange,
+``max_leakage=0.25``), fitted on the standardized digits of each model seed, on
+the ``LocalCluster`` set-ups of :data:`SETUPS`: two of 2 worker processes, whose
+each would compute 32 of the N = 64 coded rows of a batch (the estimator must
+refuse, and no worker may receive a row), and one of 17 processes x 2 threads
+with N = 34, one task per coded worker, 2 coded rows per process. The inner
+model records on each dask worker every coded row it is asked to score, named
+by its task key, which names the coded worker (``_recording.py``); nothing is
+rebuilt from the encoder. The estimator then predicts ``requests`` requests of
+37 batches of random rows, each padded with the estimator's own fresh secret
+noise, and the T = 2 colluders of each row's worst pair (the public layout's
+worst pair for that batch position, ``gaussian_leakage``) attack every batch:
 
 - ``lmmse``: the posterior mean with the true covariance (``bench_privacy.lmmse_attack``),
   R^2 on the top principal component, with its standard error;
@@ -28,7 +30,6 @@ import platform
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,17 +39,21 @@ sys.path.insert(0, str(HERE))
 from _recording import RecordingLogistic, read_views  # noqa: E402
 from bench_privacy import RESULTS, Z_SE, lmmse_attack, r2_scores  # noqa: E402
 
-from sklearn_coded.estimators import CodedClassifier, CollusionWarning  # noqa: E402
+from sklearn_coded.estimators import CodedClassifier  # noqa: E402
 from sklearn_coded.estimators._batching import batch_groups, make_coders  # noqa: E402
+from sklearn_coded.execution import CollusionError  # noqa: E402
 from sklearn_coded.operators import collusion_r2, gaussian_leakage  # noqa: E402
 
 K, T, ROWS = 16, 2, 592  # 37 full batches per request
 SCHEMES = ("spline", "lagrange")
 FULL = {"seeds": (0, 1, 2), "requests": 24}
 QUICK = {"seeds": (0,), "requests": 4}
-#: threads per worker process: 1 (the estimator sends one task per process, each
-#: carrying N / 2 coded rows) and 32 (N = 64 threads: one task per coded row)
-THREADS = (1, 32)
+#: (worker processes, threads each, n_coded): two clusters of 2 processes whose each
+#: would compute N / 2 = 32 coded rows of a batch (one task of 32 rows per process,
+#: or 32 one-row tasks): refused, nothing sent; and 17 processes x 2 threads for
+#: N = 34 (the fewest the spline code allows with T = 2: K + 17 noise rows), one
+#: task per coded worker, T = 2 coded rows on each process: served and attacked.
+SETUPS = ((2, 1, None), (2, 32, None), (17, 2, 34))
 
 
 def _data(seed):
@@ -68,7 +73,7 @@ def attack(views, truth, A, B, sigma, C, mean, pairs, leakage):
     n = truth.shape[0]
     top = np.linalg.eigh(C)[1][:, -1]
     rows = []
-    for k in range(K):
+    for k in range(truth.shape[1]):
         seen = np.stack([views[j] for j in pairs[k]], axis=1)  # (n, T, d)
         estimate = lmmse_attack(seen, None, A, B, sigma, C, mean, pairs[k], k)
         _, lmmse, se = r2_scores(truth[:, k], estimate, mean, top)
@@ -100,35 +105,6 @@ def attack(views, truth, A, B, sigma, C, mean, pairs, leakage):
         "ridge_max": float(max(r["ridge"] for r in rows)),
         "rows_over_raw": int((measured > leakage).sum()),
         "measured_within_bound": bool(within),
-    }
-
-
-def process_attack(views, truth, leakage):
-    """One worker process alone (no collusion), from all the coded rows it received.
-
-    It holds one coded point of every stretch of W (``assign_rows``), in stretch
-    order, the point inside each stretch drawn afresh per request, so its rows
-    are fitted to the data with one linear map per pixel (the 2 x 32 values of a
-    pixel to that pixel, on known rows: the empirical LMMSE), on half of the
-    batches and scored on the rest.
-    """
-    rows = []
-    for w, v in sorted(views.items()):
-        seen = v.transpose(1, 2, 0)  # (n, d, points)
-        for k in range(K):
-            r2 = collusion_r2(truth[:, k].reshape(-1, 1), seen.reshape(-1, seen.shape[2]))
-            rows.append({"process": int(w), "row": k, "points": int(v.shape[0]),
-                         "leakage_": float(leakage[k]), "pixel_map": float(r2)})  # fmt: skip
-    measured = np.array([r["pixel_map"] for r in rows])
-    bound = np.array([r["leakage_"] for r in rows])
-    return rows, {
-        "batches": truth.shape[0],
-        "leakage_max": float(leakage.max()),
-        "measured_max": float(measured.max()),
-        "pixel_map_max": float(measured.max()),
-        "coded_rows_per_process": int(max(v.shape[0] for v in views.values())),
-        "rows_over_raw": int((measured > bound).sum()),
-        "measured_within_bound": bool((measured <= bound).all()),
     }
 
 
@@ -167,7 +143,7 @@ def known_points_attack(views, truth, held, A, B, sigma, C, mean, leakage):
         estimates.append(_lmmse_rows(seen, A[J], B[J], sigma, C, mean))
         sizes.append(len(J))
     estimate, truth = np.concatenate(estimates), np.concatenate(truth)
-    r2 = np.array([r2_scores(truth[:, k], estimate[:, k], mean, top)[1] for k in range(K)])
+    r2 = np.array([r2_scores(truth[:, k], estimate[:, k], mean, top)[1] for k in range(A.shape[1])])
     return {
         "coded_rows_per_process_mean": float(np.mean(sizes)),
         "lmmse_top_max": float(r2.max()),
@@ -176,43 +152,30 @@ def known_points_attack(views, truth, held, A, B, sigma, C, mean, leakage):
     }
 
 
-def process_exact(A, B, sigma, C, n_tasks, rng, n_patterns=50):
-    """Exact LMMSE R^2 (top principal component, true covariance) of a process that knew
-    which point of each stretch it holds: worst row, over the all-first pattern and
-    ``n_patterns`` random assignments (``assign_rows``'s law)."""
-    lam = float(np.linalg.eigvalsh(C).max())
-    N = A.shape[0]
-    patterns = [np.arange(0, N, n_tasks)]
-    for _ in range(n_patterns):
-        owner = np.concatenate(
-            [rng.permutation(n_tasks)[: min(n_tasks, N - s)] for s in range(0, N, n_tasks)]
-        )
-        patterns.append(np.flatnonzero(owner == 0))
-    worst = []
-    for J in patterns:
-        AJ, BJ = A[J], B[J]
-        M = lam * AJ @ AJ.T + sigma**2 * BJ @ BJ.T
-        worst.append(max(lam * AJ[:, k] @ np.linalg.solve(M, AJ[:, k]) for k in range(K)))
-    return {"all_first": float(worst[0]), "random_min": float(min(worst[1:])),
-            "random_max": float(max(worst[1:]))}  # fmt: skip
+def one_cell(client, seed, scheme, config, record_dir, rng, n_coded=None):
+    """Fit, serve ``requests`` requests on dask, read what the workers got, attack it.
 
-
-def one_cell(client, seed, scheme, config, record_dir, rng):
-    """Fit, serve ``requests`` requests on dask, read what the workers got, attack it."""
+    A cluster whose worker processes would each compute more than T coded rows
+    of a batch is refused at the first request (``CollusionError``): the cell
+    records the refusal and that no worker received a row.
+    """
     X_train, y_train, X_test, X_pop = _data(seed)
     C, mean = np.cov(X_pop.T), X_pop.mean(axis=0)
     clf = CodedClassifier(
         RecordingLogistic(record_dir=str(record_dir)),
         scheme=scheme,
         n_private=T,
+        n_coded=n_coded,
         executor=client,
         leakage_budget=None,
         random_state=seed,
     ).fit(X_train, y_train)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CollusionWarning)
+    try:
         agree = float((clf.predict(X_test) == clf.estimator_.predict(X_test)).mean())
-    warned = any(issubclass(w.category, CollusionWarning) for w in caught)
+    except CollusionError as error:
+        views, _ = read_views(record_dir)
+        return {"seed": seed, "scheme": scheme, "N": clf._coding_config().n_coded,
+                "refused": True, "error": str(error), "rows_received": len(views)}  # fmt: skip
     read_views(record_dir)  # the agreement request (a short last batch): not attacked
     plan = clf._coding_config()
     encoder = make_coders(plan)[0]().fit(X_train[:K])  # the public layout (A, B)
@@ -225,9 +188,7 @@ def one_cell(client, seed, scheme, config, record_dir, rng):
     slots = batch_groups(ROWS, K)[0].slots  # (37, K): the request's batches
     for _ in range(config["requests"]):
         rows = X_pop[rng.choice(len(X_pop), ROWS, replace=False)]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CollusionWarning)  # recorded once above
-            clf.predict(rows)
+        clf.predict(rows)
         got, process = read_views(record_dir)
         for task, v in got.items():  # task: its coded rows, point-major
             views.setdefault(task, []).append(v.reshape(-1, slots.shape[0], v.shape[1]))
@@ -235,17 +196,13 @@ def one_cell(client, seed, scheme, config, record_dir, rng):
         held.append(process)
     seconds = time.perf_counter() - tic
     truth_all = np.concatenate(truth)  # (n_batches, K, d)
-    if len(views) == plan.n_coded:  # one task per coded worker: T = 2 colluding tasks
-        joined = {j: np.concatenate(v, axis=1)[0] for j, v in views.items()}
-        per_row, summary = attack(joined, truth_all, A, B, sigma, C, mean, pairs, clf.leakage_)
-        # and one worker process alone, from every task it ran (their keys name the points)
-        summary["process_known_points"] = known_points_attack(
-            views, truth, held, A, B, sigma, C, mean, clf.leakage_
-        )
-    else:  # one task per worker process: each holds about N / W coded rows
-        joined = {w: np.concatenate(v, axis=1) for w, v in views.items()}  # (points, n, d)
-        per_row, summary = process_attack(joined, truth_all, clf.leakage_)
-        summary["exact_if_points_known"] = process_exact(A, B, sigma, C, len(views), rng)
+    # one task per coded worker (SETUPS): T = 2 colluding tasks, and one process alone
+    joined = {j: np.concatenate(v, axis=1)[0] for j, v in views.items()}
+    per_row, summary = attack(joined, truth_all, A, B, sigma, C, mean, pairs, clf.leakage_)
+    # one worker process alone, from every task it ran (their keys name the points)
+    summary["process_known_points"] = known_points_attack(
+        views, truth, held, A, B, sigma, C, mean, clf.leakage_
+    )
     return {
         "seed": seed,
         "scheme": scheme,
@@ -253,7 +210,7 @@ def one_cell(client, seed, scheme, config, record_dir, rng):
         "points": plan.points if isinstance(plan.points, str) else "explicit",
         "sigma": sigma,
         "agree": agree,
-        "collusion_warning": warned,
+        "refused": False,
         "requests": config["requests"],
         "request_seconds": seconds / config["requests"],
         **summary,
@@ -270,47 +227,55 @@ def main(quick=False, out_dir=RESULTS):
         [str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")]
     )
     cells, t0 = [], time.perf_counter()
-    for threads in THREADS:
+    for n_workers, threads, n_coded in SETUPS:
         with (
             tempfile.TemporaryDirectory() as tmp,
-            LocalCluster(n_workers=2, threads_per_worker=threads, processes=True,
-                         dashboard_address="127.0.0.1:0") as cluster,
+            # many workers share this 2-core machine as threads of one process
+            LocalCluster(n_workers=n_workers, threads_per_worker=threads,
+                         processes=n_workers <= 2, dashboard_address="127.0.0.1:0") as cluster,
             Client(cluster) as client,
         ):  # fmt: skip
             for seed in config["seeds"]:
                 rng = np.random.default_rng(300 + seed)
                 for scheme in SCHEMES:
-                    cell = one_cell(client, seed, scheme, config, Path(tmp), rng)
-                    cell["threads_per_worker"] = threads
+                    cell = one_cell(client, seed, scheme, config, Path(tmp), rng, n_coded)
+                    cell.update(worker_processes=n_workers, threads_per_worker=threads)
                     cells.append(cell)
-                    print(
-                        f"dask threads={threads} seed {seed} {scheme:8s} N={cell['N']} "
-                        f"sigma {cell['sigma']:.2f} leakage_ {cell['leakage_max']:.3f} "
-                        f"measured {cell['measured_max']:.3f} "
-                        f"within {cell['measured_within_bound']} agree {cell['agree']:.3f}",
-                        flush=True,
-                    )
+                    print(f"dask {n_workers} x {threads} seed {seed} {scheme:8s} N={cell['N']} "
+                          + ("refused" if cell["refused"] else
+                             f"sigma {cell['sigma']:.2f} leakage_ {cell['leakage_max']:.3f} "
+                             f"measured {cell['measured_max']:.3f} within "
+                             f"{cell['measured_within_bound']} agree {cell['agree']:.3f}"),
+                          flush=True)  # fmt: skip
     summary = {}
-    for threads in THREADS:
-        group = [c for c in cells if c["threads_per_worker"] == threads]
-        summary[f"threads_per_worker={threads}"] = {
-            "measured_within_bound_every_row": all(c["measured_within_bound"] for c in group),
-            "rows_over_raw_bound": sum(c["rows_over_raw"] for c in group),
-            "rows_compared": sum(len(c["rows"]) for c in group),
+    for n_workers, threads, _ in SETUPS:
+        group = [c for c in cells if (c["worker_processes"], c["threads_per_worker"]) == (
+            n_workers, threads)]  # fmt: skip
+        served = [c for c in group if not c["refused"]]
+        summary[f"{n_workers} processes x {threads} threads"] = {
+            "refused": sum(c["refused"] for c in group),
+            "rows_received_when_refused": sum(c.get("rows_received", 0) for c in group),
+            "served": len(served),
+        } | ({
+            "measured_within_bound_every_row": all(c["measured_within_bound"] for c in served),
+            "rows_over_raw_bound": sum(c["rows_over_raw"] for c in served),
+            "rows_compared": sum(len(c["rows"]) for c in served),
+            "process_known_points_max": max(
+                c["process_known_points"]["lmmse_top_max"] for c in served),
             "by_scheme": {
                 s: {
-                    "leakage_max": max(c["leakage_max"] for c in group if c["scheme"] == s),
-                    "measured_max": max(c["measured_max"] for c in group if c["scheme"] == s),
-                    "agree_mean": float(np.mean([c["agree"] for c in group if c["scheme"] == s])),
+                    "leakage_max": max(c["leakage_max"] for c in served if c["scheme"] == s),
+                    "measured_max": max(c["measured_max"] for c in served if c["scheme"] == s),
+                    "agree_mean": float(np.mean([c["agree"] for c in served if c["scheme"] == s])),
                 }
                 for s in SCHEMES
             },
-        }
+        } if served else {})  # fmt: skip
     print(json.dumps(summary, indent=1))
     payload = {
         "config": {"K": K, "T": T, "rows_per_request": ROWS, "Z_SE": Z_SE, **config},
-        "cluster": "LocalCluster(n_workers=2, threads_per_worker in THREADS, processes=True)",
-        "threads": THREADS,
+        "clusters": "LocalCluster(n_workers, threads_per_worker) for SETUPS (processes=True for 2)",
+        "setups": SETUPS,
         "summary": summary,
         "cells": cells,
         "platform": platform.platform(),

@@ -91,6 +91,7 @@ _LAZY = {
     "TargetedStragglers": "execution",
     "GrossErrors": "execution",
     "InsufficientResultsError": "execution",
+    "CollusionError": "execution",
     "LatencyStragglers": "execution",
     "matdot_matmul": "execution",
     "RandomStragglers": "execution",
@@ -108,7 +109,6 @@ _LAZY = {
     "RequestDiagnostics": "estimators",
     "UncertifiedBatchError": "estimators",
     "UncertifiedBatchWarning": "estimators",
-    "CollusionWarning": "estimators",
     # layer 5: torch (needs the torch extra; imported on first use)
     "coded_block": "nn",
     "coded_forward": "nn",

@@ -1,6 +1,5 @@
 """Layer 4: coded prediction meta-estimators around any scikit-learn estimator."""
 
-from ._certify import CollusionWarning
 from ._coded import CodedClassifier, CodedRegressor
 from ._compare import SchemeComparison, compare_schemes
 from ._diagnostics import (
@@ -15,7 +14,6 @@ __all__ = [
     "CoalescingPredictor",
     "CodedClassifier",
     "CodedRegressor",
-    "CollusionWarning",
     "Diagnostics",
     "RequestDiagnostics",
     "SchemeComparison",

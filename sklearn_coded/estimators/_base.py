@@ -14,7 +14,7 @@ from ..coding._private import signal_variance
 from ..operators import EXACT_CODES, POINT_FAMILIES
 from ..operators._privacy import LeakageLedger, resolve_budget
 from ._batching import batch_groups
-from ._certify import fit_certified_bound, warn_process_collusion
+from ._certify import check_process_collusion, fit_certified_bound
 from ._diagnostics import UNCERTIFIED_POLICIES, Diagnostics
 from ._params import _CodingParameters
 from ._predict import _SERVING, _StreamingPredict
@@ -217,7 +217,7 @@ class _BaseCoded(
         """
         if not plan.n_private:  # nothing to charge (and no budget to resolve per request)
             return
-        warn_process_collusion(self.executor, plan)  # leakage_ is per T coded workers
+        check_process_collusion(self.executor, plan.n_coded, plan.n_private)  # per T coded rows
         budget = resolve_budget(self.leakage_budget, plan.max_leakage)
         if budget is None:
             return

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..coding._byzantine import CertificationWarning, certified_adversaries
+from ..execution._collect import check_placement
 
 #: Schemes whose decoders certify with the code-span locator (condition (a)).
 LOCATED_SCHEMES = ("spline", "berrut", "lagrange")
@@ -108,45 +109,24 @@ def fit_certified_bound(estimator, plan):
     )
 
 
-class CollusionWarning(UserWarning):
-    """A worker process of the executor receives more coded rows than ``n_private`` covers.
+def check_process_collusion(executor, n_coded, n_private):
+    """Refuse a dask cluster whose worker processes each compute more than n_private coded rows.
 
-    ``leakage_`` bounds what any ``n_private = T`` coded workers learn. An
-    executor that runs the N coded rows of a batch on W worker processes gives
-    each process about ``ceil(N / W)`` of them, so one process alone is a
-    coalition of that many coded workers: where that is more than T,
-    ``leakage_`` does not bound what it learns (``bench_privacy.py --dask``).
+    A request sends one task per worker thread, each with at most
+    ``ceil(N / threads)`` coded rows of a batch (interleaved), so a process
+    with t threads computes at most ``t ceil(N / threads)`` of them; where that
+    is above ``n_private`` the request would be refused by ``run_workers``
+    after its rows were charged to the leakage budget, so it is refused here
+    first (:class:`~sklearn_coded.execution.CollusionError`). Threads and
+    process pools of this machine are not checked.
     """
-
-
-def worker_processes(executor):
-    """Worker processes of a dask client or a process pool; None for threads or none."""
-    from concurrent.futures import ProcessPoolExecutor
-
     from ..execution._run import _dask_client
 
     client = _dask_client(executor)
-    if client is not None:
-        return max(len(client.scheduler_info().get("workers", {})), 1)
-    if isinstance(executor, ProcessPoolExecutor):
-        return int(executor._max_workers)
-    return None  # in process, or threads of this process: no other party sees the rows
-
-
-def warn_process_collusion(executor, plan):
-    """Warn when each worker process holds more coded rows per batch than n_private."""
-    W = worker_processes(executor)
-    per_process = math.ceil(plan.n_coded / W) if W else 0
-    if per_process <= plan.n_private:
+    if client is None or not n_private:
         return
-    warnings.warn(
-        f"n_private={plan.n_private} bounds what any {plan.n_private} coded workers learn "
-        f"(leakage_), but this executor runs the n_coded={plan.n_coded} coded rows of a "
-        f"batch on {W} worker processes: each receives about {per_process} of them, a "
-        f"coalition of {per_process} > {plan.n_private} coded workers that leakage_ does "
-        f"not bound. Run on at least ceil(n_coded / n_private) = "
-        f"{math.ceil(plan.n_coded / plan.n_private)} worker processes you trust not to "
-        "collude beyond n_private, or treat the rows as seen by each process.",
-        CollusionWarning,
-        stacklevel=5,
-    )
+    nthreads = client.nthreads()  # {address: threads}, a scheduler round trip
+    per_task = -(-n_coded // max(sum(nthreads.values()), 1))
+    held = {address: min(n_coded, t * per_task) for address, t in nthreads.items()}
+    if held:
+        check_placement(held, n_private)

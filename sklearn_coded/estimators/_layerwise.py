@@ -7,15 +7,13 @@ so that every import points down. The scheme registers in ``coding/_exact.py``; 
 estimators call :func:`fit_scheme` and :func:`scheme_response` (coding/_registry.py).
 """
 
-from types import SimpleNamespace
-
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn._layerwise import layerwise_forward, plan_layers, resolve_code
-from ._certify import declared_stragglers, warn_process_collusion
+from ._certify import check_process_collusion, declared_stragglers
 from ._response import classifier_space, is_skorch_net
 
 
@@ -57,9 +55,8 @@ def scheme_response(estimator, X):
     estimator._validate_params()
     X = validate_data(estimator, X, reset=False, dtype=(np.float64, np.float32))
     code = _code(estimator)
-    if estimator.n_private:  # the padding hides rows from T coded workers, not a process
-        plan = SimpleNamespace(n_coded=code.n_coded, n_private=int(estimator.n_private))
-        warn_process_collusion(estimator.executor, plan)
+    # the padding hides rows from T coded workers, not from a process computing more
+    check_process_collusion(estimator.executor, code.n_coded, int(estimator.n_private))
     out = layerwise_forward(
         estimator._layerwise_steps,
         X,

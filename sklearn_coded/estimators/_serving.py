@@ -336,5 +336,6 @@ def run_rows(estimator, worker, coded, missing, floor, rng, **executor_options):
         timeout=estimator.timeout,
         adversaries=estimator.adversaries,
         tasks="auto",  # one task per physical worker, rows interleaved
+        max_per_process=estimator.n_private or None,  # dask: no process sees more than T
         **executor_options,
     )

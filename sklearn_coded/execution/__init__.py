@@ -16,7 +16,7 @@ from ._adversaries import (
     check_adversaries,
 )
 from ._matmul import coded_matmul, matdot_matmul
-from ._run import ExecutorLostError, InsufficientResultsError, run_workers
+from ._run import CollusionError, ExecutorLostError, InsufficientResultsError, run_workers
 from ._stragglers import (
     BaseStragglers,
     FixedStragglers,
@@ -33,6 +33,7 @@ __all__ = [
     "BaseAdversaries",
     "BaseStragglers",
     "ChoosingAdversaries",
+    "CollusionError",
     "FixedStragglers",
     "ExecutorLostError",
     "GrossErrors",

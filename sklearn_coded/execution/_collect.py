@@ -71,6 +71,47 @@ class ExecutorLostError(InsufficientResultsError):
     """
 
 
+class CollusionError(ValueError):
+    """A worker process would receive more coded rows of a batch than ``n_private`` covers.
+
+    ``n_private = T`` noise rows hide the data from any T coded workers
+    (``leakage_`` bounds what they learn), not from a worker process that
+    computes more than T of them: that process alone is a coalition beyond
+    the bound. A dask cluster of W worker processes gets about N / W coded
+    rows of every batch on each, so a request is refused, before anything is
+    sent, when some process would get more than T; a task whose process was
+    lost is then not sent to another process (it becomes a straggler).
+    Threads and process pools run on this machine, which holds the data
+    anyway, and are not checked.
+
+    Examples
+    --------
+    >>> from sklearn_coded.execution import CollusionError
+    >>> from sklearn_coded.execution._collect import check_placement
+    >>> check_placement({"tcp://a": 2, "tcp://b": 2}, 2)  # 4 coded rows, T = 2: allowed
+    >>> try:
+    ...     check_placement({"tcp://a": 3, "tcp://b": 1}, 2)
+    ... except CollusionError as error:
+    ...     print("would compute 3 of the 4 coded rows" in str(error))
+    True
+    """
+
+
+def check_placement(rows_per_process, n_private):
+    """Raise :class:`CollusionError` if a process would hold more than n_private coded rows."""
+    address, most = max(rows_per_process.items(), key=lambda item: item[1])
+    if most > n_private:
+        total, W = sum(rows_per_process.values()), len(rows_per_process)
+        raise CollusionError(
+            f"n_private={n_private} hides the data from {n_private} coded workers, but the "
+            f"dask worker process {address} would compute {most} of the {total} coded rows "
+            f"of each batch (on {W} worker processes): a coalition of {most} > {n_private} "
+            f"that leakage_ does not bound. Nothing was sent. Use at least "
+            f"ceil(n_coded / n_private) = {-(-total // n_private)} single-thread worker "
+            f"processes, or n_private >= {most}."
+        )
+
+
 class _Collection:
     """Worker results as they arrive, and why the others are missing.
 

@@ -40,6 +40,8 @@ import weakref
 import numpy as np
 
 from ._backends import _Clock, _Hedge, _sent_workers
+from ._collect import check_placement
+from ._snapshot import _attribute_snapshot, _same_snapshot
 from ._tasks import worker_task
 
 #: Newer requests get a higher dask priority, so that tasks of an earlier request
@@ -73,50 +75,6 @@ _POLL = 0.1
 
 #: Seconds before a copy whose sending failed is tried again (when others exist).
 RESEND_AFTER = 2.0
-
-#: Most objects an attribute snapshot visits; a larger object graph is checked
-#: only this far (in a deterministic order, so a change there is still seen).
-_SNAPSHOT_LIMIT = 20_000
-
-
-#: Values a snapshot holds but does not look inside.
-_SNAPSHOT_LEAVES = (str, bytes, int, float, complex, type(None), np.ndarray, np.generic, type)
-
-
-def _attribute_snapshot(model):
-    """Every object reachable from the model's attributes, in a fixed order.
-
-    A depth-first walk through instance attributes, lists, tuples, sets and
-    dicts (keys and values), holding each object (so that its id cannot be
-    reused). Refitting the model, or an inner estimator of it in place
-    (``coded.estimator_.fit(...)``), rebinds some attribute somewhere to a new
-    object, which changes the snapshot; changes made inside an array or a
-    tensor are not seen (see run_workers' Notes).
-    """
-    objects, seen, stack = [], set(), [model]
-    while stack and len(objects) < _SNAPSHOT_LIMIT:
-        obj = stack.pop()
-        objects.append(obj)
-        if isinstance(obj, _SNAPSHOT_LEAVES) or id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, list | tuple):
-            children = list(obj)
-        elif isinstance(obj, set | frozenset):
-            children = sorted(obj, key=id)
-        elif isinstance(obj, dict):
-            children = [item for pair in obj.items() for item in pair]
-        else:
-            try:
-                children = list(vars(obj).values())
-            except TypeError:  # no __dict__ (slots, C objects): compared by identity only
-                children = []
-        stack.extend(reversed(children))
-    return objects
-
-
-def _same_snapshot(old, new):
-    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
 
 
 class _Copies:
@@ -492,12 +450,19 @@ async def _ready(client, model, clock, sent, collection):
     return nthreads, None
 
 
-async def _request(client, model, method, coded, plan, order, chunk_size, clock, collection, hedge):
+async def _request(
+    client, model, method, coded, plan, order, chunk_size, clock, collection, hedge, private
+):
     sent = [int(worker) for worker in _sent_workers(plan, order)]
     nthreads, copies = await _ready(client, model, clock, sent, collection)
     if not copies:
         return
     placement = _placement(sent, {a: nthreads[a] for a in copies})
+    if private is not None:  # coded rows per process, each task's rows over its batches
+        n_batches, held = collection.returned.shape[1], dict.fromkeys(placement.values(), 0)
+        for worker, address in placement.items():
+            held[address] += len(coded[worker]) // n_batches
+        check_placement(held, private)
     flag = _DaskFlag(client)
     priority = next(_PRIORITY)
     keys, retried, pumps = {}, set(), []
@@ -541,6 +506,7 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
                 isinstance(outcome, BaseException)
                 and worker not in retried
                 and used[worker].status != "finished"
+                and private is None  # never a second share of the rows on one process
             ):
                 # Its copy of the model was lost (a worker died, or the scheduler forgot
                 # it): once per coded worker, send the task again with a live copy.
@@ -566,7 +532,18 @@ async def _request(client, model, method, coded, plan, order, chunk_size, clock,
 
 
 def run_on_dask(
-    client, model, method, coded, plan, *, order, chunk_size, timeout, collection, hedge=((), None)
+    client,
+    model,
+    method,
+    coded,
+    plan,
+    *,
+    order,
+    chunk_size,
+    timeout,
+    collection,
+    hedge=((), None),
+    max_per_process=None,
 ):
     """Run one request on a ``distributed.Client``; fill ``collection``.
 
@@ -574,7 +551,9 @@ def run_on_dask(
     A lost scheduler ends the request at once with ``collection.lost`` set to
     what was lost. ``hedge`` is ``(held tasks, hedge_after)``: the held tasks
     are sent ``hedge_after`` seconds after the call, or once a task sent at
-    once failed or all of them ended (see ``run_workers``).
+    once failed or all of them ended (see ``run_workers``). ``max_per_process``:
+    refuse a placement that gives a process more coded rows of a batch
+    (:func:`~._collect.check_placement`), and resend no task to another process.
     """
     if client.asynchronous:
         raise ValueError(
@@ -585,7 +564,7 @@ def run_on_dask(
         _check_connected(client)
         client.sync(
             _request, client, model, method, coded, plan, order, chunk_size, clock, collection,
-            hedge,
+            hedge, max_per_process,
         )  # fmt: skip
     except _SchedulerLostError as error:
         collection.lost = str(error)

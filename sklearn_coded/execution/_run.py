@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from ._adversaries import check_adversaries
 from ._backends import SUBMIT_ORDERS, submission_order
 from ._collect import (  # noqa: F401 (re-exported names)
+    CollusionError,
     ExecutorLostError,
     InsufficientResultsError,
     _as_outputs,
@@ -67,6 +68,7 @@ def run_workers(
     first=None,
     hedge_after=None,
     timings=None,
+    max_per_process=None,
 ):
     """Compute ``getattr(model, method)`` on every worker's coded rows, stragglers included.
 
@@ -160,6 +162,12 @@ def run_workers(
         Real executors only: extended with the seconds from the call to each
         coded worker's result (those of ``first`` only, with a hedge), for a
         caller that tunes ``hedge_after`` (the estimators' ``"auto"``).
+    max_per_process : int, optional
+        dask only: the most coded rows of a batch that one worker process may
+        compute (the estimators pass ``n_private``, see :class:`CollusionError`).
+        A request whose placement would give some process more raises
+        :class:`CollusionError` before anything is sent, and a task whose copy
+        of the model was lost is not sent again to another process.
 
     Returns
     -------
@@ -178,6 +186,9 @@ def run_workers(
         If the dask scheduler was lost (killed, unreachable, or the client
         closed) before every batch had ``min_results`` rows; raised as soon as
         the loss is seen, within ``timeout``.
+    CollusionError
+        If ``max_per_process`` is given and some dask worker process would
+        compute more coded rows of a batch.
     ValueError
         If ``coded``, ``method``, ``stragglers`` or ``min_results`` is invalid.
     TypeError
@@ -297,6 +308,7 @@ def run_workers(
     if held:  # the first tasks are sent (and placed on the workers) before the held ones
         order = np.concatenate([order[~np.isin(order, held)], order[np.isin(order, held)]])
     run = run_on_executor if client is None else run_on_dask
+    private = {} if client is None else {"max_per_process": max_per_process}
     run(
         executor,
         model,
@@ -308,6 +320,7 @@ def run_workers(
         timeout=timeout,
         collection=target,
         hedge=(held, hedge_after),
+        **private,
     )
     if timings is not None:  # seconds to each result (of ``first`` only, with a hedge)
         timings.extend(t for w, t in collection.arrived.items() if first is None or w in first)

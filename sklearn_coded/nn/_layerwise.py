@@ -361,6 +361,7 @@ def layerwise_forward(
             random_state=random_state,
             timeout=timeout,
             adversaries=adversaries,
+            max_per_process=code.n_private or None,  # dask: no process holds more than T workers
         )
         results = results.reshape(N, G, share, d_out)
         out, flops = _decode_layer(code, results, returned, d_out, n_adversaries)

@@ -17,10 +17,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_coded.estimators import (
     CodedClassifier,
     CodedRegressor,
-    CollusionWarning,
     UncertifiedBatchWarning,
 )
-from sklearn_coded.execution import GrossErrors
+from sklearn_coded.execution import CollusionError, GrossErrors
 
 
 class LyingExecutor(Executor):
@@ -188,7 +187,7 @@ def test_simulated_adversaries_through_the_estimator(digits):
     assert (naive.predict(X) == bare).mean() < 0.95
 
 
-def test_stragglers_adversaries_and_colluders_at_once_on_dask_and_in_a_search(digits):
+def test_all_three_in_a_search_and_on_dask_the_colluding_processes_refused(digits):
     # All three at once (issue: one code for stragglers, liars and curious workers),
     # on a real dask cluster, and as a grid-search parameter.
     distributed = pytest.importorskip("distributed")
@@ -235,10 +234,13 @@ def test_stragglers_adversaries_and_colluders_at_once_on_dask_and_in_a_search(di
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("ignore", UncertifiedBatchWarning)
-        # 2 worker processes hold 80 coded rows of a batch each: more than n_private
-        # covers, said at every request (bench_privacy.py --dask measured the leak)
-        with pytest.warns(CollusionWarning, match=r"each receives about 80 of them"):
-            on_dask = clf.set_params(executor=client, timeout=30).predict(X)
+        clf.set_params(executor=client, timeout=30)
+        # 2 worker processes would compute 80 coded rows of a batch each: a coalition
+        # that n_private = 2 does not cover (bench_privacy.py --dask measured the leak)
+        with pytest.raises(CollusionError, match=r"compute 80 of the 160 coded rows"):
+            clf.predict(X)
+        # the stragglers and the liars, without the padding, on the same cluster
+        on_dask = clf.set_params(n_private=0).predict(X)
     # In process 0.997 (0.89 with the leave-one-out locator, which the padding defeated)
     kept = ~np.isnan(on_dask)
     assert kept.mean() >= 0.9 and (on_dask[kept] == bare[kept]).mean() >= 0.99

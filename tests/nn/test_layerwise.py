@@ -1,6 +1,7 @@
 """Layer-wise private inference: exact agreement, liars, refusals, executors, costs."""
 
 import copy
+import functools
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -197,32 +198,37 @@ def test_master_flops_below_ten_percent_for_512_wide():
 
 
 def test_dask_cluster_exact():
-    # A real dask LocalCluster (in-process workers): the same exact decode.
+    # A real dask LocalCluster (in-process workers): the same exact decode, on 5
+    # single-thread processes (2 of the N = 10 coded workers each, T = 2); on 2
+    # processes each would compute 5 coded workers' rows: refused, nothing sent.
     from distributed import Client, LocalCluster
+
+    from sklearn_coded.execution import CollusionError
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     X = np.random.default_rng(0).normal(size=(64, 64))
     steps = plan_layers(net, X)
     code, _ = resolve_code("auto", 8, None, 2, 1, 2)
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=2, processes=False, dashboard_address="127.0.0.1:0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        out = layerwise_forward(
-            steps,
-            X,
-            code,
-            noise_scale=1e3,
-            n_adversaries=1,
-            stragglers=2,
-            adversaries=GrossErrors(1),
-            executor=client,
-            timeout=30,
-            random_state=0,
-        )
+    kwargs = {"noise_scale": 1e3, "n_adversaries": 1, "stragglers": 2, "timeout": 30}
+    for n_workers in (2, 5):
+        with (
+            LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=False,
+                dashboard_address="127.0.0.1:0",
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            run = functools.partial(
+                layerwise_forward, steps, X, code, executor=client, random_state=0, **kwargs
+            )
+            if n_workers == 2:
+                with pytest.raises(CollusionError, match="compute 5 of the 10"):
+                    run()
+                continue
+            out = run(adversaries=GrossErrors(1))
     with torch.no_grad():
         plain = copy.deepcopy(net).double()(torch.from_numpy(X)).numpy()
     np.testing.assert_allclose(out, plain, atol=1e-8)
