@@ -398,11 +398,16 @@ def chunk_layout(layout, batch_size, start, stop):
     return groups, np.concatenate(columns)
 
 
-def encode_request(X, groups, codec):
+def encode_request(X, groups, codec, *, batch_major=False):
     """Coded rows of every batch, worker-major (N, n_batches, n_features), no padding.
 
     ``X_coded = E X`` (docs/method.rst 3): one matrix product per batch size, on the
-    (k, n_batches * n_features) block of the batches' rows.
+    (k, n_batches * n_features) block of the batches' rows. ``batch_major=True``
+    (in process): one batched product ``E X_b`` per batch size instead, whose
+    (n_batches, N, n_features) result is returned as its worker-major view
+    (``transpose(1, 0, 2)``): the same values, without gathering the batches'
+    rows into one block, and the rows lie in memory batch after batch (see
+    :func:`~sklearn_coded.execution._run.run_drawn`).
     """
     n_features = X.shape[1]
     blocks = []
@@ -414,23 +419,33 @@ def encode_request(X, groups, codec):
             batch = X[first : first + n_batches * k].reshape(n_batches, k, n_features)
         else:  # (n_batches, k, n_features), rows in the order of alpha
             batch = X[group.slots]
+        if batch_major:  # (n_batches, N, n_features): E X_b for every batch b at once
+            blocks.append(apply_operator(E, batch))
+            continue
         # contiguous, or BLAS is skipped (numpy's matmul loops over strided operands)
         stacked = np.ascontiguousarray(batch.transpose(1, 0, 2)).reshape(k, n_batches * n_features)
         blocks.append(apply_operator(E, stacked).reshape(-1, n_batches, n_features))
+    if batch_major:
+        coded = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+        return coded.transpose(1, 0, 2)
     return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
 
 
-def decode_request(results, returned, groups, codec, n_samples, out=None):
+def decode_request(results, returned, groups, codec, n_samples, out=None, *, usable=False):
     """Add the decoded outputs of every batch into ``out`` (n_samples, n_outputs).
 
     ``Y_hat = D_F Y[F]`` for the survivors F of each batch (docs/method.rst 3): one
     matrix product when every batch has the same survivors, else one batched
     product with the embedded matrices of :meth:`Codec.decoders`. Interpolating
     or fixed-lam decoders only (no GCV, no located liars: see
-    :func:`decode_groups`).
+    :func:`decode_groups`). ``usable=True``: ``returned`` already excludes the
+    rows that are not finite (:func:`~sklearn_coded.execution._collect.usable_rows`),
+    so they are not checked again.
     """
     n_coded, _, n_outputs = results.shape
-    ok = np.asarray(returned, dtype=bool) & finite_rows(results)
+    ok = np.asarray(returned, dtype=bool)
+    if not usable:
+        ok = ok & finite_rows(results)
     Y = np.array(results, dtype=np.float64)  # a copy: the missing rows become 0
     Y[~ok] = 0.0
     if out is None:

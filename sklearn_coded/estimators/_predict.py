@@ -12,7 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..coding._registry import find_scheme, get_scheme
 from ..coding._systematic import exact_first, exact_stop
 from ..execution import check_stragglers
-from ..execution._run import finite_rows, simulated_deadline
+from ..execution._collect import usable_rows
+from ..execution._run import simulated_deadline
 from ._batching import (
     Codec,
     chunk_layout,
@@ -96,7 +97,8 @@ class _StreamingPredict:
             if plan.n_private:
                 coded = encode_groups(rows, groups, encoder)
             else:
-                coded = encode_request(rows, groups, codec)
+                # in process: batch after batch in memory, f runs on them as they lie
+                coded = encode_request(rows, groups, codec, batch_major=missing is not None)
             in_process = None if missing is None else missing[:, columns]
             results, returned = self._run_chunk(coded, plan, rng, in_process, groups, codec)
             coders = (codec, decoder)
@@ -128,7 +130,8 @@ class _StreamingPredict:
             missing,  # in process: f once on all coded rows, the request's mask
             floor,
             rng,
-            enough=_stop_rule(plan, groups),
+            # an executor's early stop; in process every row is computed at once
+            enough=None if missing is not None else _stop_rule(plan, groups),
             first=first,
             hedge_after=hedge_after,
             timings=codec.hedge_samples,
@@ -138,10 +141,11 @@ class _StreamingPredict:
         """A chunk's decoded rows: one batched product, or batch by batch (docs/method.rst 3, 8)."""
         codec, decoder = coders
         tic = time.perf_counter()
-        n_ok = (returned & finite_rows(results)).sum(axis=0)
+        ok = usable_rows(results, returned)  # returned and finite: checked once
+        n_ok = ok.sum(axis=0)
         fast = plan.lam_dec != "gcv" and not plan.n_adversaries
         if fast and n_ok.min() >= plan.min_results:  # every batch above the floor
-            part = decode_request(results, returned, groups, codec, n_rows)
+            part = decode_request(results, ok, groups, codec, n_rows, usable=True)
             report = {
                 "n_used": n_ok,
                 "certified": np.ones(n_ok.size, dtype=bool),

@@ -428,7 +428,11 @@ def _run_in_process(model, method, coded, stragglers, min_results, rng):
 def _evaluate(model, method, coded, missing, min_results):
     """f on all N*B coded rows in one call; rows that are ``missing`` or not finite are NaN."""
     n_workers, n_batches, n_features = coded.shape
-    outputs = getattr(model, method)(coded.reshape(n_workers * n_batches, n_features))
+    # Batch-major memory (encode_request(batch_major=True)): f on the rows in memory
+    # order, no copy; f acts row by row, so only its outputs' order is transposed back.
+    batch_major = not coded.flags.c_contiguous and coded.transpose(1, 0, 2).flags.c_contiguous
+    rows = coded.transpose(1, 0, 2) if batch_major else coded
+    outputs = getattr(model, method)(rows.reshape(n_workers * n_batches, n_features))
     try:
         outputs = _as_outputs(outputs, n_workers * n_batches)
     except ValueError as error:
@@ -436,7 +440,10 @@ def _evaluate(model, method, coded, missing, min_results):
             f"{type(model).__name__}.{method} on the {n_workers * n_batches} coded rows "
             f"returned unusable outputs: {error}"
         ) from None
-    results = outputs.reshape(n_workers, n_batches, -1)
+    if batch_major:
+        results = outputs.reshape(n_batches, n_workers, -1).transpose(1, 0, 2)
+    else:
+        results = outputs.reshape(n_workers, n_batches, -1)
     returned = ~missing & finite_rows(results)
     _check_insufficient(returned, min_results, {}, n_workers)
     if not returned.all():
