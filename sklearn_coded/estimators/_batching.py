@@ -291,6 +291,7 @@ class Codec:
         self.config = config
         self._encoder, self._decoder = make_coders(config)
         self._encoders = {}
+        self._gains = {}  # k -> max_i sum_j |E_ij| (coded_is_finite)
         self._fitted_decoders = {}
         self._slots = {}  # k -> ({survivor-set key: index}, stacked embedded matrices)
         #: seconds to the first tasks' results of recent requests (hedge_after="auto")
@@ -304,6 +305,25 @@ class Codec:
             E = self._encoder().fit(rows).encoding_matrix(k)
             self._encoders[k] = E
         return E
+
+    def coded_is_finite(self, groups, bound, dtype):
+        """True when no coded entry ``(E x)_i`` of ``groups`` can overflow ``dtype``.
+
+        ``|(E x)_i| <= sum_j |E_ij| |x_j| <= max_i sum_j |E_ij| * max|x|`` (``bound``
+        = max|x|, from :func:`~sklearn_coded.estimators._serving.request_rows`); a
+        factor 2 below the largest float covers the rounding of the sum. False when
+        ``bound`` is unknown (None) or too large: the entries are then checked.
+        """
+        if bound is None:
+            return False
+        gains = []
+        for group in groups:
+            k = group.slots.shape[1]
+            gain = self._gains.get(k)
+            if gain is None:  # after encode_request: E is cached by then
+                gain = self._gains[k] = float(np.abs(self._encoders[k]).sum(axis=1).max())
+            gains.append(gain)
+        return 2.0 * max(gains) * bound < float(np.finfo(dtype).max)
 
     def decoder(self, k):
         """The fitted layer-2 decoder for k rows (its ``decoding_matrix`` is the slow path)."""

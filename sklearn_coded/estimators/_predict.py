@@ -62,7 +62,8 @@ class _StreamingPredict:
             return importlib.import_module(scheme.dispatch).scheme_response(self, X)
         check_is_fitted(self)
         plan, codec = self._serving_state()  # validated once per parameter setting
-        X = request_rows(self, X, FLOAT_DTYPES)  # validate_data, fast on plain arrays
+        # validate_data, fast on plain arrays (then with max|x|, bounding the coded rows)
+        X, bound = request_rows(self, X, FLOAT_DTYPES, with_bound=True)
         K, N = plan.batch_size, plan.n_coded
         rng = request_rng(self.random_state, self)
         n_samples, n_features = X.shape
@@ -100,7 +101,8 @@ class _StreamingPredict:
                 # in process: batch after batch in memory, f runs on them as they lie
                 coded = encode_request(rows, groups, codec, batch_major=missing is not None)
             in_process = None if missing is None else missing[:, columns]
-            results, returned = self._run_chunk(coded, plan, rng, in_process, groups, codec)
+            finite = not plan.n_private and codec.coded_is_finite(groups, bound, X.dtype)
+            results, returned = self._run_chunk(coded, plan, rng, in_process, groups, codec, finite)
             coders = (codec, decoder)
             part = self._decode_chunk(results, returned, groups, len(rows), plan, coders, reports)
             if decoded is None:
@@ -112,8 +114,11 @@ class _StreamingPredict:
         self.diagnostics_.requests.append(request)  # same object: predict changes no attribute
         return apply_policy(decoded / self.n_draws, request, self.on_uncertified)
 
-    def _run_chunk(self, coded, plan, rng, missing, groups, codec):
-        """f on a chunk's coded rows: in process under the request's mask, or on the executor."""
+    def _run_chunk(self, coded, plan, rng, missing, groups, codec, finite=False):
+        """f on a chunk's coded rows: in process under the request's mask, or on the executor.
+
+        ``finite``: the coded rows are proved finite (:meth:`Codec.coded_is_finite`).
+        """
         # "raise": the package's error below the floor (a real executor waits for the
         # floor, to the timeout); "nan": NaN rows
         floor = plan.min_results if self.on_uncertified == "raise" else 1
@@ -130,6 +135,7 @@ class _StreamingPredict:
             missing,  # in process: f once on all coded rows, the request's mask
             floor,
             rng,
+            finite=finite,
             # an executor's early stop; in process every row is computed at once
             enough=None if missing is not None else _stop_rule(plan, groups),
             first=first,
@@ -181,7 +187,10 @@ class _StreamingPredict:
         """
         names = _PARAM_NAMES.get(type(self))
         if names is None:  # inspect.signature once per class, not per request
-            names = _PARAM_NAMES[type(self)] = tuple(self._get_param_names())
+            # but the inner estimator: never validated here ("no_validation"), never
+            # read by the plan (the fitted estimator_ serves), and its repr is slow
+            names = tuple(n for n in self._get_param_names() if n != "estimator")
+            _PARAM_NAMES[type(self)] = names
         key = tuple(_param_key(getattr(self, name)) for name in names)
         state = _SERVING.get(self)
         if state is not None and state[0] == key:
@@ -229,7 +238,7 @@ class _RequestReports:
 #: estimator -> (parameter key, CodingPlan, Codec) of its last request
 _SERVING = weakref.WeakKeyDictionary()
 
-#: class -> the names of its parameters (every one of them keys the serving state)
+#: class -> the names of its parameters that key the serving state (all but ``estimator``)
 _PARAM_NAMES = {}
 
 

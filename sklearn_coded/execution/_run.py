@@ -386,16 +386,21 @@ def _lie(adversaries, results, returned, rng):
     return adversaries.corrupt(results, returned, rng)[0], returned
 
 
-def run_drawn(model, method, coded, missing, *, min_results=2, adversaries=None, rng=None):
+def run_drawn(
+    model, method, coded, missing, *, min_results=2, adversaries=None, rng=None, finite=None
+):
     """In process, with the straggler mask already drawn: the serving fast path.
 
     :func:`run_workers` with ``executor=None`` minus its checks, for callers
     that built ``coded`` themselves from validated, finite rows (the coded
     estimators): one call of the method on all N*B rows, then ``missing``
-    (N, B) masks rows, then the adversary model lies.
+    (N, B) masks rows, then the adversary model lies. ``finite=True``: the
+    caller proved every coded entry finite (a bound on ``|E x|``); otherwise
+    the entries are checked here.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite = bool(np.isfinite(coded.sum()) or np.isfinite(coded).all())
+    if not finite:
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = bool(np.isfinite(coded.sum()) or np.isfinite(coded).all())
     # Finite coded rows need no second finiteness check inside a scikit-learn f
     # (its validation on N/K times the request's rows); any other rows keep it.
     with config_context(assume_finite=finite or get_config()["assume_finite"]):
@@ -444,7 +449,9 @@ def _evaluate(model, method, coded, missing, min_results):
         results = outputs.reshape(n_batches, n_workers, -1).transpose(1, 0, 2)
     else:
         results = outputs.reshape(n_workers, n_batches, -1)
-    returned = ~missing & finite_rows(results)
+    with np.errstate(over="ignore", invalid="ignore"):  # a NaN or infinity: a non-finite sum
+        every_row_finite = results.dtype.kind == "f" and np.isfinite(results.sum())
+    returned = ~missing if every_row_finite else ~missing & finite_rows(results)
     _check_insufficient(returned, min_results, {}, n_workers)
     if not returned.all():
         results = results.copy()
