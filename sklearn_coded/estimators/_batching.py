@@ -347,8 +347,8 @@ class Codec:
             keys = (masks @ (np.int64(1) << np.arange(n_coded, dtype=np.int64))).tolist()
             with self._lock:  # every set seen before: one dictionary look-up per batch
                 slots, stack = self._slots.get(k, ({}, None))
-                where = [slots.get(key, -1) for key in keys]
-            if -1 not in where:
+                where = list(map(slots.get, keys))  # None for a set not seen yet
+            if None not in where:
                 return stack, np.array(where, dtype=np.intp)
             unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
             names = unique.tolist()
@@ -388,11 +388,29 @@ def request_layout(n_samples, batch_size, *, n_draws=1, fixed_size=False, rng=No
     Drawn once per request, so that cutting the request into chunks (see
     :func:`chunk_layout`) changes no permutation: batch b of draw j holds rows
     ``b K .. (b + 1) K - 1`` in a random order drawn for that batch alone.
+    Without ``rng`` the layout depends on its arguments alone: it is kept (read-only
+    arrays, a few recent shapes) and shared by the requests of the same size.
     """
-    return [
+    key = (n_samples, batch_size, n_draws, fixed_size, min_size)
+    if rng is None:
+        layout = _LAYOUTS.get(key)
+        if layout is not None:
+            return layout
+    layout = [
         batch_groups(n_samples, batch_size, fixed_size=fixed_size, rng=rng, min_size=min_size)
         for _ in range(n_draws)
     ]
+    if rng is None:
+        for group in (group for groups in layout for group in groups):
+            group.slots.flags.writeable = group.keep.flags.writeable = False
+        if len(_LAYOUTS) >= 64:  # request sizes come and go: stay bounded
+            _LAYOUTS.clear()
+        _LAYOUTS[key] = layout
+    return layout
+
+
+#: (n_samples, batch_size, n_draws, fixed_size, min_size) -> an unpermuted request layout
+_LAYOUTS = {}
 
 
 def chunk_layout(layout, batch_size, start, stop):
@@ -400,10 +418,14 @@ def chunk_layout(layout, batch_size, start, stop):
 
     Returns ``(groups, columns)``: the groups with row indices relative to
     ``start``, and each of their batches' column in the request (draw-major,
-    then batch index), where the request-wide straggler mask is read.
+    then batch index), where the request-wide straggler mask is read. A chunk
+    that is the whole request is its layout's groups as they are, and its columns
+    a ``slice`` of them all.
     """
     b0, b1 = start // batch_size, -(-stop // batch_size)
     n_batches = sum(g.slots.shape[0] for g in layout[0])
+    if b0 == 0 and b1 >= n_batches:  # the whole request: nothing to cut or shift
+        return [group for groups in layout for group in groups], slice(None)
     groups, columns = [], []
     for draw, draw_groups in enumerate(layout):
         first = 0

@@ -105,6 +105,9 @@ class _StreamingPredict:
             results, returned = self._run_chunk(coded, plan, rng, in_process, groups, codec, finite)
             coders = (codec, decoder)
             part = self._decode_chunk(results, returned, groups, len(rows), plan, coders, reports)
+            if stop - start == n_samples and part.dtype == np.float64:  # one chunk: no copy
+                decoded = part
+                break
             if decoded is None:
                 decoded = np.empty((n_samples, part.shape[1]))
             decoded[start:stop] = part
@@ -112,7 +115,9 @@ class _StreamingPredict:
         if not hasattr(self, "diagnostics_"):  # fitted before diagnostics existed
             self.diagnostics_ = Diagnostics()
         self.diagnostics_.requests.append(request)  # same object: predict changes no attribute
-        return apply_policy(decoded / self.n_draws, request, self.on_uncertified)
+        if self.n_draws > 1:  # the mean over the draws (a sum so far)
+            decoded = decoded / self.n_draws
+        return apply_policy(decoded, request, self.on_uncertified)
 
     def _run_chunk(self, coded, plan, rng, missing, groups, codec, finite=False):
         """f on a chunk's coded rows: in process under the request's mask, or on the executor.
