@@ -323,7 +323,7 @@ class Codec:
             if gain is None:  # after encode_request: E is cached by then
                 gain = self._gains[k] = float(np.abs(self._encoders[k]).sum(axis=1).max())
             gains.append(gain)
-        return 2.0 * max(gains) * bound < float(np.finfo(dtype).max)
+        return 2.0 * max(gains) * float(bound) < float(np.finfo(dtype).max)  # inf: False
 
     def decoder(self, k):
         """The fitted layer-2 decoder for k rows (its ``decoding_matrix`` is the slow path)."""
