@@ -163,17 +163,16 @@ def finite_rows(results):
     few output columns: one matrix-vector product sums each row (a NaN or an
     infinity makes the sum non-finite), and only the rows whose sum is not
     finite (missing workers, or finite values whose sum overflows) are checked
-    element by element.
+    element by element. Any memory layout (a transposed view is not copied).
     """
-    flat = results.reshape(-1, results.shape[-1])
-    if flat.dtype.kind != "f" or flat.shape[1] == 0:
+    if results.dtype.kind != "f" or results.ndim < 2 or results.shape[-1] == 0:
         return np.isfinite(results).all(axis=-1)
     with np.errstate(over="ignore", invalid="ignore"):
-        ok = np.isfinite(flat @ np.ones(flat.shape[1], dtype=flat.dtype))
-    bad = np.flatnonzero(~ok)
-    if bad.size:
-        ok[bad] = np.isfinite(flat[bad]).all(axis=1)
-    return ok.reshape(results.shape[:-1])
+        ok = np.isfinite(np.matmul(results, np.ones(results.shape[-1], dtype=results.dtype)))
+    bad = ~ok
+    if bad.any():
+        ok[bad] = np.isfinite(results[bad]).all(axis=-1)
+    return ok
 
 
 def usable_rows(results, returned):
@@ -185,16 +184,15 @@ def usable_rows(results, returned):
     the same mask as ``returned & finite_rows(results)``.
     """
     returned = np.asarray(returned, dtype=bool)
-    flat = results.reshape(-1, results.shape[-1])
-    if flat.dtype.kind != "f" or flat.shape[1] == 0:
+    if results.dtype.kind != "f" or results.ndim < 2 or results.shape[-1] == 0:
         return returned & finite_rows(results)
     with np.errstate(over="ignore", invalid="ignore"):
-        ok = np.isfinite(flat @ np.ones(flat.shape[1], dtype=flat.dtype))
-    ok &= returned.ravel()
-    suspect = np.flatnonzero(~ok & returned.ravel())
-    if suspect.size:
-        ok[suspect] = np.isfinite(flat[suspect]).all(axis=1)
-    return ok.reshape(returned.shape)
+        ok = np.isfinite(np.matmul(results, np.ones(results.shape[-1], dtype=results.dtype)))
+    ok &= returned
+    suspect = returned & ~ok
+    if suspect.any():
+        ok[suspect] = np.isfinite(results[suspect]).all(axis=-1)
+    return ok
 
 
 def nan_rows(values):

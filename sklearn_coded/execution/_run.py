@@ -454,6 +454,6 @@ def _evaluate(model, method, coded, missing, min_results):
     returned = ~missing if every_row_finite else ~missing & finite_rows(results)
     _check_insufficient(returned, min_results, {}, n_workers)
     if not returned.all():
-        results = results.copy()
+        results = results.copy(order="K")  # batch-major stays batch-major: a flat copy
         results[~returned] = np.nan
     return results, returned
