@@ -344,7 +344,7 @@ class Codec:
         """
         n_coded = masks.shape[1]
         if n_coded <= 62:  # the set as the bits of one integer
-            keys = (masks @ (np.int64(1) << np.arange(n_coded, dtype=np.int64))).tolist()
+            keys = (masks @ _BITS[:n_coded]).tolist()
             with self._lock:  # every set seen before: one dictionary look-up per batch
                 slots, stack = self._slots.get(k, ({}, None))
                 where = list(map(slots.get, keys))  # None for a set not seen yet
@@ -408,6 +408,9 @@ def request_layout(n_samples, batch_size, *, n_draws=1, fixed_size=False, rng=No
         _LAYOUTS[key] = layout
     return layout
 
+
+#: the bit of each of up to 62 coded workers: a survivor set as one integer
+_BITS = np.int64(1) << np.arange(62, dtype=np.int64)
 
 #: (n_samples, batch_size, n_draws, fixed_size, min_size) -> an unpermuted request layout
 _LAYOUTS = {}
