@@ -291,6 +291,7 @@ class Codec:
         self.config = config
         self._encoder, self._decoder = make_coders(config)
         self._encoders = {}
+        self._gains = {}  # k -> max_i sum_j |E_ij| (coded_is_finite)
         self._fitted_decoders = {}
         self._slots = {}  # k -> ({survivor-set key: index}, stacked embedded matrices)
         #: seconds to the first tasks' results of recent requests (hedge_after="auto")
@@ -304,6 +305,25 @@ class Codec:
             E = self._encoder().fit(rows).encoding_matrix(k)
             self._encoders[k] = E
         return E
+
+    def coded_is_finite(self, groups, bound, dtype):
+        """True when no coded entry ``(E x)_i`` of ``groups`` can overflow ``dtype``.
+
+        ``|(E x)_i| <= sum_j |E_ij| |x_j| <= max_i sum_j |E_ij| * max|x|`` (``bound``
+        = max|x|, from :func:`~sklearn_coded.estimators._serving.request_rows`); a
+        factor 2 below the largest float covers the rounding of the sum. False when
+        ``bound`` is unknown (None) or too large: the entries are then checked.
+        """
+        if bound is None:
+            return False
+        gains = []
+        for group in groups:
+            k = group.slots.shape[1]
+            gain = self._gains.get(k)
+            if gain is None:  # after encode_request: E is cached by then
+                gain = self._gains[k] = float(np.abs(self._encoders[k]).sum(axis=1).max())
+            gains.append(gain)
+        return 2.0 * max(gains) * float(bound) < float(np.finfo(dtype).max)  # inf: False
 
     def decoder(self, k):
         """The fitted layer-2 decoder for k rows (its ``decoding_matrix`` is the slow path)."""
@@ -324,11 +344,11 @@ class Codec:
         """
         n_coded = masks.shape[1]
         if n_coded <= 62:  # the set as the bits of one integer
-            keys = (masks @ (np.int64(1) << np.arange(n_coded, dtype=np.int64))).tolist()
+            keys = (masks @ _BITS[:n_coded]).tolist()
             with self._lock:  # every set seen before: one dictionary look-up per batch
                 slots, stack = self._slots.get(k, ({}, None))
-                where = [slots.get(key, -1) for key in keys]
-            if -1 not in where:
+                where = list(map(slots.get, keys))  # None for a set not seen yet
+            if None not in where:
                 return stack, np.array(where, dtype=np.intp)
             unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
             names = unique.tolist()
@@ -368,11 +388,32 @@ def request_layout(n_samples, batch_size, *, n_draws=1, fixed_size=False, rng=No
     Drawn once per request, so that cutting the request into chunks (see
     :func:`chunk_layout`) changes no permutation: batch b of draw j holds rows
     ``b K .. (b + 1) K - 1`` in a random order drawn for that batch alone.
+    Without ``rng`` the layout depends on its arguments alone: it is kept (read-only
+    arrays, a few recent shapes) and shared by the requests of the same size.
     """
-    return [
+    key = (n_samples, batch_size, n_draws, fixed_size, min_size)
+    if rng is None:
+        layout = _LAYOUTS.get(key)
+        if layout is not None:
+            return layout
+    layout = [
         batch_groups(n_samples, batch_size, fixed_size=fixed_size, rng=rng, min_size=min_size)
         for _ in range(n_draws)
     ]
+    if rng is None:
+        for group in (group for groups in layout for group in groups):
+            group.slots.flags.writeable = group.keep.flags.writeable = False
+        if len(_LAYOUTS) >= 64:  # request sizes come and go: stay bounded
+            _LAYOUTS.clear()
+        _LAYOUTS[key] = layout
+    return layout
+
+
+#: the bit of each of up to 62 coded workers: a survivor set as one integer
+_BITS = np.int64(1) << np.arange(62, dtype=np.int64)
+
+#: (n_samples, batch_size, n_draws, fixed_size, min_size) -> an unpermuted request layout
+_LAYOUTS = {}
 
 
 def chunk_layout(layout, batch_size, start, stop):
@@ -380,10 +421,14 @@ def chunk_layout(layout, batch_size, start, stop):
 
     Returns ``(groups, columns)``: the groups with row indices relative to
     ``start``, and each of their batches' column in the request (draw-major,
-    then batch index), where the request-wide straggler mask is read.
+    then batch index), where the request-wide straggler mask is read. A chunk
+    that is the whole request is its layout's groups as they are, and its columns
+    a ``slice`` of them all.
     """
     b0, b1 = start // batch_size, -(-stop // batch_size)
     n_batches = sum(g.slots.shape[0] for g in layout[0])
+    if b0 == 0 and b1 >= n_batches:  # the whole request: nothing to cut or shift
+        return [group for groups in layout for group in groups], slice(None)
     groups, columns = [], []
     for draw, draw_groups in enumerate(layout):
         first = 0
@@ -398,11 +443,16 @@ def chunk_layout(layout, batch_size, start, stop):
     return groups, np.concatenate(columns)
 
 
-def encode_request(X, groups, codec):
+def encode_request(X, groups, codec, *, batch_major=False):
     """Coded rows of every batch, worker-major (N, n_batches, n_features), no padding.
 
     ``X_coded = E X`` (docs/method.rst 3): one matrix product per batch size, on the
-    (k, n_batches * n_features) block of the batches' rows.
+    (k, n_batches * n_features) block of the batches' rows. ``batch_major=True``
+    (in process): one batched product ``E X_b`` per batch size instead, whose
+    (n_batches, N, n_features) result is returned as its worker-major view
+    (``transpose(1, 0, 2)``): the same values, without gathering the batches'
+    rows into one block, and the rows lie in memory batch after batch (see
+    :func:`~sklearn_coded.execution._run.run_drawn`).
     """
     n_features = X.shape[1]
     blocks = []
@@ -414,23 +464,33 @@ def encode_request(X, groups, codec):
             batch = X[first : first + n_batches * k].reshape(n_batches, k, n_features)
         else:  # (n_batches, k, n_features), rows in the order of alpha
             batch = X[group.slots]
+        if batch_major:  # (n_batches, N, n_features): E X_b for every batch b at once
+            blocks.append(apply_operator(E, batch))
+            continue
         # contiguous, or BLAS is skipped (numpy's matmul loops over strided operands)
         stacked = np.ascontiguousarray(batch.transpose(1, 0, 2)).reshape(k, n_batches * n_features)
         blocks.append(apply_operator(E, stacked).reshape(-1, n_batches, n_features))
+    if batch_major:
+        coded = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+        return coded.transpose(1, 0, 2)
     return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
 
 
-def decode_request(results, returned, groups, codec, n_samples, out=None):
+def decode_request(results, returned, groups, codec, n_samples, out=None, *, usable=False):
     """Add the decoded outputs of every batch into ``out`` (n_samples, n_outputs).
 
     ``Y_hat = D_F Y[F]`` for the survivors F of each batch (docs/method.rst 3): one
     matrix product when every batch has the same survivors, else one batched
     product with the embedded matrices of :meth:`Codec.decoders`. Interpolating
     or fixed-lam decoders only (no GCV, no located liars: see
-    :func:`decode_groups`).
+    :func:`decode_groups`). ``usable=True``: ``returned`` already excludes the
+    rows that are not finite (:func:`~sklearn_coded.execution._collect.usable_rows`),
+    so they are not checked again.
     """
     n_coded, _, n_outputs = results.shape
-    ok = np.asarray(returned, dtype=bool) & finite_rows(results)
+    ok = np.asarray(returned, dtype=bool)
+    if not usable:
+        ok = ok & finite_rows(results)
     Y = np.array(results, dtype=np.float64)  # a copy: the missing rows become 0
     Y[~ok] = 0.0
     if out is None:

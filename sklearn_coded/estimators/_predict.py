@@ -12,7 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..coding._registry import find_scheme, get_scheme
 from ..coding._systematic import exact_first, exact_stop
 from ..execution import check_stragglers
-from ..execution._run import finite_rows, simulated_deadline
+from ..execution._collect import usable_rows
+from ..execution._run import simulated_deadline
 from ._batching import (
     Codec,
     chunk_layout,
@@ -61,7 +62,8 @@ class _StreamingPredict:
             return importlib.import_module(scheme.dispatch).scheme_response(self, X)
         check_is_fitted(self)
         plan, codec = self._serving_state()  # validated once per parameter setting
-        X = request_rows(self, X, FLOAT_DTYPES)  # validate_data, fast on plain arrays
+        # validate_data, fast on plain arrays (then with max|x|, bounding the coded rows)
+        X, bound = request_rows(self, X, FLOAT_DTYPES, with_bound=True)
         K, N = plan.batch_size, plan.n_coded
         rng = request_rng(self.random_state, self)
         n_samples, n_features = X.shape
@@ -96,11 +98,16 @@ class _StreamingPredict:
             if plan.n_private:
                 coded = encode_groups(rows, groups, encoder)
             else:
-                coded = encode_request(rows, groups, codec)
+                # in process: batch after batch in memory, f runs on them as they lie
+                coded = encode_request(rows, groups, codec, batch_major=missing is not None)
             in_process = None if missing is None else missing[:, columns]
-            results, returned = self._run_chunk(coded, plan, rng, in_process, groups, codec)
+            finite = not plan.n_private and codec.coded_is_finite(groups, bound, X.dtype)
+            results, returned = self._run_chunk(coded, plan, rng, in_process, groups, codec, finite)
             coders = (codec, decoder)
             part = self._decode_chunk(results, returned, groups, len(rows), plan, coders, reports)
+            if stop - start == n_samples and part.dtype == np.float64:  # one chunk: no copy
+                decoded = part
+                break
             if decoded is None:
                 decoded = np.empty((n_samples, part.shape[1]))
             decoded[start:stop] = part
@@ -108,10 +115,15 @@ class _StreamingPredict:
         if not hasattr(self, "diagnostics_"):  # fitted before diagnostics existed
             self.diagnostics_ = Diagnostics()
         self.diagnostics_.requests.append(request)  # same object: predict changes no attribute
-        return apply_policy(decoded / self.n_draws, request, self.on_uncertified)
+        if self.n_draws > 1:  # the mean over the draws (a sum so far)
+            decoded = decoded / self.n_draws
+        return apply_policy(decoded, request, self.on_uncertified)
 
-    def _run_chunk(self, coded, plan, rng, missing, groups, codec):
-        """f on a chunk's coded rows: in process under the request's mask, or on the executor."""
+    def _run_chunk(self, coded, plan, rng, missing, groups, codec, finite=False):
+        """f on a chunk's coded rows: in process under the request's mask, or on the executor.
+
+        ``finite``: the coded rows are proved finite (:meth:`Codec.coded_is_finite`).
+        """
         # "raise": the package's error below the floor (a real executor waits for the
         # floor, to the timeout); "nan": NaN rows
         floor = plan.min_results if self.on_uncertified == "raise" else 1
@@ -128,7 +140,9 @@ class _StreamingPredict:
             missing,  # in process: f once on all coded rows, the request's mask
             floor,
             rng,
-            enough=_stop_rule(plan, groups),
+            finite=finite,
+            # an executor's early stop; in process every row is computed at once
+            enough=None if missing is not None else _stop_rule(plan, groups),
             first=first,
             hedge_after=hedge_after,
             timings=codec.hedge_samples,
@@ -138,10 +152,11 @@ class _StreamingPredict:
         """A chunk's decoded rows: one batched product, or batch by batch (docs/method.rst 3, 8)."""
         codec, decoder = coders
         tic = time.perf_counter()
-        n_ok = (returned & finite_rows(results)).sum(axis=0)
+        ok = usable_rows(results, returned)  # returned and finite: checked once
+        n_ok = ok.sum(axis=0)
         fast = plan.lam_dec != "gcv" and not plan.n_adversaries
         if fast and n_ok.min() >= plan.min_results:  # every batch above the floor
-            part = decode_request(results, returned, groups, codec, n_rows)
+            part = decode_request(results, ok, groups, codec, n_rows, usable=True)
             report = {
                 "n_used": n_ok,
                 "certified": np.ones(n_ok.size, dtype=bool),
@@ -177,7 +192,10 @@ class _StreamingPredict:
         """
         names = _PARAM_NAMES.get(type(self))
         if names is None:  # inspect.signature once per class, not per request
-            names = _PARAM_NAMES[type(self)] = tuple(self._get_param_names())
+            # but the inner estimator: never validated here ("no_validation"), never
+            # read by the plan (the fitted estimator_ serves), and its repr is slow
+            names = tuple(n for n in self._get_param_names() if n != "estimator")
+            _PARAM_NAMES[type(self)] = names
         key = tuple(_param_key(getattr(self, name)) for name in names)
         state = _SERVING.get(self)
         if state is not None and state[0] == key:
@@ -225,7 +243,7 @@ class _RequestReports:
 #: estimator -> (parameter key, CodingPlan, Codec) of its last request
 _SERVING = weakref.WeakKeyDictionary()
 
-#: class -> the names of its parameters (every one of them keys the serving state)
+#: class -> the names of its parameters that key the serving state (all but ``estimator``)
 _PARAM_NAMES = {}
 
 

@@ -21,6 +21,7 @@ decode of a chunk:
 import numpy as np
 
 from ..coding._systematic import exact_sources
+from ..execution._collect import nan_rows
 from ..execution._run import finite_rows
 
 
@@ -70,9 +71,9 @@ def keep_exact_rows(decoded, results, returned, groups, plan):
     filled : ndarray of bool of shape (n_rows,)
     """
     n_rows = decoded.shape[0]
-    nan_rows = np.isnan(decoded).any(axis=1)
-    if not nan_rows.any():
-        return nan_rows
+    lost = nan_rows(decoded)
+    if not lost.any():
+        return lost
     ok = np.asarray(returned, dtype=bool) & finite_rows(results)
     exact = np.full(decoded.shape, np.nan)
     multiplicity = np.zeros(n_rows)
@@ -87,7 +88,7 @@ def keep_exact_rows(decoded, results, returned, groups, plan):
             slot = sources[i]
             got = ok[i, cols] & group.keep[:, slot]
             exact[group.slots[got, slot]] = results[i, cols[got]]
-    filled = nan_rows & np.isfinite(exact).all(axis=1)
+    filled = lost & np.isfinite(exact).all(axis=1)
     decoded[filled] = multiplicity[filled, None] * exact[filled]
     return filled
 
@@ -116,14 +117,14 @@ def refuse_lost_rows(decoded, groups, report):
     report : dict
         A decode report (``"certified"``, ``"reasons"``), changed in place.
     """
-    nan_rows = np.isnan(decoded).any(axis=1)
-    if not nan_rows.any():
+    lost_rows = nan_rows(decoded)  # one sum when no row is NaN
+    if not lost_rows.any():
         return
     certified = np.array(report["certified"], dtype=bool)
     start = 0
     for group in groups:
         n_batches = group.slots.shape[0]
-        lost = (nan_rows[group.slots] & group.keep).any(axis=1)
+        lost = (lost_rows[group.slots] & group.keep).any(axis=1)
         for b in np.flatnonzero(lost):
             column = start + int(b)
             if certified[column]:

@@ -24,16 +24,19 @@ _RNGS = threading.local()  # per thread: owner id -> a RandomState reseeded per 
 _NAMES = {}  # class -> its parameter names (sklearn reads them from the signature per call)
 
 
-def request_rows(estimator, X, dtype):
+def request_rows(estimator, X, dtype, *, with_bound=False):
     """``validate_data(estimator, X, reset=False, dtype=dtype)``, with a fast path.
 
     A request that is a 2-D float64/float32 ndarray with the fitted number of
     columns, at least one row, only finite values and an estimator fitted
     without feature names passes every check ``validate_data`` makes and comes
-    back unchanged: it is returned at once, with one finiteness check (the sum,
-    then the entries when the sum is not finite, as sklearn's
-    ``_assert_all_finite`` does). Anything else goes through ``validate_data``,
-    which converts it or raises sklearn's own error.
+    back unchanged: it is returned at once, with one finiteness check (its
+    smallest and largest entries, which are NaN or infinite if any entry is;
+    they cost what a sum does and cannot overflow). Anything else goes through
+    ``validate_data``, which converts it or raises sklearn's own error.
+
+    ``with_bound=True`` returns ``(X, bound)``: ``bound`` = max |x| over the
+    entries when the fast path found it, else None.
     """
     if (
         type(X) is np.ndarray
@@ -43,10 +46,11 @@ def request_rows(estimator, X, dtype):
         and X.shape[1] == getattr(estimator, "n_features_in_", None)
         and not hasattr(estimator, "feature_names_in_")
     ):
-        with np.errstate(over="ignore", invalid="ignore"):
-            if np.isfinite(X.sum()) or np.isfinite(X).all():
-                return X
-    return validate_data(estimator, X, reset=False, dtype=dtype)
+        low, high = X.min(), X.max()  # NaN propagates; an infinity is an extreme
+        if np.isfinite(low) and np.isfinite(high):
+            return (X, max(-float(low), float(high))) if with_bound else X
+    X = validate_data(estimator, X, reset=False, dtype=dtype)
+    return (X, None) if with_bound else X
 
 
 def request_rng(random_state, owner):
@@ -306,11 +310,13 @@ class CoalescingPredictor:
         return self._call("decision_function", X)
 
 
-def run_rows(estimator, worker, coded, missing, floor, rng, **executor_options):
+def run_rows(estimator, worker, coded, missing, floor, rng, finite=None, **executor_options):
     """``worker.response`` on coded rows, in process or on the estimator's executor.
 
     In process (``missing``, the request's simulated straggler mask, given): one
-    call on all rows, then the mask and the estimator's adversaries. Otherwise
+    call on all rows, then the mask and the estimator's adversaries (``finite``:
+    True when the coded rows are known to be finite, see
+    :func:`~sklearn_coded.execution._run.run_drawn`). Otherwise
     :func:`~sklearn_coded.execution.run_workers` on ``estimator.executor``, one
     task per physical worker, with the estimator's stragglers, timeout and
     adversaries, and ``executor_options`` (its stop rule, a hedge).
@@ -324,6 +330,7 @@ def run_rows(estimator, worker, coded, missing, floor, rng, **executor_options):
             min_results=floor,
             adversaries=estimator.adversaries,
             rng=rng,
+            finite=finite,
         )
     return run_workers(
         worker,

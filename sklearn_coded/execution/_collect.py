@@ -204,17 +204,49 @@ def finite_rows(results):
     few output columns: one matrix-vector product sums each row (a NaN or an
     infinity makes the sum non-finite), and only the rows whose sum is not
     finite (missing workers, or finite values whose sum overflows) are checked
-    element by element.
+    element by element. Any memory layout (a transposed view is not copied).
     """
-    flat = results.reshape(-1, results.shape[-1])
-    if flat.dtype.kind != "f" or flat.shape[1] == 0:
+    if results.dtype.kind != "f" or results.ndim < 2 or results.shape[-1] == 0:
         return np.isfinite(results).all(axis=-1)
     with np.errstate(over="ignore", invalid="ignore"):
-        ok = np.isfinite(flat @ np.ones(flat.shape[1], dtype=flat.dtype))
-    bad = np.flatnonzero(~ok)
-    if bad.size:
-        ok[bad] = np.isfinite(flat[bad]).all(axis=1)
-    return ok.reshape(results.shape[:-1])
+        ok = np.isfinite(np.matmul(results, np.ones(results.shape[-1], dtype=results.dtype)))
+    bad = ~ok
+    if bad.any():
+        ok[bad] = np.isfinite(results[bad]).all(axis=-1)
+    return ok
+
+
+def usable_rows(results, returned):
+    """(N, B) bool: ``returned & finite_rows(results)``, without re-checking lost rows.
+
+    The rows not ``returned`` (NaN where workers were missing) are excluded
+    anyway, so only returned rows whose row sum is not finite (an infinity, a
+    NaN, or finite values whose sum overflows) are checked element by element:
+    the same mask as ``returned & finite_rows(results)``.
+    """
+    returned = np.asarray(returned, dtype=bool)
+    if results.dtype.kind != "f" or results.ndim < 2 or results.shape[-1] == 0:
+        return returned & finite_rows(results)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ok = np.isfinite(np.matmul(results, np.ones(results.shape[-1], dtype=results.dtype)))
+    ok &= returned
+    suspect = returned & ~ok
+    if suspect.any():
+        ok[suspect] = np.isfinite(results[suspect]).all(axis=-1)
+    return ok
+
+
+def nan_rows(values):
+    """``np.isnan(values).any(axis=1)`` of a 2-D float array, one sum when there is no NaN.
+
+    A NaN entry makes the sum NaN, so a sum that is not NaN proves there is
+    none (an all-False mask at once); a NaN sum (a NaN, or infinities of both
+    signs) falls back to the entries.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if values.dtype.kind == "f" and not np.isnan(values.sum()):
+            return np.zeros(values.shape[0], dtype=bool)
+    return np.isnan(values).any(axis=1)
 
 
 def _check_insufficient(returned, min_results, errors, n_sent):

@@ -399,16 +399,21 @@ def _lie(adversaries, results, returned, rng):
     return adversaries.corrupt(results, returned, rng)[0], returned
 
 
-def run_drawn(model, method, coded, missing, *, min_results=2, adversaries=None, rng=None):
+def run_drawn(
+    model, method, coded, missing, *, min_results=2, adversaries=None, rng=None, finite=None
+):
     """In process, with the straggler mask already drawn: the serving fast path.
 
     :func:`run_workers` with ``executor=None`` minus its checks, for callers
     that built ``coded`` themselves from validated, finite rows (the coded
     estimators): one call of the method on all N*B rows, then ``missing``
-    (N, B) masks rows, then the adversary model lies.
+    (N, B) masks rows, then the adversary model lies. ``finite=True``: the
+    caller proved every coded entry finite (a bound on ``|E x|``); otherwise
+    the entries are checked here.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite = bool(np.isfinite(coded.sum()) or np.isfinite(coded).all())
+    if not finite:
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = bool(np.isfinite(coded.sum()) or np.isfinite(coded).all())
     # Finite coded rows need no second finiteness check inside a scikit-learn f
     # (its validation on N/K times the request's rows); any other rows keep it.
     with config_context(assume_finite=finite or get_config()["assume_finite"]):
@@ -441,7 +446,11 @@ def _run_in_process(model, method, coded, stragglers, min_results, rng):
 def _evaluate(model, method, coded, missing, min_results):
     """f on all N*B coded rows in one call; rows that are ``missing`` or not finite are NaN."""
     n_workers, n_batches, n_features = coded.shape
-    outputs = getattr(model, method)(coded.reshape(n_workers * n_batches, n_features))
+    # Batch-major memory (encode_request(batch_major=True)): f on the rows in memory
+    # order, no copy; f acts row by row, so only its outputs' order is transposed back.
+    batch_major = not coded.flags.c_contiguous and coded.transpose(1, 0, 2).flags.c_contiguous
+    rows = coded.transpose(1, 0, 2) if batch_major else coded
+    outputs = getattr(model, method)(rows.reshape(n_workers * n_batches, n_features))
     try:
         outputs = _as_outputs(outputs, n_workers * n_batches)
     except ValueError as error:
@@ -449,10 +458,15 @@ def _evaluate(model, method, coded, missing, min_results):
             f"{type(model).__name__}.{method} on the {n_workers * n_batches} coded rows "
             f"returned unusable outputs: {error}"
         ) from None
-    results = outputs.reshape(n_workers, n_batches, -1)
-    returned = ~missing & finite_rows(results)
+    if batch_major:
+        results = outputs.reshape(n_batches, n_workers, -1).transpose(1, 0, 2)
+    else:
+        results = outputs.reshape(n_workers, n_batches, -1)
+    with np.errstate(over="ignore", invalid="ignore"):  # a NaN or infinity: a non-finite sum
+        every_row_finite = results.dtype.kind == "f" and np.isfinite(results.sum())
+    returned = ~missing if every_row_finite else ~missing & finite_rows(results)
     _check_insufficient(returned, min_results, {}, n_workers)
     if not returned.all():
-        results = results.copy()
+        results = results.copy(order="K")  # batch-major stays batch-major: a flat copy
         results[~returned] = np.nan
     return results, returned
