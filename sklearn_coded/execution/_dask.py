@@ -34,12 +34,12 @@ import asyncio
 import contextlib
 import itertools
 import time
-import uuid
 import weakref
 
 import numpy as np
 
 from ._backends import _Clock, _Hedge, _sent_workers
+from ._dask_group import request_name
 from ._tasks import worker_task
 
 #: Newer requests get a higher dask priority, so that tasks of an earlier request
@@ -340,7 +340,7 @@ class _DaskFlag:
         from distributed import Event
 
         self.client = client
-        self.event = Event(f"sklearn-coded-stop-{uuid.uuid4().hex}")
+        self.event = Event(request_name(client))  # keeps the task group open
 
     def _send(self, operation):
         async def call():
