@@ -174,8 +174,12 @@ class SecondSight:
 
     Parameters
     ----------
-    max_entries : int, default=4096
-        First sightings remembered (the oldest are forgotten first).
+    max_entries : int, default=1024
+        First sightings remembered (the oldest are forgotten first). A key
+        that recurs within that many new keys is kept; among the 4^8 survivor
+        sets of the serving soak (32 coded rows dealt over 4 workers, one of
+        them late) a window of 4096 still admitted 195 sets in 3 minutes
+        (which then served 100 of 117,708 batches).
 
     Examples
     --------
@@ -187,7 +191,7 @@ class SecondSight:
     [False, False, False]
     """
 
-    def __init__(self, max_entries=4096):
+    def __init__(self, max_entries=1024):
         self.max_entries = int(max_entries)
         self._keys = OrderedDict()
         self._lock = threading.Lock()
