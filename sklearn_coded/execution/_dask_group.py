@@ -10,9 +10,14 @@ Under steady serving that is one span every few requests: measured on
 ``benchmarks/bench_serving_soak.py`` (distributed 2026.8), 1797 spans and task
 groups over 16,506 requests, about 4.8 KiB of scheduler memory per request.
 
-One tiny task per client in the same group, held while the client lives,
-keeps the group (and so its one span) open: the scheduler's memory stays
-flat however many requests go by.
+Spans are never freed (dask/distributed#7977, open). One tiny task per client
+in the same group, held while the client lives, keeps the group (and so its
+one span) open: one span and one task group however many requests go by.
+
+What still grows: the span's metadata. The scheduler appends one small dict
+(``{"type": "Future"}``) to it per ``client.map`` call, and a request makes one
+call per physical worker; measured 0.43 KiB of scheduler memory per request on
+the soak (8 clients, coalescing, about 4 requests per call).
 """
 
 import threading
