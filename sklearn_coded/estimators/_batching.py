@@ -351,7 +351,8 @@ class Codec:
             new = [p for p, name in enumerate(names) if name not in slots]
             n_new = int(np.bincount(inverse.ravel(), minlength=len(names))[new].sum())
             self.hits, self.misses = self.hits + inverse.size - n_new, self.misses + n_new
-            kept = [p for p in new if self._seen.admit((k, names[p]))]
+            sights = {p: self._seen.admit((k, names[p])) for p in new}
+            kept = [p for p in new if sights[p][0]]
             if kept:
                 n_kept = len(slots) + len(kept)
                 if n_kept * size > self.max_bytes or n_kept > self.max_entries:  # start again
@@ -364,7 +365,11 @@ class Codec:
                     stack = grown
                 for p in kept:
                     slots[names[p]] = len(slots)
-                    self._embed(stack[slots[names[p]]], masks[first[p]], k)
+                    held = sights.get(p, (None, None))[1]  # built at its first sight
+                    if held is None:
+                        self._embed(stack[slots[names[p]]], masks[first[p]], k)
+                    else:
+                        stack[slots[names[p]]] = held
                 self._slots[k] = (slots, stack)
             if all(name in slots for name in names):
                 where = np.fromiter((slots[name] for name in names), np.intp, len(names))
@@ -375,6 +380,7 @@ class Codec:
                     out[p] = stack[slots[name]]
                 else:
                     self._embed(out[p], masks[first[p]], k)
+                    self._seen.hold((k, name), out[p].copy())
         return out, inverse.ravel()
 
     def _embed(self, target, mask, k):

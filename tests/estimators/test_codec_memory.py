@@ -45,7 +45,7 @@ def test_one_off_survivor_sets_are_decoded_exactly_and_kept_nowhere():
         for b in range(len(masks)):  # D_F embedded: the same numbers, zero elsewhere
             np.testing.assert_array_equal(D[index[b]][:, survivors], direct)
             assert not D[index[b]][:, ~masks[0]].any()
-    assert _n_kept(codec) == 0
+    assert _n_kept(codec) == 0 and codec._seen.nbytes <= codec._seen.max_bytes
     assert (len(_spline_operator_cached.cache), len(_collocation.cache)) == operators
     assert (codec.hits, codec.misses) == (0, 3 * 150)
 
@@ -55,7 +55,9 @@ def test_a_recurring_set_is_kept_from_its_second_sight():
     masks = _late_task_masks(rng)
     first, _ = codec.decoders(K, masks)
     assert _n_kept(codec) == 0
+    misses = _collocation.cache.misses
     second, index = codec.decoders(K, masks)
+    assert _collocation.cache.misses == misses  # not built again: its first build was held
     assert _n_kept(codec) == 1
     np.testing.assert_array_equal(second[index[0]], first[0])
     third, index = codec.decoders(K, masks)

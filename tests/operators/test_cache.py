@@ -113,6 +113,18 @@ def test_second_sight_keeps_recurring_keys_and_remembers_a_bounded_number():
     seen = SecondSight(max_entries=100)
     rng = np.random.default_rng(0)
     one_offs = rng.permutation(10**6)[:5000].tolist()  # distinct keys: none recurs
-    assert not any(seen.admit(key) for key in one_offs)
+    assert not any(seen.admit(key)[0] for key in one_offs)
     assert len(seen) == 100
-    assert [seen.admit("full set") for _ in range(3)] == [False, True, False]
+    assert [seen.admit("full set")[0] for _ in range(3)] == [False, True, False]
+
+
+def test_second_sight_holds_first_values_within_its_bytes():
+    seen = SecondSight(max_entries=100, max_bytes=3 * 80)
+    for key in range(10):
+        seen.admit(key)
+        seen.hold(key, np.full(10, float(key)))  # 80 bytes each
+        assert seen.nbytes <= 3 * 80
+    assert seen.admit(9)[1][0] == 9.0  # the newest values are held
+    assert seen.admit(0) == (True, None)  # the oldest value was dropped, its key kept
+    seen.hold("never seen", np.zeros(1))
+    assert seen.admit("never seen") == (False, None)
