@@ -18,6 +18,7 @@ minutes).
 
     python benchmarks/bench_serving_soak.py --log-length 100   # 10 minutes
     python benchmarks/bench_serving_soak.py --minutes 1        # smoke run
+    MALLOC_ARENA_MAX=2 python benchmarks/bench_serving_soak.py --log-length 100
 """
 
 import argparse
@@ -160,6 +161,7 @@ def soak(minutes, every, trace=False):
                     "cache_mib": cache_mib(coded),
                     "traced_mib": tracemalloc.get_traced_memory()[0] / 2**20,
                     "dask_message_log": len(client.scheduler_comm.recent_message_log),
+                    "client_threads": me.num_threads(),
                     "scheduler_state": client.run_on_scheduler(scheduler_state),
                 }
             )
@@ -230,6 +232,9 @@ def main(argv=None):
             "dask_log_length": args.log_length,
             "dask_logs_bounded_in": "client, scheduler and workers",
             "traced": args.trace,
+            # glibc's malloc arenas (one per thread by default, up to 8 per core): the
+            # client's resident memory grew in steps with the default, flat with 2
+            "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
         },
         "minutes": args.minutes,
         "requests": served,
@@ -246,6 +251,8 @@ def main(argv=None):
     stem = "serving_soak"
     if args.log_length != dask.config.get("distributed.admin.low-level-log-length"):
         stem += f"_log{args.log_length}"
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        stem += f"_arena{os.environ['MALLOC_ARENA_MAX']}"
     stem += "" if args.minutes >= 10 else ".quick"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
     fig, ax = plt.subplots(figsize=(7, 4))
