@@ -71,6 +71,7 @@ def cache_mib(coded):
     """
     codec = _codec(coded)
     kept = 0 if codec is None else sum(stack.nbytes for _, stack in codec._slots.values())
+    kept += 0 if codec is None else codec._seen.nbytes
     return (sum(cache.nbytes for cache in _caches().values()) + kept) / 2**20
 
 
@@ -87,6 +88,11 @@ def cache_stats(coded):
             "mib": sum(stack.nbytes for _, stack in codec._slots.values()) / 2**20,
             "hits": codec.hits,
             "misses": codec.misses,
+        }
+        # sets seen once, with the decoders built then (admitted at a second sight)
+        stats["codec first sightings"] = {
+            "entries": len(codec._seen),
+            "mib": codec._seen.nbytes / 2**20,
         }
     return stats
 
