@@ -334,8 +334,9 @@ class Codec:
             with self._lock:  # every set seen before: one dictionary look-up per batch
                 slots, stack = self._slots.get(k, ({}, None))
                 where = [slots.get(key, -1) for key in keys]
-                self.hits += -1 not in where and len(where)
-            if -1 not in where:
+                known = -1 not in where
+                self.hits += len(where) if known else 0
+            if known:
                 return stack, np.array(where, dtype=np.intp)
             unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
             names = unique.tolist()
