@@ -27,7 +27,7 @@ import weakref
 #: the task group of every request's tasks (keys ``GROUP-<hex>-...``)
 GROUP = "sklearn-coded-stop"
 
-#: client -> the future of its keep-alive task
+#: client -> the future of its keep-alive task (dropped once the client is closed)
 _KEEP = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
@@ -57,6 +57,9 @@ def request_name(client):
     (3, [True])
     """
     with _LOCK:
+        # the future refers to its client, so a closed client's entry is dropped here
+        for closed in [other for other in list(_KEEP) if other.status in ("closing", "closed")]:
+            del _KEEP[closed]
         future = _KEEP.get(client)
         if future is None or future.status in ("cancelled", "error", "lost"):
             key = f"{GROUP}-{uuid.uuid4().hex}-keep"

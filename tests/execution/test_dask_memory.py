@@ -1,6 +1,7 @@
 """The dask scheduler's bookkeeping of requests stays bounded over many requests."""
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LinearRegression
 
 from sklearn_coded.execution import run_workers
@@ -26,3 +27,15 @@ def test_requests_one_after_another_open_no_new_span_or_task_group(dask_client):
             results[..., 0], model.predict(coded.reshape(12, 4)).reshape(6, 2)
         )
     assert dask_client.run_on_scheduler(_spans_and_groups) == first
+
+
+def test_a_closed_clients_keep_alive_is_let_go():
+    distributed = pytest.importorskip("distributed")
+    from sklearn_coded.execution._dask_group import _KEEP, request_name
+
+    with distributed.Client(processes=False, dashboard_address=None, n_workers=1) as client:
+        request_name(client)
+        assert client in _KEEP
+    with distributed.Client(processes=False, dashboard_address=None, n_workers=1) as other:
+        request_name(other)
+        assert client not in _KEEP and other in _KEEP
