@@ -9,18 +9,23 @@ process (the client) and of the scheduler process is sampled, with the requests
 served so far. Target: client and scheduler memory flat over the soak (here:
 the growth from the end of the first minute to the end, per served request,
 and in MiB), and the live Python objects by type at half time and at the end.
+Also sampled: what the scheduler keeps (spans, task groups, log records), and
+at the end every cache's entries, bytes, hits and misses. ``--log-length``
+bounds dask's own logs in every process (client, scheduler and workers).
 Writes benchmarks/results/serving_soak.json and .png (``serving_soak_log<L>.*``
 with ``--log-length L``, the dask client's message log; ``.quick`` below 10
 minutes).
 
     python benchmarks/bench_serving_soak.py --log-length 100   # 10 minutes
     python benchmarks/bench_serving_soak.py --minutes 1        # smoke run
+    MALLOC_ARENA_MAX=2 python benchmarks/bench_serving_soak.py --log-length 100
 """
 
 import argparse
 import collections
 import gc
 import json
+import os
 import platform
 import threading
 import time
@@ -40,20 +45,68 @@ from threadpoolctl import threadpool_limits
 CLIENTS, ROWS = 8, 64
 
 
-def cache_mib(coded):
-    """MiB held by the bounded operator caches (spline, Berrut, Lagrange) and the codec.
-
-    They fill as new survivor sets arrive (the interleaved assignment is drawn
-    afresh per request, so most requests bring one) up to their fixed limits.
-    """
-    from sklearn_coded.estimators import _predict
+def _caches():
+    """{name: ByteLRU} of the package's operator caches and float32 copies."""
+    from sklearn_coded.coding import _base
     from sklearn_coded.operators import _rational, _spline
 
-    caches = [getattr(module, name).cache for module in (_spline, _rational)
-              for name in dir(module) if hasattr(getattr(module, name), "cache")]  # fmt: skip
+    caches = {name: getattr(module, name).cache for module in (_spline, _rational)
+              for name in dir(module) if hasattr(getattr(module, name), "cache")}  # fmt: skip
+    caches["float32 copies"] = _base._float32_copies
+    return caches
+
+
+def _codec(coded):
+    from sklearn_coded.estimators import _predict
+
     state = _predict._SERVING.get(coded.clf)
-    codec = 0 if state is None else sum(stack.nbytes for _, stack in state[2]._slots.values())
-    return (sum(cache.nbytes for cache in caches) + codec) / 2**20
+    return None if state is None else state[2]
+
+
+def cache_mib(coded):
+    """MiB held by the bounded operator caches, the float32 copies and the codec's decoders.
+
+    A decoder is kept from its survivor set's second sight on (the interleaved
+    assignment is drawn afresh per request, so most sets never come back).
+    """
+    codec = _codec(coded)
+    kept = 0 if codec is None else sum(stack.nbytes for _, stack in codec._slots.values())
+    kept += 0 if codec is None else codec._seen.nbytes
+    return (sum(cache.nbytes for cache in _caches().values()) + kept) / 2**20
+
+
+def cache_stats(coded):
+    """Entries, MiB, hits and misses of every cache (the codec's: per batch)."""
+    stats = {
+        name: {"entries": len(c), "mib": c.nbytes / 2**20, "hits": c.hits, "misses": c.misses}
+        for name, c in _caches().items()
+    }
+    codec = _codec(coded)
+    if codec is not None:
+        stats["codec decoders"] = {
+            "entries": sum(len(slots) for slots, _ in codec._slots.values()),
+            "mib": sum(stack.nbytes for _, stack in codec._slots.values()) / 2**20,
+            "hits": codec.hits,
+            "misses": codec.misses,
+        }
+        # sets seen once, with the decoders built then (admitted at a second sight)
+        stats["codec first sightings"] = {
+            "entries": len(codec._seen),
+            "mib": codec._seen.nbytes / 2**20,
+        }
+    return stats
+
+
+def scheduler_state(dask_scheduler):
+    """What the scheduler keeps per request if anything: spans, task groups, logs, tasks."""
+    spans = dask_scheduler.extensions["spans"].spans
+    return {
+        "spans": len(spans),
+        "span_task_groups": sum(len(span.groups) for span in spans.values()),
+        "task_groups": len(dask_scheduler.task_groups),
+        "tasks": len(dask_scheduler.tasks),
+        "log_records": len(dask_scheduler._deque_handler.deque),
+    }
 
 
 def census():
@@ -114,6 +167,8 @@ def soak(minutes, every, trace=False):
                     "cache_mib": cache_mib(coded),
                     "traced_mib": tracemalloc.get_traced_memory()[0] / 2**20,
                     "dask_message_log": len(client.scheduler_comm.recent_message_log),
+                    "client_threads": me.num_threads(),
+                    "scheduler_state": client.run_on_scheduler(scheduler_state),
                 }
             )
             print(samples[-1], flush=True)
@@ -121,6 +176,7 @@ def soak(minutes, every, trace=False):
         for thread in threads:
             thread.join()
         censuses["end"] = (served[0], census())
+        censuses["caches"] = cache_stats(coded)
         if trace:
             sites = tracemalloc.take_snapshot().statistics("lineno")[:8]
             tracemalloc.stop()
@@ -148,13 +204,21 @@ def main(argv=None):
         "--log-length",
         type=int,
         default=dask.config.get("distributed.admin.low-level-log-length"),
-        help="messages the dask client keeps in its log (coded rows included)",
+        help="messages (coded rows included) and log records each dask process keeps",
     )
     parser.add_argument(
         "--trace", action="store_true", help="tracemalloc from minute 1 (slows serving)"
     )
     args = parser.parse_args(argv)
-    config = {"distributed.admin.low-level-log-length": args.log_length}
+    # dask's own logs are bounded but long by default (1000 messages per comm, the
+    # scheduler's to each worker carrying the coded rows; 10000 log records, two
+    # per request that cancels a straggler): the same shorter bound in every process
+    config = {
+        "distributed.admin.low-level-log-length": args.log_length,
+        "distributed.admin.log-length": args.log_length,
+    }
+    for key, value in config.items():  # the scheduler and workers read it at start
+        os.environ["DASK_" + key.upper().replace(".", "__").replace("-", "_")] = str(value)
     with threadpool_limits(limits=1), dask.config.set(config):
         samples, served, errors, censuses = soak(args.minutes, args.every, args.trace)
     objects = {}
@@ -171,7 +235,12 @@ def main(argv=None):
             "clients": CLIENTS,
             "rows": ROWS,
             "dask_low_level_log_length": args.log_length,
+            "dask_log_length": args.log_length,
+            "dask_logs_bounded_in": "client, scheduler and workers",
             "traced": args.trace,
+            # glibc's malloc arenas (one per thread by default, up to 8 per core): the
+            # client's resident memory grew in steps with the default, flat with 2
+            "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
         },
         "minutes": args.minutes,
         "requests": served,
@@ -182,11 +251,14 @@ def main(argv=None):
         "cache_growth": growth(samples, "cache_mib"),
         "traced_growth": growth(samples, "traced_mib"),
         "objects_second_half": objects,
+        "caches_at_end": censuses["caches"],
         "samples": samples,
     }
     stem = "serving_soak"
     if args.log_length != dask.config.get("distributed.admin.low-level-log-length"):
         stem += f"_log{args.log_length}"
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        stem += f"_arena{os.environ['MALLOC_ARENA_MAX']}"
     stem += "" if args.minutes >= 10 else ".quick"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -205,6 +277,7 @@ def main(argv=None):
     ax.legend()
     fig.tight_layout()
     fig.savefig(RESULTS / f"{stem}.png", dpi=100)
+    print("caches at the end:", result["caches_at_end"])
     print(
         f"{served} requests, {len(errors)} errors; client {result['client_growth']},"
         f" scheduler {result['scheduler_growth']}"

@@ -23,6 +23,7 @@ import numpy as np
 from ..coding import UncertifiedDecodeError, adversary_bound
 from ..coding._base import apply_operator
 from ..execution._run import finite_rows
+from ..operators._cache import SecondSight, transient
 
 
 class Group:
@@ -284,8 +285,8 @@ class Codec:
         encoded by :func:`encode_groups`).
     """
 
-    #: bytes of embedded decoder matrices kept per codec
-    max_bytes = 16 * 2**20
+    #: bytes of embedded decoder matrices kept per codec, and the most survivor sets
+    max_bytes, max_entries = 16 * 2**20, 4096
 
     def __init__(self, config):
         self.config = config
@@ -294,6 +295,8 @@ class Codec:
         self._gains = {}  # k -> max_i sum_j |E_ij| (coded_is_finite)
         self._fitted_decoders = {}
         self._slots = {}  # k -> ({survivor-set key: index}, stacked embedded matrices)
+        self._seen = SecondSight()  # a set is kept from its second sight on
+        self.hits = self.misses = 0  # batches whose survivor set was kept, and not
         #: seconds to the first tasks' results of recent requests (hedge_after="auto")
         self.hedge_samples = collections.deque(maxlen=256)
         self._lock = threading.Lock()
@@ -336,11 +339,14 @@ class Codec:
     def decoders(self, k, masks):
         """Embedded decoder matrices for survivor masks (n, N): ``(D, index)``.
 
-        ``D[index[b]]`` (k, N) decodes the batch of ``masks[b]``. Every survivor
-        set seen is kept (up to ``max_bytes``, then the cache starts again) in
-        one stacked array per k, found by the set's bits: a request costs one
-        dictionary look-up per distinct set, and no operator construction once
-        its sets have been seen. Thread-safe.
+        ``D[index[b]]`` (k, N) decodes the batch of ``masks[b]``. A survivor set
+        seen twice is kept (up to ``max_bytes`` and ``max_entries``, then the
+        cache starts again) in one stacked array per k, found by the set's bits:
+        a request costs one dictionary look-up per distinct set, and no operator
+        construction once its sets are kept. A set seen once is built for this
+        call only, and not kept by the operator caches either: on a cluster the
+        interleaved assignment of coded rows to physical workers is drawn per
+        request, so most sets never come back. Thread-safe.
         """
         n_coded = masks.shape[1]
         if n_coded <= 62:  # the set as the bits of one integer
@@ -348,7 +354,9 @@ class Codec:
             with self._lock:  # every set seen before: one dictionary look-up per batch
                 slots, stack = self._slots.get(k, ({}, None))
                 where = list(map(slots.get, keys))  # None for a set not seen yet
-            if None not in where:
+                known = None not in where
+                self.hits += len(where) if known else 0
+            if known:
                 return stack, np.array(where, dtype=np.intp)
             unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
             names = unique.tolist()
@@ -362,24 +370,46 @@ class Codec:
         with self._lock:
             slots, stack = self._slots.get(k, ({}, np.empty((0, k, n_coded))))
             new = [p for p, name in enumerate(names) if name not in slots]
-            if new:
-                if (len(slots) + len(new)) * size > self.max_bytes:  # full: start again
-                    slots, stack, new = {}, stack[:0], list(range(len(names)))
-                needed = len(slots) + len(new)
+            n_new = int(np.bincount(inverse.ravel(), minlength=len(names))[new].sum())
+            self.hits, self.misses = self.hits + inverse.size - n_new, self.misses + n_new
+            sights = {p: self._seen.admit((k, names[p])) for p in new}
+            kept = [p for p in new if sights[p][0]]
+            if kept:
+                n_kept = len(slots) + len(kept)
+                if n_kept * size > self.max_bytes or n_kept > self.max_entries:  # start again
+                    kept = [p for p in range(len(names)) if p in kept or names[p] in slots]
+                    slots, stack = {}, stack[:0]
+                needed = len(slots) + len(kept)
                 if needed > len(stack):  # grow geometrically: amortised O(1) per set
                     grown = np.empty((max(needed, 2 * len(stack), 16), k, n_coded))
                     grown[: len(slots)] = stack[: len(slots)]
                     stack = grown
-                decoder = self.decoder(k)
-                for p in new:
-                    survivors = np.flatnonzero(masks[first[p]])
-                    slot = len(slots)
-                    stack[slot] = 0.0
-                    stack[slot][:, survivors] = decoder.decoding_matrix(survivors)
-                    slots[names[p]] = slot
+                for p in kept:
+                    slots[names[p]] = len(slots)
+                    held = sights.get(p, (None, None))[1]  # built at its first sight
+                    if held is None:
+                        self._embed(stack[slots[names[p]]], masks[first[p]], k)
+                    else:
+                        stack[slots[names[p]]] = held
                 self._slots[k] = (slots, stack)
-            where = np.fromiter((slots[name] for name in names), np.intp, len(names))
-        return stack, where[inverse.ravel()]
+            if all(name in slots for name in names):
+                where = np.fromiter((slots[name] for name in names), np.intp, len(names))
+                return stack, where[inverse.ravel()]
+            out = np.empty((len(names), k, n_coded))  # this call's sets, kept or not
+            for p, name in enumerate(names):
+                if name in slots:
+                    out[p] = stack[slots[name]]
+                else:
+                    self._embed(out[p], masks[first[p]], k)
+                    self._seen.hold((k, name), out[p].copy())
+        return out, inverse.ravel()
+
+    def _embed(self, target, mask, k):
+        """Write D_F of the survivors ``mask`` into ``target`` (k, N), zero elsewhere."""
+        survivors = np.flatnonzero(mask)
+        target[:] = 0.0
+        with transient():  # kept here if it recurs, not again in the operator caches
+            target[:, survivors] = self.decoder(k).decoding_matrix(survivors)
 
 
 def request_layout(n_samples, batch_size, *, n_draws=1, fixed_size=False, rng=None, min_size=2):

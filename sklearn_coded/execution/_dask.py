@@ -34,13 +34,13 @@ import asyncio
 import contextlib
 import itertools
 import time
-import uuid
 import weakref
 
 import numpy as np
 
 from ._backends import _Clock, _Hedge, _sent_workers
 from ._collect import check_placement
+from ._dask_group import request_name
 from ._snapshot import _attribute_snapshot, _same_snapshot
 from ._tasks import worker_task
 
@@ -298,7 +298,7 @@ class _DaskFlag:
         from distributed import Event
 
         self.client = client
-        self.event = Event(f"sklearn-coded-stop-{uuid.uuid4().hex}")
+        self.event = Event(request_name(client))  # keeps the task group open
 
     def _send(self, operation):
         async def call():
