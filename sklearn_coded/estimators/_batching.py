@@ -169,7 +169,7 @@ def decode_groups(
     """
     n_coded, n_all, n_outputs = results.shape
     results = np.asarray(results, dtype=np.float64)
-    ok = np.asarray(returned, dtype=bool) & finite_rows(results)
+    ok = finite_rows(results, among=returned)
     decoded = np.zeros((n_samples, n_outputs), dtype=out_dtype)
     state = {
         "n_used": ok.sum(axis=0),  # docs/method.rst 8: results per batch, against the floor
@@ -376,17 +376,19 @@ class Codec:
             kept = [p for p in new if sights[p][0]]
             if kept:
                 n_kept = len(slots) + len(kept)
+                moved, old_stack = {}, stack  # sets kept before a restart: copied over
                 if n_kept * size > self.max_bytes or n_kept > self.max_entries:  # start again
                     kept = [p for p in range(len(names)) if p in kept or names[p] in slots]
-                    slots, stack = {}, stack[:0]
+                    moved, slots, stack = slots, {}, stack[:0]
                 needed = len(slots) + len(kept)
                 if needed > len(stack):  # grow geometrically: amortised O(1) per set
                     grown = np.empty((max(needed, 2 * len(stack), 16), k, n_coded))
                     grown[: len(slots)] = stack[: len(slots)]
                     stack = grown
                 for p in kept:
+                    # kept before the restart, else built at its first sight (or None)
+                    held = old_stack[moved[names[p]]] if names[p] in moved else sights[p][1]
                     slots[names[p]] = len(slots)
-                    held = sights.get(p, (None, None))[1]  # built at its first sight
                     if held is None:
                         self._embed(stack[slots[names[p]]], masks[first[p]], k)
                     else:
@@ -514,13 +516,11 @@ def decode_request(results, returned, groups, codec, n_samples, out=None, *, usa
     product with the embedded matrices of :meth:`Codec.decoders`. Interpolating
     or fixed-lam decoders only (no GCV, no located liars: see
     :func:`decode_groups`). ``usable=True``: ``returned`` already excludes the
-    rows that are not finite (:func:`~sklearn_coded.execution._collect.usable_rows`),
+    rows that are not finite (:func:`~sklearn_coded.execution._collect.finite_rows`),
     so they are not checked again.
     """
     n_coded, _, n_outputs = results.shape
-    ok = np.asarray(returned, dtype=bool)
-    if not usable:
-        ok = ok & finite_rows(results)
+    ok = np.asarray(returned, dtype=bool) if usable else finite_rows(results, among=returned)
     Y = np.array(results, dtype=np.float64)  # a copy: the missing rows become 0
     Y[~ok] = 0.0
     if out is None:

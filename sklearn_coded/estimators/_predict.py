@@ -12,8 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..coding._registry import find_scheme, get_scheme
 from ..coding._systematic import exact_first, exact_stop
 from ..execution import check_stragglers
-from ..execution._collect import usable_rows
-from ..execution._run import simulated_deadline
+from ..execution._run import finite_rows, simulated_deadline
 from ._batching import (
     Codec,
     chunk_layout,
@@ -152,7 +151,7 @@ class _StreamingPredict:
         """A chunk's decoded rows: one batched product, or batch by batch (docs/method.rst 3, 8)."""
         codec, decoder = coders
         tic = time.perf_counter()
-        ok = usable_rows(results, returned)  # returned and finite: checked once
+        ok = finite_rows(results, among=returned)  # returned and finite: checked once
         n_ok = ok.sum(axis=0)
         fast = plan.lam_dec != "gcv" and not plan.n_adversaries
         if fast and n_ok.min() >= plan.min_results:  # every batch above the floor

@@ -74,7 +74,7 @@ def keep_exact_rows(decoded, results, returned, groups, plan):
     lost = nan_rows(decoded)
     if not lost.any():
         return lost
-    ok = np.asarray(returned, dtype=bool) & finite_rows(results)
+    ok = finite_rows(results, among=returned)
     exact = np.full(decoded.shape, np.nan)
     multiplicity = np.zeros(n_rows)
     start = 0

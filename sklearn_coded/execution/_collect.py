@@ -197,7 +197,7 @@ def _as_outputs(outputs, n_rows, n_outputs=None):
     return outputs
 
 
-def finite_rows(results):
+def finite_rows(results, among=None):
     """(N, B) bool: ``results[i, b]`` is finite in every output column.
 
     The same as ``np.isfinite(results).all(axis=2)`` in a fraction of its time on
@@ -205,32 +205,20 @@ def finite_rows(results):
     infinity makes the sum non-finite), and only the rows whose sum is not
     finite (missing workers, or finite values whose sum overflows) are checked
     element by element. Any memory layout (a transposed view is not copied).
+    ``among`` (N, B) bool, optional: the rows outside it are False and never
+    checked (``among & finite_rows(results)``, the returned rows of a request
+    without re-checking the lost ones, NaN by construction).
     """
     if results.dtype.kind != "f" or results.ndim < 2 or results.shape[-1] == 0:
-        return np.isfinite(results).all(axis=-1)
+        ok = np.isfinite(results).all(axis=-1)
+        return ok if among is None else ok & np.asarray(among, dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):
         ok = np.isfinite(np.matmul(results, np.ones(results.shape[-1], dtype=results.dtype)))
-    bad = ~ok
-    if bad.any():
-        ok[bad] = np.isfinite(results[bad]).all(axis=-1)
-    return ok
-
-
-def usable_rows(results, returned):
-    """(N, B) bool: ``returned & finite_rows(results)``, without re-checking lost rows.
-
-    The rows not ``returned`` (NaN where workers were missing) are excluded
-    anyway, so only returned rows whose row sum is not finite (an infinity, a
-    NaN, or finite values whose sum overflows) are checked element by element:
-    the same mask as ``returned & finite_rows(results)``.
-    """
-    returned = np.asarray(returned, dtype=bool)
-    if results.dtype.kind != "f" or results.ndim < 2 or results.shape[-1] == 0:
-        return returned & finite_rows(results)
-    with np.errstate(over="ignore", invalid="ignore"):
-        ok = np.isfinite(np.matmul(results, np.ones(results.shape[-1], dtype=results.dtype)))
-    ok &= returned
-    suspect = returned & ~ok
+    suspect = ~ok
+    if among is not None:
+        among = np.asarray(among, dtype=bool)
+        ok &= among
+        suspect &= among
     if suspect.any():
         ok[suspect] = np.isfinite(results[suspect]).all(axis=-1)
     return ok

@@ -464,7 +464,7 @@ def _evaluate(model, method, coded, missing, min_results):
         results = outputs.reshape(n_workers, n_batches, -1)
     with np.errstate(over="ignore", invalid="ignore"):  # a NaN or infinity: a non-finite sum
         every_row_finite = results.dtype.kind == "f" and np.isfinite(results.sum())
-    returned = ~missing if every_row_finite else ~missing & finite_rows(results)
+    returned = ~missing if every_row_finite else finite_rows(results, among=~missing)
     _check_insufficient(returned, min_results, {}, n_workers)
     if not returned.all():
         results = results.copy(order="K")  # batch-major stays batch-major: a flat copy

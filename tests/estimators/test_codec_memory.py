@@ -72,3 +72,25 @@ def test_kept_sets_stay_within_the_entry_bound():
         codec.decoders(K, masks)
         codec.decoders(K, masks)  # seen twice: kept
         assert 1 <= _n_kept(codec) <= 5
+
+
+def test_a_restart_moves_the_kept_sets_over_without_building_them_again():
+    codec, rng = _codec(), np.random.default_rng(3)
+    codec.max_entries = 2
+    a, b = _late_task_masks(rng, n_batches=1), _late_task_masks(rng, n_batches=1)
+    for masks in (a, a, b, b):  # both kept (seen twice)
+        codec.decoders(K, masks)
+    assert _n_kept(codec) == 2
+    c = _late_task_masks(rng, n_batches=1)
+    codec.decoders(K, np.concatenate([c, a]))  # c built once, at its first sight
+    misses = _collocation.cache.misses
+    D, index = codec.decoders(K, np.concatenate([c, a]))  # c kept: past 2 entries, restart
+    assert _n_kept(codec) == 2  # c and a, which this call asked for; b dropped
+    assert _collocation.cache.misses == misses  # a moved over, c held from its first sight
+    for masks in (c, a):
+        survivors = np.flatnonzero(masks[0])
+        with transient():
+            direct = codec.decoder(K).decoding_matrix(survivors)
+        row = D[index[0 if masks is c else 1]]
+        np.testing.assert_array_equal(row[:, survivors], direct)
+        assert not row[:, ~masks[0]].any()

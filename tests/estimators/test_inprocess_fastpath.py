@@ -23,7 +23,7 @@ from sklearn_coded.estimators._batching import (
     request_layout,
 )
 from sklearn_coded.execution import FixedStragglers, RandomStragglers
-from sklearn_coded.execution._collect import finite_rows, nan_rows, usable_rows
+from sklearn_coded.execution._collect import finite_rows, nan_rows
 from sklearn_coded.execution._run import run_drawn
 
 K, N = 16, 32
@@ -128,7 +128,7 @@ def test_run_drawn_on_batch_major_rows_equals_contiguous_rows(data):
     np.testing.assert_array_equal(ok_a, ~missing)
 
 
-def test_usable_rows_and_nan_rows_equal_the_elementwise_checks():
+def test_finite_rows_among_returned_and_nan_rows_equal_the_elementwise_checks():
     rng = np.random.default_rng(1)
     results = rng.normal(size=(9, 7, 4))
     results[rng.random((9, 7)) < 0.2] = np.nan
@@ -138,8 +138,10 @@ def test_usable_rows_and_nan_rows_equal_the_elementwise_checks():
     results[4, 5] = [np.inf, -np.inf, 0, 0]
     returned = rng.random((9, 7)) < 0.8
     expected = returned & np.isfinite(results).all(axis=2)
-    np.testing.assert_array_equal(usable_rows(results, returned), expected)
-    np.testing.assert_array_equal(usable_rows(results, returned), returned & finite_rows(results))
+    np.testing.assert_array_equal(finite_rows(results, among=returned), expected)
+    np.testing.assert_array_equal(
+        finite_rows(results, among=returned), returned & finite_rows(results)
+    )
     flat = results.reshape(-1, 4)
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(nan_rows(flat), np.isnan(flat).any(axis=1))
