@@ -18,8 +18,6 @@ minutes).
 
     python benchmarks/bench_serving_soak.py --log-length 100   # 10 minutes
     python benchmarks/bench_serving_soak.py --minutes 1        # smoke run
-    python benchmarks/bench_serving_soak.py --log-length 100 --no-spans  # scheduler
-    # without dask's spans extension (benchmarks/_no_spans.py): what the spans cost
     MALLOC_ARENA_MAX=2 python benchmarks/bench_serving_soak.py --log-length 100
 """
 
@@ -123,14 +121,13 @@ def census_growth(before, after, top=12):
     return dict(sorted(grown.items(), key=lambda item: -item[1])[:top])
 
 
-def soak(minutes, every, trace=False, no_spans=False):
+def soak(minutes, every, trace=False):
     X, y = make_data(6000, seed=1)
     mlp = train_mlp(X[:2000], y[:2000])
     X_serve = X[2000:]
     me = psutil.Process()
     samples, served, errors = [], [0], []
-    preload = ("--preload", "_no_spans") if no_spans else ()  # benchmarks/_no_spans.py
-    with cli_cluster(N_WORKERS, preload) as (client, scheduler_process):
+    with cli_cluster(N_WORKERS) as (client, scheduler_process):
         scheduler = psutil.Process(scheduler_process.pid)
         coded = Coded(client, SlowWorker(mlp, None), X, y, coalesce=True)
         stop = time.monotonic() + 60 * minutes
@@ -212,13 +209,9 @@ def main(argv=None):
     parser.add_argument(
         "--trace", action="store_true", help="tracemalloc from minute 1 (slows serving)"
     )
-    parser.add_argument(
-        "--no-spans", action="store_true", help="the scheduler keeps no spans (_no_spans.py)"
-    )
     args = parser.parse_args(argv)
-    # dask's own logs are bounded but long by default (1000 messages per comm, the
-    # scheduler's to each worker carrying the coded rows; 10000 log records, two
-    # per request that cancels a straggler): the same shorter bound in every process
+    # dask's own logs are bounded but long by default (1000 messages per comm,
+    # 10000 log records): the same shorter bound in every process
     config = {
         "distributed.admin.low-level-log-length": args.log_length,
         "distributed.admin.log-length": args.log_length,
@@ -226,9 +219,7 @@ def main(argv=None):
     for key, value in config.items():  # the scheduler and workers read it at start
         os.environ["DASK_" + key.upper().replace(".", "__").replace("-", "_")] = str(value)
     with threadpool_limits(limits=1), dask.config.set(config):
-        samples, served, errors, censuses = soak(
-            args.minutes, args.every, args.trace, args.no_spans
-        )
+        samples, served, errors, censuses = soak(args.minutes, args.every, args.trace)
     objects = {}
     if "half" in censuses:  # live Python objects gained over the second half, by type
         (n_half, half), (n_end, end) = censuses["half"], censuses["end"]
@@ -246,7 +237,6 @@ def main(argv=None):
             "dask_log_length": args.log_length,
             "dask_logs_bounded_in": "client, scheduler and workers",
             "traced": args.trace,
-            "scheduler_spans": not args.no_spans,
             # glibc's malloc arenas (one per thread by default, up to 8 per core): the
             # client's resident memory grew in steps with the default, flat with 2
             "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
@@ -268,7 +258,6 @@ def main(argv=None):
         stem += f"_log{args.log_length}"
     if os.environ.get("MALLOC_ARENA_MAX"):
         stem += f"_arena{os.environ['MALLOC_ARENA_MAX']}"
-    stem += "_nospans" if args.no_spans else ""
     stem += "" if args.minutes >= 10 else ".quick"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -85,14 +85,14 @@ def _start(*args):
 
 
 @contextlib.contextmanager
-def cli_cluster(n_workers, scheduler_args=()):
+def cli_cluster(n_workers):
     """Yield ``(client, scheduler process)`` of a cluster started from the command line."""
     address = f"tcp://127.0.0.1:{_free_port()}"
     processes, client = [], None
     try:
         processes.append(
             _start("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                   "--no-dashboard", *scheduler_args)
+                   "--no-dashboard")
         )  # fmt: skip
         for i in range(n_workers):
             processes.append(

@@ -12,9 +12,10 @@ one chunk.
   flag is a ``threading.Event`` for a thread pool, a
   :class:`~._futures.FileFlag` for anything else (process pools, whose
   processes share this machine's file system).
-- :func:`~._dask.run_on_dask`, a ``distributed.Client``: the model is
-  scattered to every worker once per client and model; the flag is a
-  ``distributed.Event``.
+- :func:`~._dask.run_on_dask`, a ``distributed.Client``: the model is held
+  on every worker by a :class:`~._tasks.ModelServer` (a dask actor), built
+  once per client and model; a task is a direct message to it, and the flag
+  is a ``threading.Event`` on the worker, set by a stop message.
 
 This module holds what both share: the submission order, the clock and the
 clean-up of a request's stop flag.
@@ -168,9 +169,8 @@ class _Hedge:
 def _clear_when_done(stop, futures):
     """Clear a request's shared stop flag once none of its tasks can still read it.
 
-    A set ``distributed.Event`` lives on the scheduler, and a ``FileFlag`` on
-    disk, until cleared; clearing it while a stopped task still runs would let
-    that task go on.
+    A set ``FileFlag`` lives on disk until cleared; clearing it while a
+    stopped task still runs would let that task go on.
     """
     pending = [future for future in futures if not future.done()]
     if not pending:

@@ -3,57 +3,47 @@
 Everything a request does runs in one coroutine on the client's event loop and
 is bounded by the request's :class:`~._backends._Clock`, from the call on:
 
-- **The model, one copy per worker.** It is scattered to every running worker
-  under a key of its own (:class:`_Copies`), once per client and model, and
-  each task reads the copy on the worker it is pinned to. dask's Active
+- **The model, one server per worker.** It is scattered to every running
+  worker under a key of its own, once per client and model, and a
+  :class:`~._tasks.ModelServer` (a dask actor) built from it there holds it
+  for as long as the client keeps it (:class:`_Copies`). dask's Active
   Memory Manager drops extra *replicas* of a key within seconds, which left a
   broadcast model on one worker that, frozen, stalled every request; a key
   with one replica is never dropped, so no request depends on one worker
   holding the only copy. A worker that joins (or whose copy was lost) gets its
   copy in the background; a request waits only while no worker has one.
-- **Tasks pinned to the workers holding copies**, spread over their threads
-  in submission order, and sent in graphs of at most :data:`GRAPH_BYTES`, so
-  that dask does not warn about large graphs.
-- **Results fetched one by one from the worker that computed them** (one hop;
-  through the scheduler when that worker no longer has it) within the time
-  limit: a result held by a frozen worker delays only itself (the client's
-  shared gather waits for every key it fetches, and logs a warning per failure).
-- **Few scheduler round trips per request**: the list of running workers is
-  reused for :data:`WORKERS_TTL` seconds, a task reads the stop flag at most
-  every :data:`FLAG_EVERY` seconds (one that starts sooner after being sent
-  computes without asking), and the flag is set only while a task of the
-  request is still running.
-- **Nothing left behind**: a finished request cancels its queued tasks and
-  clears its stop flag :data:`CLEAR_AFTER` seconds later.
+- **One direct message per coded worker**, to the server of the physical
+  worker it is placed on (spread over the servers' threads in submission
+  order), answered by its outputs: a request adds no task, key or span to the
+  scheduler, whose memory stays flat however many requests go by; the list
+  of running workers is the only thing asked of it, at most every
+  :data:`WORKERS_TTL` seconds. A worker that died answers with an error.
+- **Stragglers stopped by a message**: once the request has what it needs,
+  each worker with unanswered calls is told to stop it (its calls then
+  return at once, or within one chunk). Those calls are kept until they
+  answer (at most :data:`MAX_BACKLOG` per worker), and a worker with one older
+  than :data:`UNRESPONSIVE_AFTER` seconds (frozen, or stuck in a long
+  computation) gets no coded rows of new requests until it answers, unless
+  every worker is in that state.
 - **A lost scheduler** (the client reconnecting or closed) ends the request
-  at once, recorded in ``collection.lost``; the stop flag is set and cleared
-  without waiting for the scheduler.
+  at once, recorded in ``collection.lost``.
 """
 
 import asyncio
-import contextlib
-import itertools
 import time
+import uuid
 import weakref
 
 import numpy as np
 
 from ._backends import _Clock, _Hedge, _sent_workers
 from ._collect import check_placement
-from ._dask_group import request_name
 from ._snapshot import _attribute_snapshot, _same_snapshot
-from ._tasks import worker_task
-
-#: Newer requests get a higher dask priority, so that tasks of an earlier request
-#: that are stopped but still queued never delay the tasks of a later one.
-_PRIORITY = itertools.count(1)
+from ._tasks import ModelServer
 
 #: Per client: {id(model): _Copies}. An entry's futures hold their client, so
 #: the weak keys alone would not free a closed client: closed ones are dropped.
 _COPIES = weakref.WeakKeyDictionary()
-
-#: Most bytes of coded rows sent in one graph (dask warns above 10 MB).
-GRAPH_BYTES = 4 * 2**20
 
 #: Per client: (monotonic time, {address: threads}) of its running workers.
 _WORKERS = weakref.WeakKeyDictionary()
@@ -61,14 +51,18 @@ _WORKERS = weakref.WeakKeyDictionary()
 #: Seconds a list of the running workers is reused before the scheduler is asked again.
 WORKERS_TTL = 1.0
 
-#: Seconds between two reads of the stop flag inside a task (each read is a round
-#: trip to the scheduler): a task that starts within this time of being sent, and
-#: chunks computed within it, skip the read; stragglers still stop within it.
-FLAG_EVERY = 0.05
+#: Per client: {address: {call: monotonic time sent}}, the unanswered calls of ended requests.
+_BACKLOG = weakref.WeakKeyDictionary()
 
-#: Seconds from the end of a request to the clearing of its stop flag (a running
-#: task reads the flag within FLAG_EVERY and one chunk, long before this).
-CLEAR_AFTER = 1.0
+#: Seconds after which a worker with an unanswered call of an ended request is
+#: left out of new requests' placement (frozen, or stuck in a long computation).
+UNRESPONSIVE_AFTER = 2.0
+
+#: Most unanswered calls of ended requests kept per worker; older ones are cancelled.
+MAX_BACKLOG = 64
+
+#: Seconds a stop message may take (a frozen worker never answers it).
+STOP_WITHIN = 10.0
 
 #: Seconds between checks that the scheduler is still connected.
 _POLL = 0.1
@@ -131,10 +125,18 @@ class _Copies:
 
 
 async def _send_copy(client, model, address):
-    """A copy of ``model`` on the worker ``address``, or the exception that stopped it."""
+    """A :class:`~._tasks.ModelServer` of ``model`` on the worker ``address`` (its future),
+    or the exception that stopped it."""
     try:
         # hash=False: a key of its own per copy (hashing would also cost a pickle).
-        return await client.scatter(model, workers=[address], hash=False, asynchronous=True)
+        copy = await client.scatter(model, workers=[address], hash=False, asynchronous=True)
+        server = client.submit(
+            ModelServer, copy, actor=True, workers=[address], allow_other_workers=False,
+            pure=False, key=f"sklearn-coded-server-{uuid.uuid4().hex}",
+        )  # fmt: skip
+        # once built, the server holds the model and the scattered copy is let go
+        error = await server.exception(asynchronous=True)
+        return server if error is None else error
     except Exception as error:  # the worker left, the scheduler was lost: sent again later
         return error
 
@@ -272,68 +274,50 @@ def _placement(sent, nthreads):
     return {int(worker): slots[i % len(slots)] for i, worker in enumerate(sent)}
 
 
-def _graphs(workers, coded):
-    """Split ``workers`` into runs whose coded rows fit in GRAPH_BYTES (one graph each)."""
-    run, size = [], 0
-    for worker in workers:
-        nbytes = coded[worker].nbytes
-        if run and size + nbytes > GRAPH_BYTES:
-            yield run
-            run, size = [], 0
-        run.append(worker)
-        size += nbytes
-    if run:
-        yield run
+def _responsive(client, addresses):
+    """``addresses`` less those holding a call older than :data:`UNRESPONSIVE_AFTER` s.
 
-
-class _DaskFlag:
-    """A request's stop flag: a ``distributed.Event`` set and cleared without waiting.
-
-    Tasks get the ``Event`` itself (it pickles as its name); the master sets
-    and clears it by messages to the scheduler, so that a lost scheduler
-    cannot block the end of a request.
+    Only calls of ended requests count (:func:`_leave_behind`): a frozen or
+    stuck worker is left out of the next requests' placement until they return.
+    When every worker is stuck, all are used (a request may outlast them).
     """
-
-    def __init__(self, client):
-        from distributed import Event
-
-        self.client = client
-        self.event = Event(request_name(client))  # keeps the task group open
-
-    def _send(self, operation):
-        async def call():
-            with contextlib.suppress(Exception):  # also a client closed since
-                handler = getattr(self.client.scheduler, operation)
-                await asyncio.wait_for(handler(name=self.event.name), 10)
-
-        with contextlib.suppress(Exception):
-            self.client.loop.add_callback(call)
-
-    def set(self):
-        self._send("event_set")
-
-    def clear(self):
-        self._send("event_clear")
+    now, backlog = time.monotonic(), _BACKLOG.get(client, {})
+    stuck = {address for address, calls in backlog.items()
+             if calls and now - min(calls.values()) > UNRESPONSIVE_AFTER}  # fmt: skip
+    return [address for address in addresses if address not in stuck] or list(addresses)
 
 
-async def _direct(client, key, address, clock):
-    """The result ``key`` fetched from the worker it was pinned to, or None if not there.
+def _leave_behind(client, calls):
+    """Keep an ended request's unanswered calls ({call: (address, sent at)}) until they end.
 
-    One hop (worker to client) instead of two through the scheduler; bounded by
-    the request's clock like every other call, so a frozen worker delays only this.
+    They run to their end (cancelling a call would close its connection), but
+    at most :data:`MAX_BACKLOG` per worker: older ones are cancelled.
     """
-    from distributed.utils_comm import gather_from_workers
+    for closed in [other for other in list(_BACKLOG) if other.status in ("closing", "closed")]:
+        del _BACKLOG[closed]
+    backlog = _BACKLOG.setdefault(client, {})
+    for call, (address, sent) in calls.items():
+        mine = backlog.setdefault(address, {})
+        mine[call] = sent
+        call.add_done_callback(lambda done, mine=mine: mine.pop(done, None))
+        while len(mine) > MAX_BACKLOG:
+            oldest = min(mine, key=mine.get)
+            del mine[oldest]
+            oldest.cancel()
 
-    # Shielded: a request that ends (or runs out of time) while a fetch is under way
-    # stops waiting for it, but the exchange with the worker runs to its end, so the
-    # worker is not left with a connection closed before the client's reply.
-    fetch = asyncio.ensure_future(gather_from_workers({key: [address]}, rpc=client.rpc))
-    fetch.add_done_callback(_retrieve)
-    try:
-        data, *_ = await _bounded(asyncio.shield(fetch), clock, client, "the results")
-    except (_SchedulerLostError, _OutOfTimeError, OSError):
-        return None
-    return data.get(key, _MISSING)
+
+async def _call(client, address, server, function, *args):
+    """``function(*args)`` of the :class:`~._tasks.ModelServer` ``server`` on ``address``.
+
+    A direct message to the worker, as ``distributed.Actor`` sends it; returns
+    the result, or the exception the method raised.
+    """
+    from distributed.protocol import to_serialize
+
+    response = await client.rpc(address).actor_execute(
+        actor=server, function=function, args=[to_serialize(arg) for arg in args], kwargs={}
+    )
+    return response["result"] if response["status"] == "OK" else response["exception"]
 
 
 def _retrieve(task):
@@ -342,88 +326,20 @@ def _retrieve(task):
         task.exception()
 
 
-_MISSING = object()
+def _stop(client, request, servers):
+    """Tell each of ``servers`` ({address: key}) that ``request`` has ended, without waiting."""
+    for address, server in servers.items():
+        stop = _call(client, address, server, "stop", request)
+        asyncio.ensure_future(asyncio.wait_for(stop, STOP_WITHIN)).add_done_callback(_retrieve)
 
 
-async def _outcome(client, future, clock, address=None):
-    """The result of a finished task, or why there is none.
+def _outcome(call):
+    """The result of a finished call, or the exception that ended it."""
+    if call.cancelled():
+        from concurrent.futures import CancelledError
 
-    Fetched from its worker directly when ``address`` is given, else (or when the
-    worker no longer has it) through the scheduler.
-    """
-    from concurrent.futures import CancelledError
-
-    if future.status == "error":
-        return await future.exception(asynchronous=True)
-    if future.status != "finished":
-        return CancelledError(f"the task ended as {future.status!r}")
-    if address is not None:
-        data = await _direct(client, future.key, address, clock)
-        if data is not None and data is not _MISSING:
-            return data
-    try:
-        response = await _bounded(
-            client.scheduler.gather(keys=[future.key]), clock, client, "the results"
-        )
-    except (_SchedulerLostError, _OutOfTimeError) as error:
-        return RuntimeError(str(error))
-    if response.get("status") != "OK":
-        return RuntimeError("the worker holding the result was lost before it was fetched")
-    return response["data"][future.key]
-
-
-async def _pump(client, futures, keys, clock, outcomes, where=None):
-    """Put (key, outcome) into ``outcomes`` as the tasks end, in the order they end.
-
-    ``where`` ({key: address}) names the worker each result is fetched from.
-    """
-    from distributed import as_completed
-
-    fetches = set()
-    where = {} if where is None else where
-
-    async def fetch(future):
-        try:
-            outcome = await _outcome(client, future, clock, where.get(future.key))
-        except Exception as error:  # whatever went wrong, the task has an outcome
-            outcome = error
-        outcomes.put_nowait((future.key, outcome))
-
-    try:
-        async for future in as_completed(futures, loop=client.loop):
-            fetches.add(asyncio.ensure_future(fetch(future)))
-        await asyncio.gather(*fetches)
-    finally:
-        for task in fetches:
-            task.cancel()
-
-
-def _submit(client, tasks, copies, coded, plan, method, chunk_size, flag, priority, keys):
-    """Send ``tasks`` ({coded worker: address}), pinned; record {key: coded worker} in ``keys``."""
-    futures = []
-    for address in sorted(set(tasks.values())):
-        mine = [worker for worker, there in tasks.items() if there == address]
-        for run in _graphs(mine, coded):
-            names = [f"{flag.event.name}-{method}-{worker}-{len(keys) + i}" for i, worker in
-                     enumerate(run)]  # fmt: skip
-            futures += client.map(
-                worker_task,
-                [coded[worker] for worker in run],
-                [float(plan.delays[worker]) for worker in run],
-                model=copies[address],
-                method=method,
-                stop=flag.event,
-                chunk_size=chunk_size,
-                sent_at=time.time(),
-                every=FLAG_EVERY,
-                key=names,
-                pure=False,
-                priority=priority,
-                workers=[address],
-                allow_other_workers=False,
-            )
-            keys.update(zip(names, run, strict=True))
-    return futures
+        return CancelledError("the call was cancelled")
+    return call.exception() or call.result()
 
 
 async def _ready(client, model, clock, sent, collection):
@@ -457,78 +373,69 @@ async def _request(
     nthreads, copies = await _ready(client, model, clock, sent, collection)
     if not copies:
         return
-    placement = _placement(sent, {a: nthreads[a] for a in copies})
+    placement = _placement(sent, {a: nthreads[a] for a in _responsive(client, sorted(copies))})
     if private is not None:  # coded rows per process, each task's rows over its batches
         n_batches, held = collection.returned.shape[1], dict.fromkeys(placement.values(), 0)
         for worker, address in placement.items():
             held[address] += len(coded[worker]) // n_batches
         check_placement(held, private)
-    flag = _DaskFlag(client)
-    priority = next(_PRIORITY)
-    keys, retried, pumps = {}, set(), []
-    outcomes = asyncio.Queue()
-
-    used = {}  # coded worker -> the copy of the model its task reads
+    request = uuid.uuid4().hex
+    calls, pending, retried = {}, set(), set()  # calls: {call: (coded worker, address, sent)}
+    used = {}  # coded worker -> the server its call went to
 
     def submit(tasks, copies):
-        used.update({worker: copies[address] for worker, address in tasks.items()})
-        futures = _submit(
-            client, tasks, copies, coded, plan, method, chunk_size, flag, priority, keys
-        )
-        all_futures.extend(futures)
-        where = {future.key: tasks[keys[future.key]] for future in futures}
-        pumps.append(asyncio.ensure_future(_pump(client, futures, keys, clock, outcomes, where)))
+        for worker, address in tasks.items():
+            used[worker] = copies[address]
+            call = asyncio.ensure_future(_call(
+                client, address, copies[address].key, "run", request, coded[worker],
+                float(plan.delays[worker]), method, chunk_size,
+            ))  # fmt: skip
+            call.add_done_callback(_retrieve)
+            calls[call] = (worker, address, time.monotonic())
+            pending.add(call)
 
-    all_futures = []
     hedge = _Hedge(hedge, sent, clock)
     try:
         submit({w: a for w, a in placement.items() if w not in hedge.later}, copies)
-        n_pending = len(sent) - len(hedge.later)
-        while n_pending or hedge.later:
+        while pending or hedge.later:
             _check_connected(client)
-            if hedge.due(n_pending):  # the held tasks go out, each to a worker with a copy
+            if hedge.due(len(pending)):  # the held calls go out, each to a worker with a copy
                 later, live = hedge.take(), sorted(copies)
                 submit({w: placement[w] if placement[w] in copies else live[i % len(live)]
                         for i, w in enumerate(later)}, copies)  # fmt: skip
-                n_pending += len(later)
             wait = clock.wait()
-            try:
-                key, outcome = await asyncio.wait_for(
-                    outcomes.get(), hedge.wait(_POLL if wait is None else min(wait, _POLL))
-                )
-            except TimeoutError:
-                if clock.ends(collection):
-                    return
-                continue
-            worker = keys[key]
-            hedge.saw(outcome)
-            if (
-                isinstance(outcome, BaseException)
-                and worker not in retried
-                and used[worker].status != "finished"
-                and private is None  # never a second share of the rows on one process
-            ):
-                # Its copy of the model was lost (a worker died, or the scheduler forgot
-                # it): once per coded worker, send the task again with a live copy.
-                retried.add(worker)
-                copies, _ = await _await_copies(client, model, nthreads, clock)
-                if copies:
-                    placement[worker] = sorted(copies)[len(retried) % len(copies)]
-                    submit({worker: placement[worker]}, copies)
-                    continue
-            n_pending -= 1
-            if collection.add(worker, outcome) or clock.ends(collection):
+            wait = hedge.wait(_POLL if wait is None else min(wait, _POLL))
+            if pending:
+                done, _ = await asyncio.wait(pending, timeout=wait, return_when="FIRST_COMPLETED")
+            else:
+                done = await asyncio.sleep(wait, set())
+            if not done and clock.ends(collection):
                 return
+            for call in done:
+                pending.discard(call)
+                worker, outcome = calls[call][0], _outcome(call)
+                hedge.saw(outcome)
+                if (
+                    (isinstance(outcome, OSError) or used[worker].status != "finished")
+                    and worker not in retried
+                    and private is None
+                ):
+                    # Its worker died or cannot be reached (or the scheduler forgot its
+                    # server): once per coded worker, send the call again to another
+                    # server; never a second share of a private request's rows.
+                    retried.add(worker)
+                    copies, _ = await _await_copies(client, model, nthreads, clock)
+                    others = [a for a in _responsive(client, sorted(copies)) if a != calls[call][1]]
+                    if others:
+                        placement[worker] = others[len(retried) % len(others)]
+                        submit({worker: placement[worker]}, copies)
+                        continue
+                if collection.add(worker, outcome) or clock.ends(collection):
+                    return
     finally:
-        for pump in pumps:
-            pump.cancel()
-        pending = [future for future in all_futures if not future.done()]
-        if pending:  # else no task can read the flag
-            flag.set()
-            # queued tasks are dropped, not started only to read the flag and skip
-            with contextlib.suppress(Exception):
-                await client.cancel(pending, asynchronous=True, reason="request done")
-            client.loop.call_later(CLEAR_AFTER, flag.clear)
+        if pending:  # the stragglers stop, and are watched until they answer
+            _stop(client, request, {calls[c][1]: used[calls[c][0]].key for c in pending})
+            _leave_behind(client, {c: calls[c][1:] for c in pending})
 
 
 def run_on_dask(

@@ -207,13 +207,12 @@ def run_workers(
     master keeps results in the order they arrive until it has enough (or the
     time limits end the request, or every task has ended), then sets a stop
     flag: a
-    ``threading.Event`` for thread pools, a ``distributed.Event`` for dask, a
-    flag file for other executors (process pools, whose processes share this
-    machine's file system). Tasks wait out injected latency on that flag and
-    check it between chunks (on dask, where a check is a round trip to the
-    scheduler, at most every 50 ms, and before the first chunk only if the task
-    waited that long to start), so stragglers free their worker threads at once
-    instead of slowing the next request.
+    ``threading.Event`` for thread pools and on each dask worker (set there by
+    a stop message to the worker's model server), a flag file for other
+    executors (process pools, whose processes share this machine's file
+    system). Tasks wait out injected latency on that flag and check it before
+    every chunk, so stragglers free their worker threads at once instead of
+    slowing the next request.
 
     Time limits: once the straggler plan's ``deadline`` has passed, the master
     decodes from whoever has answered as soon as every batch has

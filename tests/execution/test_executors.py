@@ -159,43 +159,70 @@ def test_dask_sends_the_model_once_and_again_after_a_refit(dask_client):
     coded = rng.normal(size=(5, 3, 4))
 
     def model_keys():
-        # {key: number of workers holding it}
+        # {prefix: [number of workers holding each key with that prefix]}
         return dask_client.run_on_scheduler(
             lambda dask_scheduler: {
-                key: len(task.who_has or ())
-                for key, task in dask_scheduler.tasks.items()
-                if str(key).startswith("LinearRegression-")
+                prefix: sorted(
+                    len(task.who_has or ())
+                    for key, task in dask_scheduler.tasks.items()
+                    if str(key).startswith(prefix)
+                )
+                for prefix in ("LinearRegression-", "sklearn-coded-server-")
             }
         )
 
+    earlier = model_keys()["sklearn-coded-server-"]  # other tests' servers
     for _ in range(3):
         results, _ = run_workers(model, "predict", coded, executor=dask_client)
         np.testing.assert_allclose(
             results[..., 0], model.predict(coded.reshape(15, 4)).reshape(5, 3)
         )
-    # One copy per worker, each a key of its own held by one worker: the memory
-    # manager, which drops extra replicas of a key, has nothing to drop.
-    assert sorted(model_keys().values()) == [1] * len(dask_client.scheduler_info()["workers"])
+    # One server per worker, each a key of its own held by one worker (the memory
+    # manager, which drops extra replicas of a key, has nothing to drop); the
+    # scattered copies it was built from are let go.
+    n_workers = len(dask_client.scheduler_info()["workers"])
+    one_each = {"LinearRegression-": [], "sklearn-coded-server-": earlier + [1] * n_workers}
+    assert model_keys() == one_each
 
     model.fit(rng.normal(size=(30, 4)), rng.normal(size=30))  # rebinds coef_: a new model
     results, _ = run_workers(model, "predict", coded, executor=dask_client)
     np.testing.assert_allclose(results[..., 0], model.predict(coded.reshape(15, 4)).reshape(5, 3))
+    deadline = time.monotonic() + 2.0  # the old servers are released
+    while model_keys() != one_each:
+        assert time.monotonic() < deadline, model_keys()
+        time.sleep(0.02)
 
 
-def test_dask_leaves_no_task_or_event_behind(dask_client):
+def test_dask_stops_the_stragglers_and_leaves_nothing_on_the_scheduler(dask_client):
+    def on_scheduler(dask_scheduler):
+        servers = sum(str(key).startswith("sklearn-coded-server-") for key in dask_scheduler.tasks)
+        others = len(dask_scheduler.tasks) - servers
+        return servers, others, len(dask_scheduler.extensions["events"]._events)
+
+    def running_calls(dask_worker):
+        return sum(flag[1] for server in dask_worker.state.actors.values()
+                   for flag in server._flags.values())  # fmt: skip
+
+    model = MarkedLinear()
+    _, others, _ = dask_client.run_on_scheduler(on_scheduler)
     run_workers(
-        MarkedLinear(), "decision_function", marked_coded(6, 2), executor=dask_client,
+        model, "decision_function", marked_coded(6, 2), executor=dask_client,
         stragglers=ExplicitDelays([0, 0, 0, 0, 30, 30], n_wait=4),
     )  # fmt: skip
-
-    def leftovers(dask_scheduler):
-        processing = sum(len(worker.processing) for worker in dask_scheduler.workers.values())
-        return processing, len(dask_scheduler.extensions["events"]._events)
-
     deadline = time.monotonic() + 2.0  # the stragglers would run for 30 s
-    while dask_client.run_on_scheduler(leftovers) != (0, 0):
-        assert time.monotonic() < deadline, dask_client.run_on_scheduler(leftovers)
+    while sum(dask_client.run(running_calls).values()):
+        assert time.monotonic() < deadline, dask_client.run(running_calls)
         time.sleep(0.02)
+    # the scattered copies the servers were built from are let go: no task, key or
+    # event of the request's own stays
+    while (on := dask_client.run_on_scheduler(on_scheduler))[1:] != (others, 0):
+        assert time.monotonic() < deadline, on
+        time.sleep(0.02)
+    servers = on[0]
+    run_workers(model, "decision_function", marked_coded(6, 2), executor=dask_client)
+    # the model's servers (one per worker, built by the first request) serve the next
+    again, *rest = dask_client.run_on_scheduler(on_scheduler)
+    assert again <= servers and rest == [others, 0]
 
 
 def test_process_pool_runs_and_stops_stragglers():
@@ -299,17 +326,19 @@ def test_dask_sees_an_inner_model_refit_in_place(dask_client):
     inner = LinearRegression().fit(rng.normal(size=(30, 4)), rng.normal(size=30))
     model, coded = Holder(inner), rng.normal(size=(5, 3, 4))
 
-    def holder_keys():
+    def server_keys():
         keys = dask_client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks))
-        return {key for key in keys if str(key).startswith("Holder-")}
+        return {key for key in keys if str(key).startswith("sklearn-coded-server-")}
 
+    earlier = server_keys()  # other tests' servers
     run_workers(model, "predict", coded, executor=dask_client)
     run_workers(model, "predict", coded, executor=dask_client)
-    first = holder_keys()
-    assert len(first) == len(dask_client.scheduler_info()["workers"])  # one copy per worker
+    first = server_keys() - earlier
+    n_workers = len(dask_client.scheduler_info()["workers"])
+    assert len(first) == n_workers  # one server per worker
     inner.fit(rng.normal(size=(30, 4)), rng.normal(size=30))  # two levels down, in place
     results, _ = run_workers(model, "predict", coded, executor=dask_client)
-    assert holder_keys() != first
+    assert len(server_keys() - earlier - first) == n_workers  # built again
     np.testing.assert_allclose(results[..., 0], inner.predict(coded.reshape(15, 4)).reshape(5, 3))
 
 

@@ -95,8 +95,8 @@ def test_frozen_worker_after_the_memory_manager_rebalanced(cluster):
     while len(client.who_has([probe])[probe.key]) > 1:
         assert time.monotonic() < deadline, "the memory manager never rebalanced"
         time.sleep(0.1)
-    # ... but every worker still holds its own copy of the model.
-    assert set(_copies_per_worker(client, "LinearRegression-").values()) == {1}
+    # ... but every worker still holds its own server of the model.
+    assert set(_copies_per_worker(client, "sklearn-coded-server-").values()) == {1}
 
     victim = sorted(workers)[0]
     os.kill(victim, signal.SIGSTOP)
