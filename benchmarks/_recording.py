@@ -2,11 +2,11 @@
 
 ``RecordingLogistic`` is a logistic regression whose ``decision_function`` (what
 a coded classifier's workers call) first saves its input rows on the worker,
-named after the dask task that runs it: the colluders' view in
+named after the call that runs it: the colluders' view in
 ``bench_privacy_dask.py`` is read from these files, not rebuilt from the
-encoder. The task key names the coded worker (``{event}-{method}-{j}-{i}``,
-``sklearn_coded.execution._dask``), which is how a colluder knows its coded
-point (the bound assumes it does).
+encoder. The call's name names the coded worker (``{request}-{method}-{j}``,
+``sklearn_coded.execution._tasks.current_call``), which is how a colluder knows
+its coded point (the bound assumes it does).
 """
 
 import re
@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 
 def _record(record_dir, X):
-    """Save X under ``record_dir`` named by the running dask task (nothing off a worker)."""
+    """Save X under ``record_dir`` named by the running call (nothing off a worker)."""
     if record_dir is None:
         return
     try:
@@ -28,7 +28,9 @@ def _record(record_dir, X):
         worker = get_worker()
     except (ImportError, ValueError):  # fit, the probe: not on a dask worker
         return
-    key, where = str(worker.get_current_task()), re.sub(r"\W", "_", str(worker.address))
+    from sklearn_coded.execution._tasks import current_call
+
+    key, where = str(current_call()), re.sub(r"\W", "_", str(worker.address))
     np.save(Path(record_dir) / f"{where}~{key}~{time.monotonic_ns()}.npy", np.asarray(X))
 
 
@@ -71,7 +73,7 @@ def read_views(record_dir):
     chunks, process = {}, {}
     for path in Path(record_dir).glob("*.npy"):
         where, key, stamp = path.stem.split("~")
-        j = int(key.rsplit("-", 2)[1])  # "{event}-{method}-{j}-{i}"
+        j = int(key.rsplit("-", 1)[1])  # "{request}-{method}-{j}"
         chunks.setdefault(j, []).append((int(stamp), np.load(path)))
         process[j] = where
         path.unlink()

@@ -8,7 +8,7 @@ each would compute 32 of the N = 64 coded rows of a batch (the estimator must
 refuse, and no worker may receive a row), and one of 17 processes x 2 threads
 with N = 34, one task per coded worker, 2 coded rows per process. The inner
 model records on each dask worker every coded row it is asked to score, named
-by its task key, which names the coded worker (``_recording.py``); nothing is
+by the call that computes it, which names the coded worker (``_recording.py``); nothing is
 rebuilt from the encoder. The estimator then predicts ``requests`` requests of
 37 batches of random rows, each padded with the estimator's own fresh secret
 noise, and the T = 2 colluders of each row's worst pair (the public layout's
@@ -129,7 +129,7 @@ def known_points_attack(views, truth, held, A, B, sigma, C, mean, leakage):
     """The LMMSE of one worker process from every coded row it ran, knowing their points.
 
     Per request, the process that ran the most tasks (about N / 2 of them) pools
-    their rows; its points are the tasks' coded workers (named by their keys),
+    their rows; its points are the tasks' coded workers (named by their calls),
     and the posterior mean with the true covariance estimates every row of
     every batch. R^2 on the top principal component, pooled over the requests.
     """
@@ -199,7 +199,7 @@ def one_cell(client, seed, scheme, config, record_dir, rng, n_coded=None):
     # one task per coded worker (SETUPS): T = 2 colluding tasks, and one process alone
     joined = {j: np.concatenate(v, axis=1)[0] for j, v in views.items()}
     per_row, summary = attack(joined, truth_all, A, B, sigma, C, mean, pairs, clf.leakage_)
-    # one worker process alone, from every task it ran (their keys name the points)
+    # one worker process alone, from every task it ran (their names name the points)
     summary["process_known_points"] = known_points_attack(
         views, truth, held, A, B, sigma, C, mean, clf.leakage_
     )

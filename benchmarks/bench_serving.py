@@ -20,7 +20,7 @@ and 1024 rows) on a cluster started from the command line (``dask scheduler`` an
   model (the baseline a user would write), alone and behind the same
   :class:`CoalescingPredictor` as the coded scheme;
 - uncoded actors: the plain model held on every worker by a dask actor, each
-  request one direct message (``direct_to_workers=True``) to the worker with the
+  request one direct message (the coded path's transport) to the worker with the
   fewest calls in flight from this client, alone and behind the same coalescing
   (long-lived worker state, as dask advises for serving, and as the coded path
   now runs: with the above, the baseline at its best);
@@ -78,6 +78,7 @@ from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
 from sklearn_coded.estimators import CoalescingPredictor, CodedClassifier
+from sklearn_coded.execution._dask import _call
 
 RESULTS = Path(__file__).parent / "results"
 K, N = 16, 32
@@ -226,19 +227,20 @@ class PlainServer:
 class UncodedActors:
     """The plain model on one dask actor per worker, each request to the least busy one.
 
-    Long-lived state on the workers, as dask's docs advise for serving: a request
-    is one direct message (a client with ``direct_to_workers=True``), no task.
+    Long-lived state on the workers, as dask advises for serving: a request is
+    one direct message to a worker (the coded path's own transport,
+    ``_dask._call``), no task and no hop through the scheduler.
     """
 
     name = "uncoded actors"
 
     def __init__(self, client, model):
-        self.client = distributed.Client(client.scheduler.address, direct_to_workers=True)
-        workers = list(client.scheduler_info()["workers"])
-        futures = [self.client.submit(PlainServer, model, actor=True, workers=[w], pure=False)
-                   for w in workers]  # fmt: skip
-        self.actors = [future.result() for future in futures]
-        self.busy = [0] * len(workers)
+        self.client = client
+        self.workers = list(client.scheduler_info()["workers"])
+        self.servers = [client.submit(PlainServer, model, actor=True, workers=[w], pure=False)
+                        for w in self.workers]  # fmt: skip
+        distributed.wait(self.servers)
+        self.busy = [0] * len(self.workers)
         self.rng = np.random.default_rng(0)
         self.lock = threading.Lock()
 
@@ -248,10 +250,15 @@ class UncodedActors:
             w = int(self.rng.choice([i for i, b in enumerate(self.busy) if b == least]))
             self.busy[w] += 1
         try:
-            return self.actors[w].predict(X).result()
+            out = self.client.sync(
+                _call, self.client, self.workers[w], self.servers[w].key, "predict", X
+            )
         finally:
             with self.lock:
                 self.busy[w] -= 1
+        if isinstance(out, BaseException):
+            raise out
+        return out
 
 
 class Coalesced:
@@ -413,7 +420,6 @@ def serve_grid(client, setup, args, cells):
                         f"  errors {cell['errors']}",
                         flush=True,
                     )
-        actors.client.close()
 
 
 def on_dask(args):

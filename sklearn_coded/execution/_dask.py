@@ -387,8 +387,9 @@ async def _request(
         for worker, address in tasks.items():
             used[worker] = copies[address]
             call = asyncio.ensure_future(_call(
-                client, address, copies[address].key, "run", request, coded[worker],
-                float(plan.delays[worker]), method, chunk_size,
+                client, address, copies[address].key, "run", request,
+                f"{request}-{method}-{worker}", coded[worker], float(plan.delays[worker]),
+                method, chunk_size,
             ))  # fmt: skip
             call.add_done_callback(_retrieve)
             calls[call] = (worker, address, time.monotonic())

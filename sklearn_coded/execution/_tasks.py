@@ -68,6 +68,26 @@ def worker_task(rows, delay, model, method, stop, chunk_size):
     return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
 
+_CURRENT = threading.local()
+
+
+def current_call():
+    """The name of the :class:`ModelServer` call running in this thread, or None.
+
+    What ``distributed.get_worker().get_current_task()`` is to a dask task: a
+    model can read which request and coded worker it is computing for.
+    """
+    return getattr(_CURRENT, "name", None)
+
+
+def _named(name, function, *args):
+    _CURRENT.name = name
+    try:
+        return function(*args)
+    finally:
+        _CURRENT.name = None
+
+
 #: Seconds a worker remembers that a request was stopped (a call of it that
 #: arrives later returns None at once); an ended request's calls arrive long before.
 STOP_KEPT = 10.0
@@ -108,18 +128,24 @@ class ModelServer:
     def _flag(self, request):
         return self._flags.setdefault(request, [threading.Event(), 0, None])
 
-    async def run(self, request, rows, delay, method, chunk_size):
-        """:func:`worker_task` on ``rows`` in the worker's threads; None if ``request`` stopped."""
+    async def run(self, request, name, rows, delay, method, chunk_size):
+        """:func:`worker_task` on ``rows`` in the worker's threads; None if ``request`` stopped.
+
+        ``name`` names the call (``"{request}-{method}-{coded worker}"``, as a
+        dask task key would) for :func:`current_call` while it computes.
+        """
         import asyncio
+        import contextvars
 
         from distributed import get_worker
 
         flag = self._flag(request)
         flag[1] += 1
         try:
+            # in this context, so that the model can call distributed.get_worker()
             return await asyncio.get_running_loop().run_in_executor(
-                get_worker().executor, worker_task, rows, delay, self.model, method,
-                flag[0], chunk_size,
+                get_worker().executor, contextvars.copy_context().run, _named, name,
+                worker_task, rows, delay, self.model, method, flag[0], chunk_size,
             )  # fmt: skip
         finally:
             flag[1] -= 1

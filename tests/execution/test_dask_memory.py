@@ -1,6 +1,7 @@
 """Requests add nothing to the dask scheduler's bookkeeping, and a closed client's is let go."""
 
 import gc
+import time
 
 import numpy as np
 import pytest
@@ -25,20 +26,26 @@ def _bookkeeping(dask_scheduler):
     }
 
 
-def test_requests_add_nothing_to_the_scheduler(dask_client):
+def test_requests_add_nothing_to_the_scheduler():
     rng = np.random.default_rng(0)
     model = LinearRegression().fit(rng.normal(size=(30, 4)), rng.normal(size=30))
     coded = rng.normal(size=(6, 2, 4))
-    run_workers(model, "predict", coded, executor=dask_client, timeout=30)  # builds the servers
-    first = dask_client.run_on_scheduler(_bookkeeping)
-    for seed in range(5):
-        results, returned = run_workers(
-            model, "predict", coded, executor=dask_client, timeout=30, stragglers=2,
-            random_state=seed,
-        )  # fmt: skip
-        assert returned.sum(axis=0).min() >= 4
-        np.testing.assert_allclose(results[returned, 0], model.predict(coded[returned]), rtol=1e-12)
-    assert dask_client.run_on_scheduler(_bookkeeping) == first
+    with distributed.Client(processes=False, dashboard_address=":0", n_workers=2) as client:
+        run_workers(model, "predict", coded, executor=client, timeout=30)  # builds the servers
+        deadline = time.monotonic() + 2  # the copies the servers were built from are let go
+        while (first := client.run_on_scheduler(_bookkeeping))["tasks"] != 2:
+            assert time.monotonic() < deadline, first  # one server per worker
+            time.sleep(0.02)
+        for seed in range(5):
+            results, returned = run_workers(
+                model, "predict", coded, executor=client, timeout=30, stragglers=2,
+                random_state=seed,
+            )  # fmt: skip
+            assert returned.sum(axis=0).min() >= 4
+            np.testing.assert_allclose(
+                results[returned, 0], model.predict(coded[returned]), rtol=1e-12
+            )
+        assert client.run_on_scheduler(_bookkeeping) == first
 
 
 def test_a_closed_clients_servers_and_stragglers_are_let_go():

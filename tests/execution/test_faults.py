@@ -33,6 +33,7 @@ from sklearn_coded.execution import (
     LatencyStragglers,
     run_workers,
 )
+from sklearn_coded.execution._dask import _BACKLOG, UNRESPONSIVE_AFTER
 
 distributed = pytest.importorskip("distributed")
 
@@ -110,8 +111,21 @@ def test_frozen_worker_after_the_memory_manager_rebalanced(cluster):
             # Its 4 of the 12 tasks are lost in the frozen worker; the others answer.
             assert returned.all(axis=1).sum() >= 8
             _assert_exact(model, coded, results, returned)
+        # Its calls have gone unanswered for over UNRESPONSIVE_AFTER seconds: new
+        # requests place no rows on it, and every coded row answers in time.
+        time.sleep(UNRESPONSIVE_AFTER)
+        (results, returned), elapsed = _timed(
+            run_workers, model, "predict", coded, executor=client, timeout=30
+        )
+        assert returned.all() and elapsed < 1
+        _assert_exact(model, coded, results, returned)
     finally:
         os.kill(victim, signal.SIGCONT)
+    # Thawed, it answers its old calls, and is used again.
+    deadline = time.monotonic() + 10
+    while any(_BACKLOG[client].values()):
+        assert time.monotonic() < deadline, "the thawed worker's calls never ended"
+        time.sleep(0.05)
 
 
 def test_a_time_limit_shorter_than_sending_the_model(cluster):

@@ -5,7 +5,8 @@ import time
 
 import numpy as np
 
-from sklearn_coded.execution._tasks import ModelServer, worker_task
+from sklearn_coded.execution import run_workers
+from sklearn_coded.execution._tasks import ModelServer, current_call, worker_task
 
 
 class CountingEvent(threading.Event):
@@ -77,12 +78,12 @@ def test_a_server_skips_the_calls_of_a_stopped_request(dask_client):
     address = sorted(client.scheduler_info()["workers"])[0]
     server = client.submit(ModelServer, model, actor=True, workers=[address]).result()
     rows = np.arange(4.0).reshape(4, 1)
-    out = server.run("a", rows, 0.0, "predict", 2).result()
+    out = server.run("a", "a-predict-0", rows, 0.0, "predict", 2).result()
     np.testing.assert_array_equal(out, 2 * rows[:, 0])
     server.stop("b").result()  # a call that arrives after its request's stop
-    assert server.run("b", rows, 0.0, "predict", 2).result() is None
+    assert server.run("b", "b-predict-0", rows, 0.0, "predict", 2).result() is None
     # a call stopped while it waits (its injected delay) returns at once
-    call = server.run("c", rows, 30.0, "predict", 2)
+    call = server.run("c", "c-predict-0", rows, 30.0, "predict", 2)
     time.sleep(0.05)
     start = time.perf_counter()
     server.stop("c").result()
@@ -94,3 +95,20 @@ def test_a_server_skips_the_calls_of_a_stopped_request(dask_client):
     assert calls == 2  # the two chunks of "a"; nothing of "b" or "c"
     # the finished request is forgotten; stopped ones are kept (STOP_KEPT s), none running
     assert flags == {"b": 0, "c": 0}
+
+
+class WhereAmI:
+    """Outputs 10 x (a call is named) + the name of the dask worker computing it."""
+
+    def predict(self, X):
+        from distributed import get_worker
+
+        named = current_call() is not None
+        return np.full(len(X), 10.0 * named + float(get_worker().name))
+
+
+def test_a_model_on_a_server_sees_its_worker_and_its_call(dask_client):
+    coded = np.zeros((4, 3, 1))
+    results, returned = run_workers(WhereAmI(), "predict", coded, executor=dask_client)
+    names = {float(info["name"]) for info in dask_client.scheduler_info()["workers"].values()}
+    assert returned.all() and set(np.unique(results)) <= {10.0 + name for name in names}
