@@ -13,8 +13,8 @@ Also sampled: what the scheduler keeps (spans, task groups, log records), and
 at the end every cache's entries, bytes, hits and misses. ``--log-length``
 bounds dask's own logs in every process (client, scheduler and workers).
 Writes benchmarks/results/serving_soak.json and .png (``serving_soak_log<L>.*``
-with ``--log-length L``, the dask client's message log; ``.quick`` below 10
-minutes).
+with ``--log-length L``, the dask client's message log; ``_<M>min`` above 10
+minutes, ``.quick`` below).
 
     python benchmarks/bench_serving_soak.py --log-length 100   # 10 minutes
     python benchmarks/bench_serving_soak.py --minutes 1        # smoke run
@@ -258,7 +258,8 @@ def main(argv=None):
         stem += f"_log{args.log_length}"
     if os.environ.get("MALLOC_ARENA_MAX"):
         stem += f"_arena{os.environ['MALLOC_ARENA_MAX']}"
-    stem += "" if args.minutes >= 10 else ".quick"
+    if args.minutes != 10:
+        stem += f"_{args.minutes:g}min" if args.minutes > 10 else ".quick"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
     fig, ax = plt.subplots(figsize=(7, 4))
     t = [s["seconds"] / 60 for s in samples]
