@@ -111,11 +111,11 @@ class ModelServer:
 
     Examples
     --------
+    A stop is kept, so a call of that request that arrives later skips:
+
     >>> import asyncio
-    >>> import numpy as np
-    >>> from sklearn.dummy import DummyRegressor
     >>> from sklearn_coded.execution._tasks import ModelServer
-    >>> server = ModelServer(DummyRegressor().fit(np.zeros((2, 1)), [1.0, 3.0]))
+    >>> server = ModelServer(model=None)
     >>> asyncio.run(server.stop("done"))
     >>> server._flag("done")[0].is_set(), server._flag("new")[0].is_set()
     (True, False)
