@@ -17,7 +17,9 @@ is bounded by the request's :class:`~._backends._Clock`, from the call on:
   order), answered by its outputs: a request adds no task, key or span to the
   scheduler, whose memory stays flat however many requests go by; the list
   of running workers is the only thing asked of it, at most every
-  :data:`WORKERS_TTL` seconds. A worker that died answers with an error.
+  :data:`WORKERS_TTL` seconds. A call whose worker died fails, and is sent
+  once to another server (never for a private request: no process gets a
+  second share of its rows).
 - **Stragglers stopped by a message**: once the request has what it needs,
   each worker with unanswered calls is told to stop it (its calls then
   return at once, or within one chunk). Those calls are kept until they
@@ -72,7 +74,7 @@ RESEND_AFTER = 2.0
 
 
 class _Copies:
-    """One model's copies on a client's workers: {address: future}, and those on their way."""
+    """One model's servers on a client's workers: {address: future}, and those on their way."""
 
     def __init__(self, model):
         self.snapshot = _attribute_snapshot(model)
