@@ -381,8 +381,12 @@ class Codec:
                     kept = [p for p in range(len(names)) if p in kept or names[p] in slots]
                     moved, slots, stack = slots, {}, stack[:0]
                 needed = len(slots) + len(kept)
-                if needed > len(stack):  # grow geometrically: amortised O(1) per set
-                    grown = np.empty((max(needed, 2 * len(stack), 16), k, n_coded))
+                if needed > len(stack):  # room for every set the bounds allow, at once:
+                    # np.empty commits no memory until a set is written, and no set is
+                    # ever copied to a larger array (a copy left the client's resident
+                    # memory a step higher in the soak of bench_serving_soak.py)
+                    room = max(needed, min(self.max_entries, self.max_bytes // size))
+                    grown = np.empty((room, k, n_coded))
                     grown[: len(slots)] = stack[: len(slots)]
                     stack = grown
                 for p in kept:

@@ -94,3 +94,16 @@ def test_a_restart_moves_the_kept_sets_over_without_building_them_again():
         row = D[index[0 if masks is c else 1]]
         np.testing.assert_array_equal(row[:, survivors], direct)
         assert not row[:, ~masks[0]].any()
+
+
+def test_kept_sets_are_written_in_place_never_copied_to_a_larger_store():
+    codec, rng = _codec(), np.random.default_rng(4)
+    stores = set()
+    for _ in range(40):
+        masks = _late_task_masks(rng, n_batches=1)
+        codec.decoders(K, masks)
+        D, _ = codec.decoders(K, masks)  # seen twice: kept
+        stores.add(id(D))
+    assert _n_kept(codec) == 40 and len(stores) == 1  # one store, room made at once
+    room = min(codec.max_entries, codec.max_bytes // (K * N * 8))
+    assert D.shape == (room, K, N)
