@@ -16,6 +16,7 @@ holding the indices of its rows in the order of the data points.
 """
 
 import collections
+import mmap
 import threading
 
 import numpy as np
@@ -382,11 +383,12 @@ class Codec:
                     moved, slots, stack = slots, {}, stack[:0]
                 needed = len(slots) + len(kept)
                 if needed > len(stack):  # room for every set the bounds allow, at once:
-                    # np.empty commits no memory until a set is written, and no set is
-                    # ever copied to a larger array (a copy left the client's resident
-                    # memory a step higher in the soak of bench_serving_soak.py)
+                    # an anonymous mapping commits no memory until a set is written, and
+                    # no set is ever copied to a larger array (a copy left the client's
+                    # resident memory a step higher in the soak of bench_serving_soak.py)
                     room = max(needed, min(self.max_entries, self.max_bytes // size))
-                    grown = np.empty((room, k, n_coded))
+                    grown = np.frombuffer(mmap.mmap(-1, room * size), dtype=np.float64)
+                    grown = grown.reshape(room, k, n_coded)
                     grown[: len(slots)] = stack[: len(slots)]
                     stack = grown
                 for p in kept:
