@@ -143,9 +143,14 @@ async def _send_copy(client, model, address):
         return error
 
 
+def _drop_closed(per_client):
+    """Forget the entries of closed clients (their values may hold the client alive)."""
+    for closed in [other for other in list(per_client) if other.status in ("closing", "closed")]:
+        del per_client[closed]
+
+
 def _copies_entry(client, model):
-    for closed in [other for other in list(_COPIES) if other.status in ("closing", "closed")]:
-        del _COPIES[closed]
+    _drop_closed(_COPIES)
     entries = _COPIES.setdefault(client, {})
     entry = entries.get(id(model))
     if entry is None or not entry.is_current(model):
@@ -295,8 +300,7 @@ def _leave_behind(client, calls):
     They run to their end (cancelling a call would close its connection), but
     at most :data:`MAX_BACKLOG` per worker: older ones are cancelled.
     """
-    for closed in [other for other in list(_BACKLOG) if other.status in ("closing", "closed")]:
-        del _BACKLOG[closed]
+    _drop_closed(_BACKLOG)
     backlog = _BACKLOG.setdefault(client, {})
     for call, (address, sent) in calls.items():
         mine = backlog.setdefault(address, {})

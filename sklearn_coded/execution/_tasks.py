@@ -7,6 +7,7 @@ Kept in its own small module so that a dask or process-pool worker imports
 only this (and numpy) to run it.
 """
 
+import contextvars
 import threading
 import time
 
@@ -68,24 +69,16 @@ def worker_task(rows, delay, model, method, stop, chunk_size):
     return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
 
-_CURRENT = threading.local()
+_CURRENT = contextvars.ContextVar("sklearn_coded_call", default=None)
 
 
 def current_call():
-    """The name of the :class:`ModelServer` call running in this thread, or None.
+    """The name of the :class:`ModelServer` call being computed, or None.
 
     What ``distributed.get_worker().get_current_task()`` is to a dask task: a
     model can read which request and coded worker it is computing for.
     """
-    return getattr(_CURRENT, "name", None)
-
-
-def _named(name, function, *args):
-    _CURRENT.name = name
-    try:
-        return function(*args)
-    finally:
-        _CURRENT.name = None
+    return _CURRENT.get()
 
 
 #: Seconds a worker remembers that a request was stopped (a call of it that
@@ -135,17 +128,18 @@ class ModelServer:
         dask task key would) for :func:`current_call` while it computes.
         """
         import asyncio
-        import contextvars
 
         from distributed import get_worker
 
         flag = self._flag(request)
         flag[1] += 1
+        token = _CURRENT.set(name)
+        context = contextvars.copy_context()  # the worker (get_worker()) and this call
+        _CURRENT.reset(token)
         try:
-            # in this context, so that the model can call distributed.get_worker()
             return await asyncio.get_running_loop().run_in_executor(
-                get_worker().executor, contextvars.copy_context().run, _named, name,
-                worker_task, rows, delay, self.model, method, flag[0], chunk_size,
+                get_worker().executor, context.run, worker_task, rows, delay, self.model,
+                method, flag[0], chunk_size,
             )  # fmt: skip
         finally:
             flag[1] -= 1
