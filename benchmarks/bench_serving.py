@@ -422,25 +422,34 @@ def serve_grid(client, setup, args, cells):
                     )
 
 
-def on_dask(args):
-    """The MLP on a LocalCluster (every cell), the CNN there and the MLP on a CLI cluster."""
+def setups(cnn=True):
+    """The MLP and (with ``cnn``) the CNN, trained, with their data."""
     X, y = make_data(6000, seed=1)
     mlp = {"name": "mlp", "X": X, "y": y, "X_serve": X[2000:], "dtype": np.float64}
     mlp["model"] = train_mlp(X[:2000], y[:2000])
+    if not cnn:
+        return {"mlp": mlp}
     Xd, yd = digits()
     cnn = {"name": "cnn", "X": Xd, "y": yd, "X_serve": Xd, "dtype": np.float32}
     cnn["model"] = train_cnn(Xd[:1000], yd[:1000])
-    print(
-        f"cnn held-out accuracy {np.mean(cnn['model'].predict(Xd[1000:].astype(np.float32)) == yd[1000:]):.3f}"
-    )
+    accuracy = np.mean(cnn["model"].predict(Xd[1000:].astype(np.float32)) == yd[1000:])
+    print(f"cnn held-out accuracy {accuracy:.3f}")
+    return {"mlp": mlp, "cnn": cnn}
+
+
+def local_cluster():
+    return distributed.LocalCluster(
+        n_workers=N_WORKERS, threads_per_worker=1, processes=True,
+        dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL,
+    )  # fmt: skip
+
+
+def on_dask(args):
+    """The MLP on a LocalCluster (every cell), the CNN there and the MLP on a CLI cluster."""
+    models = setups(args.cnn)
+    mlp, cnn = models["mlp"], models.get("cnn")
     cells = []
-    with (
-        distributed.LocalCluster(
-            n_workers=N_WORKERS, threads_per_worker=1, processes=True,
-            dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):  # fmt: skip
+    with local_cluster() as cluster, distributed.Client(cluster) as client:
         serve_grid(
             client,
             {**mlp, "cluster": "local", "sizes": args.sizes, "clients": args.clients},
@@ -468,9 +477,14 @@ def verdicts(cells):
         sub = [c for c in cells if (c["cluster"], c["model"], c["rows"], c["condition"]) == key]
         clients = min({c["clients"] for c in sub}, key=lambda n: abs(n - 8))
         by = {c["scheme"]: c for c in sub if c["clients"] == clients}
+        floor = {}
+        if key[3] == "one slow worker":  # the same cell without stragglers sets the capacity
+            calm = [c for c in cells if c["clients"] == clients and c["condition"] != key[3]]
+            calm = [c for c in calm if (c["cluster"], c["model"], c["rows"]) == key[:3]]
+            floor = attainable(by, {c["scheme"]: c for c in calm}, clients, key[2])
         for name in CODED_SCHEMES:
             row = dict(zip(("cluster", "model", "rows", "condition"), key, strict=True))
-            row.update(clients=clients, scheme=name, **_ratios(by, name, key[3]))
+            row.update(clients=clients, scheme=name, **_ratios(by, name, key[3]), **floor)
             out.append(row)
             print(
                 f"targets {key[0]:5s} {key[1]:4s} {key[3]:16s} R={key[2]:5d} C={clients:2d}"
@@ -481,7 +495,47 @@ def verdicts(cells):
                 f" {row['throughput_over_best_uncoded']:.2f}x ({row['best_uncoded']}), p99"
                 f" {row['p99_over_lowest_uncoded_p99']:.2f}x ({row['lowest_uncoded_p99']})"
             )
+        if floor:
+            print(
+                f"  target p99 {floor['target_p99_ms']:.0f} ms; any code's mean >="
+                f" {floor['mean_floor_ms']:.0f} ms, p99 >~ {floor['p99_floor_ms']:.0f} ms"
+                f" (plain p99/mean {floor['plain_p99_over_mean']:.2f})"
+            )
     return out
+
+
+def attainable(slow, calm, clients, rows):
+    """Whether a p99 of half the uncoded one is within reach of any code at this load.
+
+    Every coded request needs the results of N - S of its N coded rows, each
+    1/K of its rows: (N - S)/K x ``rows`` rows of the model's work at least. With
+    ``clients`` closed-loop clients and no pause between requests, Little's law
+    makes the mean latency ``clients`` x ``rows`` / throughput (rows/s), and the
+    throughput of a code is at most the cluster's capacity over (N - S)/K. The
+    capacity is taken as the plain model's best throughput in the same cell
+    without stragglers (the workers share this machine's cores, which a slow
+    worker's sleep frees for the others). So the coded mean latency is at least
+    ``mean_floor_ms``; and with the smallest p99 / mean spread of the plain
+    model's ways of serving in that cell, its p99 at least about
+    ``p99_floor_ms`` (an estimate: a code could in principle spread its
+    latencies less). Where the target lies below the floors, no code with this
+    redundancy meets it on this machine at this load.
+    """
+    plain = [calm[n] for n in ("uncoded", *UNCODED_BEST) if n in calm]
+    if not plain:
+        return {}
+    best = max(plain, key=lambda c: c["throughput_rows_s"])
+    mean_floor = 1e3 * clients * rows * (N - S_DASK) / K / best["throughput_rows_s"]
+    spread = min(c["p99_ms"] / (1e3 * clients * rows / c["throughput_rows_s"]) for c in plain)
+    target = 0.5 * slow["uncoded"]["p99_ms"]
+    return {
+        "target_p99_ms": target,
+        "mean_floor_ms": mean_floor,
+        "plain_p99_over_mean": spread,
+        "p99_floor_ms": mean_floor * spread,
+        "target_below_mean_floor": bool(target < mean_floor),
+        "target_below_p99_floor": bool(target < mean_floor * spread),
+    }
 
 
 def _ratios(by, name, condition):
@@ -553,9 +607,20 @@ def main(argv=None):
         action="store_true",
         help="run part 1 only and replace its rows in the results file (the dask part is kept)",
     )
+    parser.add_argument(
+        "--cell",
+        metavar="MODEL:ROWS",
+        help="one cell alone (e.g. cnn:1024), 8 clients on the LocalCluster, both"
+        " conditions; writes serving_cell_<model><rows>.json",
+    )
+    parser.add_argument(
+        "--append", action="store_true", help="with --cell: add this run to the file's runs"
+    )
     args = parser.parse_args(argv)
     if args.in_process_only:
         return _in_process_only(args)
+    if args.cell:
+        return _one_cell(args)
     args.clients, args.sizes, args.cli_sizes = CLIENTS, SIZES, (16, 1024)
     if args.quick:
         args.duration, args.repeats, args.clients, args.sizes = 0.5, 10, (1, 8), (64,)
@@ -581,6 +646,35 @@ def main(argv=None):
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
     plot(cells, RESULTS / f"{stem}.png")
     print(f"wrote {RESULTS / stem}.json/.png in {result['seconds']:.0f} s")
+
+
+def _one_cell(args):
+    """One (model, rows) cell at 8 clients on a fresh LocalCluster, ``--rounds`` turns."""
+    name, rows = args.cell.split(":")
+    setup = setups(cnn=name == "cnn")[name]
+    began, cells = time.time(), []
+    torch.set_num_threads(1)
+    setup.update(cluster="local", sizes=(int(rows),), clients=(8,))
+    with (
+        threadpool_limits(limits=1),
+        local_cluster() as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        serve_grid(client, setup, args, cells)
+    result = {
+        "machine": platform.platform(),
+        "settings": {"K": K, "N": N, "S_dask": S_DASK, "dask_workers": N_WORKERS,
+                     "slow_worker": SLOW, "seconds_per_cell": args.duration,
+                     "rounds": args.rounds, "cpu_count": os.cpu_count()},
+        "dask": cells,
+        "targets": verdicts(cells),
+        "seconds": time.time() - began,
+    }  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"serving_cell_{name}{rows}.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() and args.append else []
+    path.write_text(json.dumps({"runs": [*runs, result]}, indent=1))
+    print(f"wrote {path} (run {len(runs) + 1}) in {result['seconds']:.0f} s")
 
 
 def _in_process_only(args):
