@@ -24,10 +24,10 @@ Three studies, side by side in one run:
    (the default) and in one piece (the behaviour before the fix), on the
    executors. Target: 60000 rows under 300 MB.
 
-With ``--memory``, only the memory study, with one more executor: a dask cluster
-whose scheduler keeps no low-level log (``distributed.admin.low-level-log-length``
-= 0; with the default log an in-process scheduler keeps recent task messages,
-coded rows included), written to ``execution_memory.json``.
+With ``--memory``, only the memory study on dask, with the scheduler's default
+low-level log and with none (``distributed.admin.low-level-log-length`` = 0; an
+in-process scheduler's log kept the coded rows of recent task messages when
+requests were dask tasks), written to ``execution_memory.json``.
 
 With ``--overhead``, instead: the per-request overhead of each executor, the
 wall time of ``predict`` on one batch (K = 8, N = 16, LogisticRegression on the
@@ -256,18 +256,22 @@ def memory_study(args, executors):
 
 
 def memory_only(args):
-    """The memory study on a dask cluster whose scheduler keeps no low-level log."""
-    with (
-        threadpool_limits(limits=1),
-        dask.config.set({"distributed.admin.low-level-log-length": 0}),
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True,
-            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):  # fmt: skip
-        executors = {"dask, no scheduler log": client}
-        report = {"benchmark": "bench_execution --memory", "memory": memory_study(args, executors)}
+    """The memory study on dask clusters whose scheduler keeps its default log, and none."""
+    rows = []
+    for name, length in (("dask, default log", None), ("dask, no scheduler log", 0)):
+        config = {} if length is None else {"distributed.admin.low-level-log-length": length}
+        with (
+            threadpool_limits(limits=1),
+            dask.config.set(config),
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True,
+                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):  # fmt: skip
+            study = memory_study(args, {name: client})
+        rows += study["rows"]
+    report = {"benchmark": "bench_execution --memory", "memory": {**study, "rows": rows}}
     RESULTS.mkdir(exist_ok=True)
     stem = "execution_memory" + (".quick" if args.quick else "")
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1))

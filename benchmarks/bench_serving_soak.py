@@ -167,6 +167,9 @@ def soak(minutes, every, trace=False):
                     "cache_mib": cache_mib(coded),
                     "traced_mib": tracemalloc.get_traced_memory()[0] / 2**20,
                     "dask_message_log": len(client.scheduler_comm.recent_message_log),
+                    # connections the client keeps to the workers (dask's pool opens
+                    # one more whenever every open one to a worker is busy)
+                    "open_comms": client.rpc.open,
                     "client_threads": me.num_threads(),
                     "scheduler_state": client.run_on_scheduler(scheduler_state),
                 }
@@ -240,6 +243,10 @@ def main(argv=None):
             # glibc's malloc arenas (one per thread by default, up to 8 per core): the
             # client's resident memory grew in steps with the default, flat with 2
             "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
+            # set, they stop glibc from raising them after each large free (which
+            # keeps freed buffers of up to that size resident in the arenas)
+            "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
+            "malloc_trim_threshold": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
         },
         "minutes": args.minutes,
         "requests": served,
@@ -258,6 +265,8 @@ def main(argv=None):
         stem += f"_log{args.log_length}"
     if os.environ.get("MALLOC_ARENA_MAX"):
         stem += f"_arena{os.environ['MALLOC_ARENA_MAX']}"
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):  # fixed: glibc no longer raises it
+        stem += f"_mmap{int(os.environ['MALLOC_MMAP_THRESHOLD_']) // 1024}k"
     if args.minutes != 10:
         stem += f"_{args.minutes:g}min" if args.minutes > 10 else ".quick"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
@@ -274,7 +283,10 @@ def main(argv=None):
     ax.set_xlabel("minutes")
     ax.set_ylabel("resident memory (MiB)")
     ax.set_title(f"coded serving soak: {served} requests of {ROWS} rows, {CLIENTS} clients")
-    ax.legend()
+    ax.legend(loc="center left")
+    comms = ax.twinx()
+    comms.plot(t, [s.get("open_comms", np.nan) for s in samples], "k:", label="open connections")
+    comms.set_ylabel("client's open connections to the workers (dotted)")
     fig.tight_layout()
     fig.savefig(RESULTS / f"{stem}.png", dpi=100)
     print("caches at the end:", result["caches_at_end"])
