@@ -13,12 +13,18 @@ Also sampled: what the scheduler keeps (spans, task groups, log records), and
 at the end every cache's entries, bytes, hits and misses. ``--log-length``
 bounds dask's own logs in every process (client, scheduler and workers).
 Writes benchmarks/results/serving_soak.json and .png (``serving_soak_log<L>.*``
-with ``--log-length L``, the dask client's message log; ``_<M>min`` above 10
-minutes, ``.quick`` below).
+with ``--log-length L``, the dask client's message log; ``_arena<A>`` and
+``_mmap<T>k`` with ``MALLOC_ARENA_MAX`` and ``MALLOC_MMAP_THRESHOLD_`` set;
+``_<M>min`` above 10 minutes, ``.quick`` below; ``_traced<M>min`` with
+``--trace``).
 
     python benchmarks/bench_serving_soak.py --log-length 100   # 10 minutes
     python benchmarks/bench_serving_soak.py --minutes 1        # smoke run
     MALLOC_ARENA_MAX=2 python benchmarks/bench_serving_soak.py --log-length 100
+    MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=131072 \
+        python benchmarks/bench_serving_soak.py --log-length 100
+    MALLOC_ARENA_MAX=2 python benchmarks/bench_serving_soak.py --log-length 100 \
+        --minutes 6 --trace                                      # what Python keeps
 """
 
 import argparse
@@ -267,7 +273,9 @@ def main(argv=None):
         stem += f"_arena{os.environ['MALLOC_ARENA_MAX']}"
     if os.environ.get("MALLOC_MMAP_THRESHOLD_"):  # fixed: glibc no longer raises it
         stem += f"_mmap{int(os.environ['MALLOC_MMAP_THRESHOLD_']) // 1024}k"
-    if args.minutes != 10:
+    if args.trace:  # tracemalloc slows serving about 15x: a diagnostic, not a soak
+        stem += f"_traced{args.minutes:g}min"
+    elif args.minutes != 10:
         stem += f"_{args.minutes:g}min" if args.minutes > 10 else ".quick"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
     fig, ax = plt.subplots(figsize=(7, 4))
