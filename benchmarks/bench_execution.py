@@ -255,6 +255,14 @@ def memory_study(args, executors):
     return {"K": 16, "N": 128, "n_features": 200, "rows": rows}
 
 
+def two_process_cluster(threads_per_worker):
+    """A LocalCluster of 2 worker processes, its logs quiet."""
+    return distributed.LocalCluster(
+        n_workers=2, threads_per_worker=threads_per_worker, processes=True,
+        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+    )  # fmt: skip
+
+
 def memory_only(args):
     """The memory study on dask clusters whose scheduler keeps its default log, and none."""
     rows = []
@@ -263,12 +271,9 @@ def memory_only(args):
         with (
             threadpool_limits(limits=1),
             dask.config.set(config),
-            distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True,
-                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-            ) as cluster,
+            two_process_cluster(threads_per_worker=1) as cluster,
             distributed.Client(cluster) as client,
-        ):  # fmt: skip
+        ):
             study = memory_study(args, {name: client})
         rows += study["rows"]
     report = {"benchmark": "bench_execution --memory", "memory": {**study, "rows": rows}}
@@ -322,12 +327,9 @@ def overhead_study(args, X_train, y_train, X_test):
     rows = []
     with (
         ThreadPoolExecutor(max_workers=2) as threads,
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=8, processes=True,
-            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-        ) as cluster,
+        two_process_cluster(threads_per_worker=8) as cluster,
         distributed.Client(cluster) as client,
-    ):  # fmt: skip
+    ):
         executors = {"in process": None, "threads": threads, "dask": client}
         times = {name: [] for name in executors}
         for executor in executors.values():
@@ -387,12 +389,9 @@ def main(argv=None):
         threadpool_limits(limits=1),
         ThreadPoolExecutor(max_workers=2) as threads,
         ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as processes,
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True,
-            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-        ) as cluster,
+        two_process_cluster(threads_per_worker=1) as cluster,
         distributed.Client(cluster) as client,
-    ):  # fmt: skip
+    ):
         executors = {
             "in process": None,
             "threads": threads,
