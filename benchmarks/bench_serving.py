@@ -53,6 +53,7 @@ compare the schemes of one cell, measured back to back, not across runs.
 """
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -261,6 +262,40 @@ class UncodedActors:
         return out
 
 
+class SplitOverFastWorkers(UncodedActors):
+    """A diagnostic bound, not a scheme: each request split over the fast workers.
+
+    An oracle that knows the slow worker (the one named "0") sends each
+    request's rows in equal parts to the plain model on every other worker at
+    once: 1x the work and no redundancy, what a systematic layout that put its
+    data rows only on the workers that answer fast would cost when its parity is
+    never needed. Its p99 bounds from below what such a layout could reach.
+    """
+
+    name = "split over the fast workers (oracle)"
+
+    def __init__(self, client, model):
+        super().__init__(client, model)
+        names = {a: str(w["name"]) for a, w in client.scheduler_info()["workers"].items()}
+        self.fast = [i for i, a in enumerate(self.workers) if names[a] != "0"]
+
+    def __call__(self, X):
+        parts = np.array_split(X, len(self.fast))
+        calls = [(self.workers[i], self.servers[i].key) for i in self.fast]
+
+        async def all_parts():
+            return await asyncio.gather(
+                *(_call(self.client, a, key, "predict", part)
+                  for (a, key), part in zip(calls, parts, strict=True))
+            )  # fmt: skip
+
+        outs = self.client.sync(all_parts)
+        for out in outs:
+            if isinstance(out, BaseException):
+                raise out
+        return np.concatenate(outs)
+
+
 class Coalesced:
     """A scheme behind a :class:`CoalescingPredictor` (the uncoded baseline at its best)."""
 
@@ -394,6 +429,8 @@ def serve_grid(client, setup, args, cells):
             Coded(client, worker_model, X, y, coalesce=True),
             Coded(client, worker_model, X, y, coalesce=True, hedge_after=HEDGE_AFTER),
         ]
+        if getattr(args, "oracle", False):
+            schemes.append(SplitOverFastWorkers(client, worker_model))
         for scheme in schemes:  # warm: model scattered, operators cached
             for _ in range(3):
                 scheme(X_serve[:64])
@@ -616,6 +653,13 @@ def main(argv=None):
     parser.add_argument(
         "--append", action="store_true", help="with --cell: add this run to the file's runs"
     )
+    parser.add_argument(
+        "--oracle",
+        action="store_true",
+        help="with --cell: also each request split over the workers other than the slow"
+        " one (a diagnostic bound for a layout that knows the slow worker); writes"
+        " serving_cell_<model><rows>_oracle.json",
+    )
     args = parser.parse_args(argv)
     if args.in_process_only:
         return _in_process_only(args)
@@ -671,7 +715,7 @@ def _one_cell(args):
         "seconds": time.time() - began,
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"serving_cell_{name}{rows}.json"
+    path = RESULTS / f"serving_cell_{name}{rows}{'_oracle' if args.oracle else ''}.json"
     runs = json.loads(path.read_text())["runs"] if path.exists() and args.append else []
     path.write_text(json.dumps({"runs": [*runs, result]}, indent=1))
     print(f"wrote {path} (run {len(runs) + 1}) in {result['seconds']:.0f} s")
