@@ -47,6 +47,11 @@ Writes benchmarks/results/serving.json and serving.png (serving.quick.* for
 
     python benchmarks/bench_serving.py            # full (10 to 20 minutes)
     python benchmarks/bench_serving.py --quick    # smoke run (about a minute)
+    python benchmarks/bench_serving.py --cell cnn:1024 --rounds 3 --duration 5  # one cell
+    python benchmarks/bench_serving.py --cell cnn:1024 --rounds 3 --duration 5 --oracle
+
+Every slow-worker cell also gets the least mean and p99 latency any code of this
+redundancy could have at its load (:func:`attainable`).
 
 Absolute timings drift with the machine's load (a shared 2-core machine here):
 compare the schemes of one cell, measured back to back, not across runs.
@@ -664,7 +669,12 @@ def main(argv=None):
     if args.in_process_only:
         return _in_process_only(args)
     if args.cell:
+        model, _, rows = args.cell.partition(":")
+        if model not in ("mlp", "cnn") or not rows.isdigit() or int(rows) < 1:
+            parser.error(f"--cell must be mlp:ROWS or cnn:ROWS; got {args.cell!r}")
         return _one_cell(args)
+    if args.append or args.oracle:
+        parser.error("--append and --oracle apply to --cell only")
     args.clients, args.sizes, args.cli_sizes = CLIENTS, SIZES, (16, 1024)
     if args.quick:
         args.duration, args.repeats, args.clients, args.sizes = 0.5, 10, (1, 8), (64,)
