@@ -54,10 +54,17 @@ def latency_schemes(client, worker_model, X, y, K, N):
 
 def run_latency(rounds=2):
     """p99 and throughput at equal N: replication, the default code, the plain model."""
-    import logging
-
     import distributed
-    from bench_serving import SLOW, SlowWorker, Uncoded, load, make_data, pooled, train_mlp
+    from bench_serving import (
+        SLOW,
+        SlowWorker,
+        Uncoded,
+        load,
+        local_cluster,
+        make_data,
+        pooled,
+        train_mlp,
+    )
 
     cfg = LATENCY
     K = cfg["K"]
@@ -66,13 +73,7 @@ def run_latency(rounds=2):
     X_serve = X[2000:]
     bare = model.predict_proba(X_serve[:1024])
     cells = []
-    with (
-        distributed.LocalCluster(
-            n_workers=4, threads_per_worker=1, processes=True,
-            dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):  # fmt: skip
+    with local_cluster() as cluster, distributed.Client(cluster) as client:
         for condition, slow in (("no stragglers", None), ("one slow worker", SLOW)):
             worker_model = SlowWorker(model, slow)
             plain = Uncoded(client, worker_model)
