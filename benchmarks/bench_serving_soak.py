@@ -8,15 +8,22 @@ bench_serving.py. Every ``--every`` seconds the resident memory (RSS) of this
 process (the client) and of the scheduler process is sampled, with the requests
 served so far. Target: client and scheduler memory flat over the soak (here:
 the growth from the end of the first minute to the end, per served request,
-and in MiB), and the live Python objects by type at half time and at the end.
-Also sampled: what the scheduler keeps (spans, task groups, log records), and
-at the end every cache's entries, bytes, hits and misses. ``--log-length``
+and in MiB). Also sampled: pymalloc's blocks in use, the pages the codec's
+bounded store of kept decoders has written, the client's resident memory by
+kind of mapping and glibc's ``mallinfo2``, and what the scheduler keeps
+(spans, task groups, log records); at the end, the live Python objects by type
+(and at half time with ``--census``), every cache's entries, bytes, hits and
+misses, and the client before and after ``malloc_trim(0)``. ``--log-length``
 bounds dask's own logs in every process (client, scheduler and workers).
 Writes benchmarks/results/serving_soak.json and .png (``serving_soak_log<L>.*``
 with ``--log-length L``, the dask client's message log; ``_arena<A>`` and
 ``_mmap<T>k`` with ``MALLOC_ARENA_MAX`` and ``MALLOC_MMAP_THRESHOLD_`` set;
 ``_<M>min`` above 10 minutes, ``.quick`` below; ``_traced<M>min`` with
-``--trace``).
+``--trace``, ``_census`` with ``--census``, ``_trim`` with ``--malloc-trim``).
+
+A census lists every live object (337,000 pointers here) and frees the list,
+which a server never does, so the census at half time is opt-in (with and
+without it, the soak's one step came at the same request count).
 
     python benchmarks/bench_serving_soak.py --log-length 100   # 10 minutes
     python benchmarks/bench_serving_soak.py --minutes 1        # smoke run
@@ -25,14 +32,18 @@ with ``--log-length L``, the dask client's message log; ``_arena<A>`` and
         python benchmarks/bench_serving_soak.py --log-length 100
     MALLOC_ARENA_MAX=2 python benchmarks/bench_serving_soak.py --log-length 100 \
         --minutes 6 --trace                                      # what Python keeps
+    MALLOC_ARENA_MAX=2 python benchmarks/bench_serving_soak.py --log-length 100 \
+        --malloc-trim                                # glibc's free blocks given back
 """
 
 import argparse
 import collections
+import ctypes
 import gc
 import json
 import os
 import platform
+import sys
 import threading
 import time
 import tracemalloc
@@ -81,6 +92,19 @@ def cache_mib(coded):
     return (sum(cache.nbytes for cache in _caches().values()) + kept) / 2**20
 
 
+def kept_decoders_mib(coded):
+    """MiB of the codec's store of kept decoders written so far.
+
+    The store is reserved at its bound at once and committed page by page as
+    sets are admitted, so the resident memory it adds grows with the sets kept
+    up to that bound (16 MiB).
+    """
+    codec = _codec(coded)
+    if codec is None:
+        return 0.0
+    return sum(len(slots) * stack[0].nbytes for slots, stack in codec._slots.values()) / 2**20
+
+
 def cache_stats(coded):
     """Entries, MiB, hits and misses of every cache (the codec's: per batch)."""
     stats = {
@@ -115,6 +139,54 @@ def scheduler_state(dask_scheduler):
     }
 
 
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (glibc >= 2.33)."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in [
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        ]
+    ]
+
+
+def memory_regions(process):
+    """MiB resident by kind of mapping, and glibc's main arena in use and free.
+
+    ``heap_mib``: the main arena (brk heap); ``anon_mib``: anonymous mappings
+    (the other malloc arenas, blocks above the mmap threshold, pymalloc's
+    arenas, the codec's store); ``file_mib``: mapped files. ``malloc_*`` reads
+    ``mallinfo2()``, which covers the main arena only: what a step there is,
+    blocks in use or free blocks glibc keeps.
+    """
+    regions = collections.Counter()
+    for mapping in process.memory_maps(grouped=False):
+        path = mapping.path
+        kind = {"[heap]": "heap", "[anon]": "anon", "": "anon"}.get(path, "file")
+        if kind == "file" and path.startswith("["):  # [stack], [vdso] and the like
+            kind = "other"
+        regions[kind + "_mib"] += mapping.rss / 2**20
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+        regions["malloc_main_in_use_mib"] = info.uordblks / 2**20
+        regions["malloc_main_free_mib"] = info.fordblks / 2**20
+        regions["malloc_mapped_mib"] = info.hblkhd / 2**20  # blocks above the threshold
+    except (OSError, AttributeError):  # not glibc, or older than 2.33
+        pass
+    return dict(regions)
+
+
 def census():
     """Live Python objects by type name (what a leak of Python objects would grow)."""
     gc.collect()
@@ -127,7 +199,7 @@ def census_growth(before, after, top=12):
     return dict(sorted(grown.items(), key=lambda item: -item[1])[:top])
 
 
-def soak(minutes, every, trace=False):
+def soak(minutes, every, trace=False, census_at_half=False, trim=False):
     X, y = make_data(6000, seed=1)
     mlp = train_mlp(X[:2000], y[:2000])
     X_serve = X[2000:]
@@ -158,12 +230,12 @@ def soak(minutes, every, trace=False):
         censuses = {}
         while time.monotonic() < stop:
             elapsed = time.monotonic() - began
-            if "minute_1" not in censuses and elapsed >= 60:
-                censuses["minute_1"] = (served[0], census())
-                if trace:  # Python allocations from here on, still alive (slows serving)
-                    tracemalloc.start(8)
+            if trace and not tracemalloc.is_tracing() and elapsed >= 60:
+                tracemalloc.start(8)  # Python allocations from here on (slows serving)
             if "half" not in censuses and elapsed >= 30 * minutes:
-                censuses["half"] = (served[0], census())
+                censuses["half"] = (served[0], census() if census_at_half else None)
+                if trace:
+                    censuses["half_snapshot"] = (served[0], tracemalloc.take_snapshot())
             samples.append(
                 {
                     "seconds": time.monotonic() - began,
@@ -171,38 +243,129 @@ def soak(minutes, every, trace=False):
                     "client_mib": me.memory_info().rss / 2**20,
                     "scheduler_mib": scheduler.memory_info().rss / 2**20,
                     "cache_mib": cache_mib(coded),
+                    "kept_decoders_mib": kept_decoders_mib(coded),
                     "traced_mib": tracemalloc.get_traced_memory()[0] / 2**20,
+                    # pymalloc's blocks in use: Python objects of every kind, those the
+                    # census cannot see (str, bytes, int, untracked dicts) included
+                    "python_blocks": sys.getallocatedblocks(),
                     "dask_message_log": len(client.scheduler_comm.recent_message_log),
                     # connections the client keeps to the workers (dask's pool opens
                     # one more whenever every open one to a worker is busy)
                     "open_comms": client.rpc.open,
                     "client_threads": me.num_threads(),
+                    "client_regions": memory_regions(me),
                     "scheduler_state": client.run_on_scheduler(scheduler_state),
                 }
             )
             print(samples[-1], flush=True)
             time.sleep(min(every, max(stop - time.monotonic(), 0)))
+            if trim:  # what a server can do: give glibc's free blocks back now and then
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
         for thread in threads:
             thread.join()
+        # Free blocks glibc keeps are given back by malloc_trim; blocks in use are not.
+        censuses["trimmed"] = {
+            "client_mib_before": me.memory_info().rss / 2**20,
+            "released": bool(ctypes.CDLL("libc.so.6").malloc_trim(0)),
+            "client_mib_after": me.memory_info().rss / 2**20,
+            "client_regions_after": memory_regions(me),
+        }
         censuses["end"] = (served[0], census())
         censuses["caches"] = cache_stats(coded)
         if trace:
-            sites = tracemalloc.take_snapshot().statistics("lineno")[:8]
+            end = tracemalloc.take_snapshot()
             tracemalloc.stop()
+            sites = end.statistics("lineno")[:8]
             censuses["sites"] = [(str(site.traceback[0]), site.size / 2**20) for site in sites]
+            if "half_snapshot" in censuses:
+                censuses["sites_grown"] = sites_grown(
+                    *censuses.pop("half_snapshot"), served[0], end
+                )
     return samples, served[0], errors, censuses
 
 
-def growth(samples, key):
-    """MiB gained after the first minute and over the second half, and per 1000 requests."""
+def sites_grown(requests_then, then, requests_now, now, top=10):
+    """The allocation sites whose live blocks grew most between two snapshots.
+
+    A leak of so many bytes per request shows as a site whose count of live
+    blocks grows with the requests served (``blocks_per_request``).
+    """
+    requests = max(requests_now - requests_then, 1)
+    diffs = sorted(
+        (d for d in now.compare_to(then, "traceback") if d.count_diff > 0),
+        key=lambda d: -d.size_diff,
+    )[:top]
+    return [
+        {
+            "site": [str(frame) for frame in d.traceback[-4:]],  # innermost 4 frames
+            "kib": d.size_diff / 1024,
+            "blocks": d.count_diff,
+            "blocks_per_request": d.count_diff / requests,
+            "bytes_per_request": d.size_diff / requests,
+        }
+        for d in diffs
+    ]
+
+
+def growth(samples, key, unit="mib"):
+    """Gain after the first minute and over the second half, and per 1000 requests.
+
+    ``unit="mib"`` reports MiB and KiB per 1000 requests; any other unit, the
+    sampled value itself and its gain per 1000 requests.
+    """
     out = {}
     last = samples[-1]
     for name, start in (("after_minute_1", 60), ("second_half", last["seconds"] / 2)):
         warm = next((s for s in samples if s["seconds"] >= start), samples[0])
-        mib = last[key] - warm[key]
-        requests = max(last["requests"] - warm["requests"], 1)
-        out[name] = {"mib": mib, "kib_per_1000_requests": 1024 * 1000 * mib / requests}
+        gain = last.get(key, np.nan) - warm.get(key, np.nan)
+        per_1000 = 1000 * gain / max(last["requests"] - warm["requests"], 1)
+        out[name] = (
+            {"mib": gain, "kib_per_1000_requests": 1024 * per_1000}
+            if unit == "mib"
+            else {unit: gain, f"{unit}_per_1000_requests": per_1000}
+        )
     return out
+
+
+def plot(result, path):
+    """MiB gained since minute 1 by the client, its parts and the scheduler, over time."""
+    samples = [s for s in result["samples"] if s["seconds"] >= 60] or result["samples"]
+    t = np.array([s["seconds"] / 60 for s in samples])
+
+    def since_minute_1(key, sub=None):
+        values = np.array([s[key] if sub is None else s[key].get(sub, np.nan)
+                           for s in samples])  # fmt: skip
+        return values - values[0]
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(t, since_minute_1("client_mib"), label="client (this process), resident")
+    ax.plot(
+        t,
+        since_minute_1("client_less_kept_decoders_mib"),
+        label="client less the pages the codec's store has written",
+    )
+    ax.plot(t, since_minute_1("kept_decoders_mib"), label="the codec's store (bounded, 16 MiB)")
+    if "client_regions" in samples[0]:
+        ax.plot(
+            t,
+            since_minute_1("client_regions", "malloc_main_free_mib"),
+            "--",
+            label="client: free bytes in glibc's main arena (resident unless trimmed)",
+        )
+    ax.plot(t, since_minute_1("scheduler_mib"), label="dask scheduler, resident")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("MiB gained since minute 1")
+    ax.set_title(
+        f"coded serving soak: {result['requests']} requests of {ROWS} rows, {CLIENTS} clients"
+    )
+    ax.legend(loc="upper left", fontsize="small")
+    comms = ax.twinx()
+    comms.plot(t, [s.get("open_comms", np.nan) for s in samples], "k:", label="open connections")
+    comms.set_ylabel("client's open connections to the workers (dotted)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def main(argv=None):
@@ -218,6 +381,17 @@ def main(argv=None):
     parser.add_argument(
         "--trace", action="store_true", help="tracemalloc from minute 1 (slows serving)"
     )
+    parser.add_argument(
+        "--census",
+        action="store_true",
+        help="count the live Python objects by type at half time too (a list of every "
+        "object, made and freed: not what a server does)",
+    )
+    parser.add_argument(
+        "--malloc-trim",
+        action="store_true",
+        help="call glibc's malloc_trim(0) after every sample (every --every seconds)",
+    )
     args = parser.parse_args(argv)
     # dask's own logs are bounded but long by default (1000 messages per comm,
     # 10000 log records): the same shorter bound in every process
@@ -228,12 +402,18 @@ def main(argv=None):
     for key, value in config.items():  # the scheduler and workers read it at start
         os.environ["DASK_" + key.upper().replace(".", "__").replace("-", "_")] = str(value)
     with threadpool_limits(limits=1), dask.config.set(config):
-        samples, served, errors, censuses = soak(args.minutes, args.every, args.trace)
-    objects = {}
-    if "half" in censuses:  # live Python objects gained over the second half, by type
+        samples, served, errors, censuses = soak(
+            args.minutes, args.every, args.trace, args.census, args.malloc_trim
+        )
+    for sample in samples:  # what is left once the bounded store's pages are taken out
+        sample["client_less_kept_decoders_mib"] = sample["client_mib"] - sample["kept_decoders_mib"]
+    # the census's list of every object is this many pointers, 8 bytes each
+    objects = {"live_python_objects_at_end": sum(censuses["end"][1].values())}
+    if censuses["half"][1] is not None:  # live Python objects gained over the second half
         (n_half, half), (n_end, end) = censuses["half"], censuses["end"]
         objects = {"requests": n_end - n_half, "grown": census_growth(half, end)}
     objects["largest_live_allocations_mib"] = censuses.get("sites", [])
+    objects["allocations_grown_second_half"] = censuses.get("sites_grown", [])
     result = {
         "machine": platform.platform(),
         "settings": {
@@ -246,6 +426,8 @@ def main(argv=None):
             "dask_log_length": args.log_length,
             "dask_logs_bounded_in": "client, scheduler and workers",
             "traced": args.trace,
+            "census_at_half": args.census,
+            "malloc_trim_every_sample": args.malloc_trim,
             # glibc's malloc arenas (one per thread by default, up to 8 per core): the
             # client's resident memory grew in steps with the default, flat with 2
             "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
@@ -261,9 +443,14 @@ def main(argv=None):
         "client_growth": growth(samples, "client_mib"),
         "scheduler_growth": growth(samples, "scheduler_mib"),
         "cache_growth": growth(samples, "cache_mib"),
+        "kept_decoders_growth": growth(samples, "kept_decoders_mib"),
+        "client_less_kept_decoders_growth": growth(samples, "client_less_kept_decoders_mib"),
         "traced_growth": growth(samples, "traced_mib"),
+        "python_blocks_growth": growth(samples, "python_blocks", unit="blocks"),
         "objects_second_half": objects,
         "caches_at_end": censuses["caches"],
+        # after the load: the client once glibc is asked to give back its free blocks
+        "client_after_malloc_trim": censuses["trimmed"],
         "samples": samples,
     }
     stem = "serving_soak"
@@ -273,30 +460,16 @@ def main(argv=None):
         stem += f"_arena{os.environ['MALLOC_ARENA_MAX']}"
     if os.environ.get("MALLOC_MMAP_THRESHOLD_"):  # fixed: glibc no longer raises it
         stem += f"_mmap{int(os.environ['MALLOC_MMAP_THRESHOLD_']) // 1024}k"
+    if args.census:
+        stem += "_census"
+    if args.malloc_trim:
+        stem += "_trim"
     if args.trace:  # tracemalloc slows serving about 15x: a diagnostic, not a soak
         stem += f"_traced{args.minutes:g}min"
     elif args.minutes != 10:
         stem += f"_{args.minutes:g}min" if args.minutes > 10 else ".quick"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
-    fig, ax = plt.subplots(figsize=(7, 4))
-    t = [s["seconds"] / 60 for s in samples]
-    ax.plot(t, [s["client_mib"] for s in samples], label="client (this process)")
-    ax.plot(t, [s["scheduler_mib"] for s in samples], label="dask scheduler")
-    ax.plot(t, [s["cache_mib"] for s in samples], label="client: bounded operator caches")
-    ax.plot(
-        t,
-        [s["traced_mib"] for s in samples],
-        label="client: live Python allocations since minute 1",
-    )
-    ax.set_xlabel("minutes")
-    ax.set_ylabel("resident memory (MiB)")
-    ax.set_title(f"coded serving soak: {served} requests of {ROWS} rows, {CLIENTS} clients")
-    ax.legend(loc="center left")
-    comms = ax.twinx()
-    comms.plot(t, [s.get("open_comms", np.nan) for s in samples], "k:", label="open connections")
-    comms.set_ylabel("client's open connections to the workers (dotted)")
-    fig.tight_layout()
-    fig.savefig(RESULTS / f"{stem}.png", dpi=100)
+    plot(result, RESULTS / f"{stem}.png")
     print("caches at the end:", result["caches_at_end"])
     print(
         f"{served} requests, {len(errors)} errors; client {result['client_growth']},"
