@@ -665,6 +665,11 @@ def main(argv=None):
         " one (a diagnostic bound for a layout that knows the slow worker); writes"
         " serving_cell_<model><rows>_oracle.json",
     )
+    parser.add_argument(
+        "--tag",
+        help="with --cell: appended to the file's name (serving_cell_<model><rows>[_oracle]_<tag>"
+        ".json), to keep runs of different code apart",
+    )
     args = parser.parse_args(argv)
     if args.in_process_only:
         return _in_process_only(args)
@@ -673,8 +678,8 @@ def main(argv=None):
         if model not in ("mlp", "cnn") or not rows.isdigit() or int(rows) < 1:
             parser.error(f"--cell must be mlp:ROWS or cnn:ROWS; got {args.cell!r}")
         return _one_cell(args)
-    if args.append or args.oracle:
-        parser.error("--append and --oracle apply to --cell only")
+    if args.append or args.oracle or args.tag:
+        parser.error("--append, --oracle and --tag apply to --cell only")
     args.clients, args.sizes, args.cli_sizes = CLIENTS, SIZES, (16, 1024)
     if args.quick:
         args.duration, args.repeats, args.clients, args.sizes = 0.5, 10, (1, 8), (64,)
@@ -725,7 +730,8 @@ def _one_cell(args):
         "seconds": time.time() - began,
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"serving_cell_{name}{rows}{'_oracle' if args.oracle else ''}.json"
+    tag = f"_{args.tag}" if args.tag else ""
+    path = RESULTS / f"serving_cell_{name}{rows}{'_oracle' if args.oracle else ''}{tag}.json"
     runs = json.loads(path.read_text())["runs"] if path.exists() and args.append else []
     path.write_text(json.dumps({"runs": [*runs, result]}, indent=1))
     print(f"wrote {path} (run {len(runs) + 1}) in {result['seconds']:.0f} s")

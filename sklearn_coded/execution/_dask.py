@@ -27,6 +27,14 @@ is bounded by the request's :class:`~._backends._Clock`, from the call on:
   than :data:`UNRESPONSIVE_AFTER` seconds (frozen, or stuck in a long
   computation) gets no coded rows of new requests until it answers, unless
   every worker is in that state.
+- **A slow worker kept off a hedge's data rows**: each worker's share of
+  calls still unanswered when its requests end is averaged over them
+  (:func:`_record_left_behind`); with a hedge, a worker over
+  :data:`SLOW_SHARE` gets the parity first and no data rows
+  (:func:`_placement`, under the same cap of coded rows per thread), so a
+  request that needs no parity waits for no slow worker. The share halves
+  every :data:`SLOW_HALF_LIFE` seconds without news, and the worker is then
+  tried with data rows again.
 - **A lost scheduler** (the client reconnecting or closed) ends the request
   at once, recorded in ``collection.lost``.
 """
@@ -62,6 +70,20 @@ UNRESPONSIVE_AFTER = 2.0
 
 #: Most unanswered calls of ended requests kept per worker; older ones are cancelled.
 MAX_BACKLOG = 64
+
+#: Per client: {address: (share of its calls left behind, monotonic time)}.
+_LEFT_BEHIND = weakref.WeakKeyDictionary()
+
+#: A worker whose average share of calls left unanswered at its requests' end
+#: is over this is slow: a hedge sends it no data rows (:func:`_placement`).
+SLOW_SHARE = 0.5
+
+#: Weight of a request's share in that average.
+SLOW_WEIGHT = 0.25
+
+#: Seconds without news in which that share halves, so that a slow worker left
+#: with parity only (and so no calls) is tried with data rows again.
+SLOW_HALF_LIFE = 5.0
 
 #: Seconds a stop message may take (a frozen worker never answers it).
 STOP_WITHIN = 10.0
@@ -269,8 +291,17 @@ async def _await_copies(client, model, workers, clock):
             await asyncio.sleep(wait)
 
 
-def _placement(sent, nthreads):
-    """Physical worker of each coded worker: their threads in turn, in submission order."""
+def _placement(sent, nthreads, *, first=None, slow=()):
+    """Physical worker of each coded worker: their threads in turn, in submission order.
+
+    Every thread gets at most ``ceil(len(sent) / threads)`` coded workers, so one
+    physical worker's loss costs at most its threads' share, spread over the code
+    by the submission order. With ``first`` (the coded workers a hedge sends at
+    once: the data rows) and ``slow`` (addresses whose calls were left behind,
+    :func:`_slow_workers`), the first go to the threads of the other workers
+    and the held ones to the slow workers' threads before the rest, under the
+    same cap; a request that needs no parity then waits for no slow worker.
+    """
     addresses = sorted(nthreads)
     slots = [
         address
@@ -278,7 +309,62 @@ def _placement(sent, nthreads):
         for address in addresses
         if nthreads[address] > thread
     ]
-    return {int(worker): slots[i % len(slots)] for i, worker in enumerate(sent)}
+    fast = [slot for slot, address in enumerate(slots) if address not in slow]
+    cap = -(-len(sent) // len(slots))
+    first = set() if first is None else {int(worker) for worker in first}
+    n_first = sum(int(worker) in first for worker in sent)
+    if not first or not fast or len(fast) == len(slots) or n_first > cap * len(fast):
+        return {int(worker): slots[i % len(slots)] for i, worker in enumerate(sent)}
+    room = dict.fromkeys(range(len(slots)), cap)
+    placed = {}
+
+    def deal(workers, order):
+        turn = 0
+        for worker in workers:
+            while room[order[turn % len(order)]] == 0:
+                turn += 1
+            slot = order[turn % len(order)]
+            placed[int(worker)], room[slot] = slots[slot], room[slot] - 1
+            turn += 1
+
+    deal([w for w in sent if int(w) in first], fast)
+    held = [slot for slot in range(len(slots)) if slot not in fast] + fast
+    deal([w for w in sent if int(w) not in first], held)
+    return placed
+
+
+def _record_left_behind(client, calls, pending, now=None):
+    """Fold a request's calls into each worker's share of calls left behind.
+
+    ``calls``: {call: (coded worker, address, sent at)}; ``pending``: those
+    unanswered at the request's end. Per address, an average over its requests
+    that halves every :data:`SLOW_HALF_LIFE` seconds without news.
+    """
+    now = time.monotonic() if now is None else now
+    _drop_closed(_LEFT_BEHIND)
+    record = _LEFT_BEHIND.setdefault(client, {})
+    per_address = {}
+    for call, (_, address, _) in calls.items():
+        sent, late = per_address.get(address, (0, 0))
+        per_address[address] = (sent + 1, late + (call in pending))
+    for address, (sent, late) in per_address.items():
+        share = _decayed(record.get(address), now)
+        record[address] = (share + SLOW_WEIGHT * (late / sent - share), now)
+
+
+def _decayed(entry, now):
+    return 0.0 if entry is None else entry[0] * 0.5 ** ((now - entry[1]) / SLOW_HALF_LIFE)
+
+
+def _slow_workers(client, addresses, now=None):
+    """Addresses whose share of calls left behind is over :data:`SLOW_SHARE`.
+
+    Never all of them: when every worker is slow, none is treated as slow.
+    """
+    now = time.monotonic() if now is None else now
+    record = _LEFT_BEHIND.get(client, {})
+    slow = {a for a in addresses if _decayed(record.get(a), now) > SLOW_SHARE}
+    return set() if len(slow) == len(set(addresses)) else slow
 
 
 def _responsive(client, addresses):
@@ -379,7 +465,9 @@ async def _request(
     nthreads, copies = await _ready(client, model, clock, sent, collection)
     if not copies:
         return
-    placement = _placement(sent, {a: nthreads[a] for a in _responsive(client, sorted(copies))})
+    live = {a: nthreads[a] for a in _responsive(client, sorted(copies))}
+    first = None if not hedge[0] else [w for w in sent if w not in set(hedge[0])]
+    placement = _placement(sent, live, first=first, slow=_slow_workers(client, live))
     if private is not None:  # coded rows per process, each task's rows over its batches
         n_batches, held = collection.returned.shape[1], dict.fromkeys(placement.values(), 0)
         for worker, address in placement.items():
@@ -440,6 +528,7 @@ async def _request(
                 if collection.add(worker, outcome) or clock.ends(collection):
                     return
     finally:
+        _record_left_behind(client, calls, pending)
         if pending:  # the stragglers stop, and are watched until they answer
             _stop(client, request, {calls[c][1]: used[calls[c][0]].key for c in pending})
             _leave_behind(client, {c: calls[c][1:] for c in pending})
