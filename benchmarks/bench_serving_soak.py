@@ -159,6 +159,17 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
+def _glibc():
+    """The C library when it is glibc (``mallinfo2``, ``malloc_trim``), else None."""
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+GLIBC = _glibc()
+
+
 def memory_regions(process):
     """MiB resident by kind of mapping, and glibc's main arena in use and free.
 
@@ -175,15 +186,12 @@ def memory_regions(process):
         if kind == "file" and path.startswith("["):  # [stack], [vdso] and the like
             kind = "other"
         regions[kind + "_mib"] += mapping.rss / 2**20
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype = _MallInfo2
-        info = libc.mallinfo2()
+    if hasattr(GLIBC, "mallinfo2"):  # glibc >= 2.33
+        GLIBC.mallinfo2.restype = _MallInfo2
+        info = GLIBC.mallinfo2()
         regions["malloc_main_in_use_mib"] = info.uordblks / 2**20
         regions["malloc_main_free_mib"] = info.fordblks / 2**20
         regions["malloc_mapped_mib"] = info.hblkhd / 2**20  # blocks above the threshold
-    except (OSError, AttributeError):  # not glibc, or older than 2.33
-        pass
     return dict(regions)
 
 
@@ -260,13 +268,13 @@ def soak(minutes, every, trace=False, census_at_half=False, trim=False):
             print(samples[-1], flush=True)
             time.sleep(min(every, max(stop - time.monotonic(), 0)))
             if trim:  # what a server can do: give glibc's free blocks back now and then
-                ctypes.CDLL("libc.so.6").malloc_trim(0)
+                GLIBC.malloc_trim(0)
         for thread in threads:
             thread.join()
         # Free blocks glibc keeps are given back by malloc_trim; blocks in use are not.
         censuses["trimmed"] = {
             "client_mib_before": me.memory_info().rss / 2**20,
-            "released": bool(ctypes.CDLL("libc.so.6").malloc_trim(0)),
+            "released": GLIBC is not None and bool(GLIBC.malloc_trim(0)),
             "client_mib_after": me.memory_info().rss / 2**20,
             "client_regions_after": memory_regions(me),
         }
@@ -393,6 +401,8 @@ def main(argv=None):
         help="call glibc's malloc_trim(0) after every sample (every --every seconds)",
     )
     args = parser.parse_args(argv)
+    if args.malloc_trim and GLIBC is None:
+        parser.error("--malloc-trim needs glibc (malloc_trim); this C library is not glibc")
     # dask's own logs are bounded but long by default (1000 messages per comm,
     # 10000 log records): the same shorter bound in every process
     config = {

@@ -309,16 +309,12 @@ def _placement(sent, nthreads, *, first=None, slow=()):
         for address in addresses
         if nthreads[address] > thread
     ]
-    fast = [slot for slot, address in enumerate(slots) if address not in slow]
-    cap = -(-len(sent) // len(slots))
-    first = set() if first is None else {int(worker) for worker in first}
-    n_first = sum(int(worker) in first for worker in sent)
-    if not first or not fast or len(fast) == len(slots) or n_first > cap * len(fast):
-        return {int(worker): slots[i % len(slots)] for i, worker in enumerate(sent)}
-    room = dict.fromkeys(range(len(slots)), cap)
+    cap = -(-len(sent) // len(slots))  # the threads in turn never fill one past it
+    room = [cap] * len(slots)
     placed = {}
 
     def deal(workers, order):
+        """``workers`` to the slots of ``order`` in turn, skipping full slots."""
         turn = 0
         for worker in workers:
             while room[order[turn % len(order)]] == 0:
@@ -327,9 +323,15 @@ def _placement(sent, nthreads, *, first=None, slow=()):
             placed[int(worker)], room[slot] = slots[slot], room[slot] - 1
             turn += 1
 
-    deal([w for w in sent if int(w) in first], fast)
-    held = [slot for slot in range(len(slots)) if slot not in fast] + fast
-    deal([w for w in sent if int(w) not in first], held)
+    first = set() if first is None else {int(worker) for worker in first}
+    data = [w for w in sent if int(w) in first]
+    fast = [slot for slot, address in enumerate(slots) if address not in slow]
+    if data and 0 < len(fast) < len(slots) and len(data) <= cap * len(fast):
+        deal(data, fast)
+        slow_first = [slot for slot in range(len(slots)) if slot not in fast] + fast
+        deal([w for w in sent if int(w) not in first], slow_first)
+    else:
+        deal(sent, range(len(slots)))
     return placed
 
 
@@ -465,8 +467,10 @@ async def _request(
     nthreads, copies = await _ready(client, model, clock, sent, collection)
     if not copies:
         return
+    hedge = _Hedge(hedge, sent, clock)
     live = {a: nthreads[a] for a in _responsive(client, sorted(copies))}
-    first = None if not hedge[0] else [w for w in sent if w not in set(hedge[0])]
+    held = set(hedge.later)
+    first = [w for w in sent if w not in held] if held else None
     placement = _placement(sent, live, first=first, slow=_slow_workers(client, live))
     if private is not None:  # coded rows per process, each task's rows over its batches
         n_batches, held = collection.returned.shape[1], dict.fromkeys(placement.values(), 0)
@@ -489,7 +493,6 @@ async def _request(
             calls[call] = (worker, address, time.monotonic())
             pending.add(call)
 
-    hedge = _Hedge(hedge, sent, clock)
     try:
         submit({w: a for w, a in placement.items() if w not in hedge.later}, copies)
         while pending or hedge.later:
