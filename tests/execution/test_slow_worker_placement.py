@@ -86,3 +86,18 @@ def test_one_late_request_or_every_worker_late_makes_none_slow():
     for i in range(1, 6):
         _request(client, set(THREADS), now=float(i))  # every worker late: none singled out
     assert _dask._slow_workers(client, list(THREADS), now=5.0) == set()
+
+
+def test_no_choice_of_slow_workers_puts_more_than_the_cap_on_one_worker():
+    # someone who makes chosen workers look slow (answers late on purpose) moves the
+    # data rows, never more than ceil(N / threads) = S coded rows onto one worker
+    import itertools
+
+    names = sorted(THREADS)
+    for seed in range(3):
+        sent, first = _sent(seed)
+        for n in range(1, len(names)):
+            for slow in itertools.combinations(names, n):
+                placed = _dask._placement(sent, THREADS, first=first, slow=set(slow))
+                assert sorted(placed) == sorted(sent.tolist())
+                assert max(collections.Counter(placed.values()).values()) <= 8
