@@ -1,6 +1,7 @@
 """A hedge's data rows kept off the workers whose calls are left behind (execution/_dask.py)."""
 
 import collections
+import itertools
 
 import numpy as np
 import pytest
@@ -91,8 +92,6 @@ def test_one_late_request_or_every_worker_late_makes_none_slow():
 def test_no_choice_of_slow_workers_puts_more_than_the_cap_on_one_worker():
     # someone who makes chosen workers look slow (answers late on purpose) moves the
     # data rows, never more than ceil(N / threads) = S coded rows onto one worker
-    import itertools
-
     names = sorted(THREADS)
     for seed in range(3):
         sent, first = _sent(seed)
