@@ -262,17 +262,23 @@ def _check_insufficient(returned, min_results, errors, n_sent):
     raise error from (next(iter(errors.values())) if errors else None)
 
 
-def _collection(coded, stragglers, n_tasks, enough, min_results, rng, first=None):
+def _collection(coded, stragglers, n_tasks, enough, min_results, rng, first=None, n_fast=None):
     """What one request on a real executor sends and collects.
 
-    Returns ``(collection, rows, target, plan, n_sent, held)``: the per-coded-worker
-    collection, the rows of each task, what the backend fills (the collection,
-    or a :class:`_TaskCollection` splitting each task's outputs), the straggler
-    plan drawn for the tasks, the coded workers whose rows were sent, and the
-    tasks held back for a hedge (those of the coded workers not in ``first``;
-    empty without ``first``). With ``first`` and physical workers, each of the
-    ``n_tasks`` workers gets two tasks: its share of ``first``, and its share of
-    the others; both have the worker's drawn delay.
+    Returns ``(collection, rows, target, plan, n_sent, held, groups)``: the
+    per-coded-worker collection, the rows of each task, what the backend fills
+    (the collection, or a :class:`_TaskCollection` splitting each task's
+    outputs), the straggler plan drawn for the tasks, the coded workers whose
+    rows were sent, the tasks held back for a hedge (those of the coded workers
+    not in ``first``; empty without ``first``), and the physical worker of each
+    task (None with one task per coded worker). With ``first`` and physical
+    workers, each of the ``n_tasks`` workers gets two tasks: its share of
+    ``first``, and its share of the others; both have the worker's drawn delay.
+    With ``n_fast < n_tasks`` (the others answer late, see ``run_workers``),
+    ``first`` is cut into ``n_fast`` shares only, and the others fill every
+    worker up to the same ``ceil(N / n_tasks)`` coded rows, the last
+    ``n_tasks - n_fast`` workers with none of ``first``
+    (:func:`fill_rows`).
     """
     n_workers, n_batches, _ = coded.shape
     if n_tasks >= n_workers:  # one task per coded worker
@@ -280,20 +286,29 @@ def _collection(coded, stragglers, n_tasks, enough, min_results, rng, first=None
         collection = _Collection(n_workers, n_batches, plan.n_wait, enough, min_results)
         held = () if first is None else tuple(np.setdiff1d(np.arange(n_workers), first).tolist())
         n_sent = int(np.isfinite(plan.delays).sum())
-        return collection, coded, collection, plan, n_sent, held
+        return collection, coded, collection, plan, n_sent, held, None
     # one task per physical worker, carrying its share of the coded rows
     plan = stragglers.draw_plan(n_tasks, rng)
-    held = ()
+    held, physical = (), np.arange(n_tasks)
     if first is None:
         assignment = assign_rows(n_workers, n_tasks)
     else:  # a hedge: the first workers' share, then the others' share (held back)
         first = np.asarray(first, dtype=np.intp)
         rest = np.setdiff1d(np.arange(n_workers), first)
-        parts = [first[a] for a in assign_rows(len(first), n_tasks)]
-        parts += [rest[a] for a in assign_rows(len(rest), n_tasks)] if rest.size else []
-        physical = [t % n_tasks for t, part in enumerate(parts) if part.size]
+        cap = -(-n_workers // n_tasks)  # coded rows of one physical worker
+        n_fast = n_tasks if n_fast is None else n_fast
+        if 1 <= n_fast < n_tasks and -(-len(first) // n_fast) <= cap:
+            parts = [first[a] for a in assign_rows(len(first), n_fast)]
+            room = [cap - len(part) for part in parts] + [cap] * (n_tasks - n_fast)
+            parts += [rest[a] for a in fill_rows(len(rest), room, slow_first=n_fast)]
+            owners = list(range(n_fast)) + list(range(n_tasks))
+        else:
+            parts = [first[a] for a in assign_rows(len(first), n_tasks)]
+            parts += [rest[a] for a in assign_rows(len(rest), n_tasks)] if rest.size else []
+            owners = [t % n_tasks for t in range(len(parts))]
+        physical = np.array([o for o, part in zip(owners, parts, strict=True) if part.size])
         assignment = [part for part in parts if part.size]
-        n_first = sum(1 for part in parts[:n_tasks] if part.size)
+        n_first = sum(1 for part in parts[: len(parts) - n_tasks] if part.size)
         held = tuple(range(n_first, len(assignment)))
         plan = plan._replace(delays=plan.delays[physical])  # a worker's delay, both tasks
     alive = np.isfinite(plan.delays)
@@ -303,7 +318,7 @@ def _collection(coded, stragglers, n_tasks, enough, min_results, rng, first=None
     collection = _Collection(n_workers, n_batches, n_wait, enough, min_results)
     rows = [coded[a].reshape(-1, coded.shape[2]) for a in assignment]
     target = _TaskCollection(collection, assignment, n_batches)
-    return collection, rows, target, plan, n_sent, held
+    return collection, rows, target, plan, n_sent, held, physical
 
 
 def _check_collected(collection, min_results, n_sent):
@@ -362,6 +377,50 @@ def assign_rows(n_coded, n_tasks, rng=None):
         stretch = min(n_tasks, n_coded - start)
         owner[start : start + stretch] = rng.permutation(n_tasks)[:stretch]
     return [np.flatnonzero(owner == task) for task in range(n_tasks)]
+
+
+def fill_rows(n_rows, room, slow_first=0, rng=None):
+    """Cut ``n_rows`` coded rows into tasks of at most ``room[t]`` rows, each spread evenly.
+
+    The tasks from ``slow_first`` on are filled to their room first, the
+    others share what is left as evenly as their room allows; each task's
+    rows are then spread over the ``n_rows`` like the tasks' shares of a
+    stretch in :func:`assign_rows`: the task furthest behind its share takes
+    the next row (ties broken in an order drawn from
+    :func:`~sklearn_coded.operators._secret.private_generator` unless ``rng``
+    is given), so no task holds a block of neighbours.
+
+    Returns
+    -------
+    assignment : list of ndarray of int
+        ``assignment[t]``: the sorted rows of task t, ``len(room)`` tasks.
+
+    Examples
+    --------
+    >>> from sklearn_coded.execution._collect import fill_rows
+    >>> [len(a) for a in fill_rows(16, [2, 3, 3, 8], slow_first=3)]
+    [2, 3, 3, 8]
+    >>> [len(a) for a in fill_rows(12, [2, 3, 3, 8], slow_first=3)]  # the last filled first
+    [2, 1, 1, 8]
+    """
+    if sum(room) < n_rows or min(room, default=0) < 0:
+        raise ValueError(f"room={room!r} cannot hold {n_rows} rows.")
+    sizes, left = [0] * len(room), n_rows
+    for t in range(slow_first, len(room)):
+        sizes[t] = min(room[t], left)
+        left -= sizes[t]
+    while left:  # the rest in turns, one row at a time, to the tasks with room
+        for t in range(slow_first):
+            if left and sizes[t] < room[t]:
+                sizes[t], left = sizes[t] + 1, left - 1
+    rng = private_generator() if rng is None else rng
+    ties = rng.permutation(len(room))
+    owner, taken = np.empty(n_rows, dtype=np.intp), np.zeros(len(room))
+    for row in range(n_rows):
+        behind = np.asarray(sizes) * (row + 1) / n_rows - taken
+        task = ties[np.argmax(behind[ties])]
+        owner[row], taken[task] = task, taken[task] + 1
+    return [np.flatnonzero(owner == task) for task in range(len(room))]
 
 
 class _TaskCollection:

@@ -27,14 +27,16 @@ is bounded by the request's :class:`~._backends._Clock`, from the call on:
   than :data:`UNRESPONSIVE_AFTER` seconds (frozen, or stuck in a long
   computation) gets no coded rows of new requests until it answers, unless
   every worker is in that state.
-- **A slow worker kept off a hedge's data rows**: each worker's share of
-  calls still unanswered when its requests end is averaged over them
-  (:func:`_record_left_behind`); with a hedge, a worker over
-  :data:`SLOW_SHARE` gets the parity first and no data rows
-  (:func:`_placement`, under the same cap of coded rows per thread), so a
-  request that needs no parity waits for no slow worker. The share halves
-  every :data:`SLOW_HALF_LIFE` seconds without news, and the worker is then
-  tried with data rows again.
+- **A slow worker kept off a hedge's data rows** (:mod:`._placement`): a
+  worker whose calls are often still unanswered when its requests end gets
+  the parity first and no data rows, under the same cap of coded rows per
+  thread, so a request that needs no parity waits for no slow worker. With
+  one task per physical worker, the data rows are cut into one share per
+  other thread (:func:`slow_threads`), so the fast workers share them
+  evenly, and the slow worker's task is parity up to the cap. At most once a
+  second one request probes it: its parity goes out at once, is not waited
+  for, and counts as left behind if unanswered at twice the request's time;
+  a slow worker is never sent data rows to find out.
 - **A lost scheduler** (the client reconnecting or closed) ends the request
   at once, recorded in ``collection.lost``.
 """
@@ -48,6 +50,14 @@ import numpy as np
 
 from ._backends import _Clock, _Hedge, _sent_workers
 from ._collect import check_placement
+from ._placement import (
+    _drop_closed,
+    _judge_probe,
+    _placement,
+    _probes_due,
+    _record_left_behind,
+    _slow_workers,
+)
 from ._snapshot import _attribute_snapshot, _same_snapshot
 from ._tasks import ModelServer
 
@@ -70,20 +80,6 @@ UNRESPONSIVE_AFTER = 2.0
 
 #: Most unanswered calls of ended requests kept per worker; older ones are cancelled.
 MAX_BACKLOG = 64
-
-#: Per client: {address: (share of its calls left behind, monotonic time)}.
-_LEFT_BEHIND = weakref.WeakKeyDictionary()
-
-#: A worker whose average share of calls left unanswered at its requests' end
-#: is over this is slow: a hedge sends it no data rows (:func:`_placement`).
-SLOW_SHARE = 0.5
-
-#: Weight of a request's share in that average.
-SLOW_WEIGHT = 0.25
-
-#: Seconds without news in which that share halves, so that a slow worker left
-#: with parity only (and so no calls) is tried with data rows again.
-SLOW_HALF_LIFE = 5.0
 
 #: Seconds a stop message may take (a frozen worker never answers it).
 STOP_WITHIN = 10.0
@@ -163,12 +159,6 @@ async def _send_copy(client, model, address):
         return server if error is None else error
     except Exception as error:  # the worker left, the scheduler was lost: sent again later
         return error
-
-
-def _drop_closed(per_client):
-    """Forget the entries of closed clients (their values may hold the client alive)."""
-    for closed in [other for other in list(per_client) if other.status in ("closing", "closed")]:
-        del per_client[closed]
 
 
 def _copies_entry(client, model):
@@ -291,82 +281,19 @@ async def _await_copies(client, model, workers, clock):
             await asyncio.sleep(wait)
 
 
-def _placement(sent, nthreads, *, first=None, slow=()):
-    """Physical worker of each coded worker: their threads in turn, in submission order.
+def slow_threads(client):
+    """Threads of the workers a hedge keeps its data rows off (:func:`_slow_workers`).
 
-    Every thread gets at most ``ceil(len(sent) / threads)`` coded workers, so one
-    physical worker's loss costs at most its threads' share, spread over the code
-    by the submission order. With ``first`` (the coded workers a hedge sends at
-    once: the data rows) and ``slow`` (addresses whose calls were left behind,
-    :func:`_slow_workers`), the first go to the threads of the other workers
-    and the held ones to the slow workers' threads before the rest, under the
-    same cap; a request that needs no parity then waits for no slow worker.
+    Read from the last list of running workers (no call to the scheduler): 0
+    before the first request, or when no worker is slow. ``run_workers`` cuts
+    a hedge's data rows for the other threads only.
     """
-    addresses = sorted(nthreads)
-    slots = [
-        address
-        for thread in range(max(nthreads.values()))
-        for address in addresses
-        if nthreads[address] > thread
-    ]
-    cap = -(-len(sent) // len(slots))  # the threads in turn never fill one past it
-    room = [cap] * len(slots)
-    placed = {}
-
-    def deal(workers, order):
-        """``workers`` to the slots of ``order`` in turn, skipping full slots."""
-        turn = 0
-        for worker in workers:
-            while room[order[turn % len(order)]] == 0:
-                turn += 1
-            slot = order[turn % len(order)]
-            placed[int(worker)], room[slot] = slots[slot], room[slot] - 1
-            turn += 1
-
-    first = set() if first is None else {int(worker) for worker in first}
-    data = [w for w in sent if int(w) in first]
-    fast = [slot for slot, address in enumerate(slots) if address not in slow]
-    if data and 0 < len(fast) < len(slots) and len(data) <= cap * len(fast):
-        deal(data, fast)
-        slow_first = [slot for slot in range(len(slots)) if slot not in fast] + fast
-        deal([w for w in sent if int(w) not in first], slow_first)
-    else:
-        deal(sent, range(len(slots)))
-    return placed
-
-
-def _record_left_behind(client, calls, pending, now=None):
-    """Fold a request's calls into each worker's share of calls left behind.
-
-    ``calls``: {call: (coded worker, address, sent at)}; ``pending``: those
-    unanswered at the request's end. Per address, an average over its requests
-    that halves every :data:`SLOW_HALF_LIFE` seconds without news.
-    """
-    now = time.monotonic() if now is None else now
-    _drop_closed(_LEFT_BEHIND)
-    record = _LEFT_BEHIND.setdefault(client, {})
-    per_address = {}
-    for call, (_, address, _) in calls.items():
-        sent, late = per_address.get(address, (0, 0))
-        per_address[address] = (sent + 1, late + (call in pending))
-    for address, (sent, late) in per_address.items():
-        share = _decayed(record.get(address), now)
-        record[address] = (share + SLOW_WEIGHT * (late / sent - share), now)
-
-
-def _decayed(entry, now):
-    return 0.0 if entry is None else entry[0] * 0.5 ** ((now - entry[1]) / SLOW_HALF_LIFE)
-
-
-def _slow_workers(client, addresses, now=None):
-    """Addresses whose share of calls left behind is over :data:`SLOW_SHARE`.
-
-    Never all of them: when every worker is slow, none is treated as slow.
-    """
-    now = time.monotonic() if now is None else now
-    record = _LEFT_BEHIND.get(client, {})
-    slow = {a for a in addresses if _decayed(record.get(a), now) > SLOW_SHARE}
-    return set() if len(slow) == len(set(addresses)) else slow
+    cached = _WORKERS.get(client)
+    if cached is None:
+        return 0
+    nthreads = cached[1]
+    live = {a: nthreads[a] for a in _responsive(client, sorted(nthreads))}
+    return sum(live[a] for a in _slow_workers(client, live))
 
 
 def _responsive(client, addresses):
@@ -460,18 +387,56 @@ async def _ready(client, model, clock, sent, collection):
     return nthreads, None
 
 
+def _place(client, sent, live, hedge, groups):
+    """(thread's address of each task, slow workers probed by this request).
+
+    The tasks of one physical worker (``groups``) go to one thread. A slow
+    worker left with parity only is probed (:func:`~._placement._probes_due`):
+    its held tasks leave ``hedge.later``, to be sent at once.
+    """
+    held = set(hedge.later)
+    first = [w for w in sent if w not in held] if held else None
+    slow = _slow_workers(client, live)
+    if groups is None:
+        placement = _placement(sent, live, first=first, slow=slow)
+    else:
+        units = list(dict.fromkeys(int(groups[w]) for w in sent))
+        with_first = None if first is None else {int(groups[w]) for w in first}
+        where = _placement(units, live, first=with_first, slow=slow)
+        placement = {w: where[int(groups[w])] for w in sent}
+    if first is None or not slow:
+        return placement, set()
+    with_data = {placement[w] for w in first}
+    probed = _probes_due(client, {a for a in slow if a not in with_data})
+    hedge.later = [w for w in hedge.later if placement[w] not in probed]
+    return placement, probed
+
+
+def _end(client, request, calls, pending, probes, used, started):
+    """Record who was left behind, judge the probes later, stop and watch the stragglers."""
+    _record_left_behind(client, {c: v for c, v in calls.items() if c not in probes}, pending)
+    if probes:  # judged later, and so not stopped
+        probe = {}
+        for call in probes:
+            probe.setdefault(calls[call][1], []).append(call)
+        _judge_probe(client, probe, time.monotonic() - started)
+    if pending:
+        stopped = pending - probes
+        _stop(client, request, {calls[c][1]: used[calls[c][0]].key for c in stopped})
+        _leave_behind(client, {c: calls[c][1:] for c in pending})
+
+
 async def _request(
-    client, model, method, coded, plan, order, chunk_size, clock, collection, hedge, private
-):
+    client, model, method, coded, plan, order, chunk_size, clock, collection, hedge, private,
+    groups=None,
+):  # fmt: skip
     sent = [int(worker) for worker in _sent_workers(plan, order)]
     nthreads, copies = await _ready(client, model, clock, sent, collection)
     if not copies:
         return
     hedge = _Hedge(hedge, sent, clock)
     live = {a: nthreads[a] for a in _responsive(client, sorted(copies))}
-    held = set(hedge.later)
-    first = [w for w in sent if w not in held] if held else None
-    placement = _placement(sent, live, first=first, slow=_slow_workers(client, live))
+    placement, probed = _place(client, sent, live, hedge, groups)
     if private is not None:  # coded rows per process, each task's rows over its batches
         n_batches, held = collection.returned.shape[1], dict.fromkeys(placement.values(), 0)
         for worker, address in placement.items():
@@ -479,6 +444,7 @@ async def _request(
         check_placement(held, private)
     request = uuid.uuid4().hex
     calls, pending, retried = {}, set(), set()  # calls: {call: (coded worker, address, sent)}
+    probes = set()  # the calls of a probe: the request does not wait for them
     used = {}  # coded worker -> the server its call went to
 
     def submit(tasks, copies):
@@ -495,9 +461,10 @@ async def _request(
 
     try:
         submit({w: a for w, a in placement.items() if w not in hedge.later}, copies)
+        probes = {call for call, (_, address, _) in calls.items() if address in probed}
         while pending or hedge.later:
             _check_connected(client)
-            if hedge.due(len(pending)):  # the held calls go out, each to a worker with a copy
+            if hedge.due(len(pending - probes)):  # the held calls, to workers with a copy
                 later, live = hedge.take(), sorted(copies)
                 submit({w: placement[w] if placement[w] in copies else live[i % len(live)]
                         for i, w in enumerate(later)}, copies)  # fmt: skip
@@ -531,10 +498,7 @@ async def _request(
                 if collection.add(worker, outcome) or clock.ends(collection):
                     return
     finally:
-        _record_left_behind(client, calls, pending)
-        if pending:  # the stragglers stop, and are watched until they answer
-            _stop(client, request, {calls[c][1]: used[calls[c][0]].key for c in pending})
-            _leave_behind(client, {c: calls[c][1:] for c in pending})
+        _end(client, request, calls, pending, probes, used, clock.start)
 
 
 def run_on_dask(
@@ -550,6 +514,7 @@ def run_on_dask(
     collection,
     hedge=((), None),
     max_per_process=None,
+    groups=None,
 ):
     """Run one request on a ``distributed.Client``; fill ``collection``.
 
@@ -560,6 +525,8 @@ def run_on_dask(
     once failed or all of them ended (see ``run_workers``). ``max_per_process``:
     refuse a placement that gives a process more coded rows of a batch
     (:func:`~._collect.check_placement`), and resend no task to another process.
+    ``groups``: the physical worker each task was cut for (None: one task per
+    coded worker); the tasks of one go to one thread.
     """
     if client.asynchronous:
         raise ValueError(
@@ -570,7 +537,7 @@ def run_on_dask(
         _check_connected(client)
         client.sync(
             _request, client, model, method, coded, plan, order, chunk_size, clock, collection,
-            hedge, max_per_process,
+            hedge, max_per_process, groups,
         )  # fmt: skip
     except _SchedulerLostError as error:
         collection.lost = str(error)

@@ -24,7 +24,7 @@ from ._collect import (  # noqa: F401 (re-exported names)
     assign_rows,
     finite_rows,
 )
-from ._dask import run_on_dask
+from ._dask import run_on_dask, slow_threads
 from ._futures import run_on_executor
 from ._stragglers import LatencyStragglers, check_stragglers
 
@@ -156,7 +156,9 @@ def run_workers(
         soon as a task of ``first`` fails or every one of them has ended,
         unless ``enough`` stopped collection before. With physical workers
         (``tasks``) each worker gets two tasks, its share of ``first`` and its
-        share of the others, and ``first`` is placed one task per worker. None
+        share of the others, and ``first`` is placed one task per worker; on
+        dask, workers whose calls keep answering late get no share of
+        ``first`` and a full share of the others instead (see Notes). None
         (the default) sends everything at once. Ignored in process.
     timings : list, optional
         Real executors only: extended with the seconds from the call to each
@@ -245,12 +247,18 @@ def run_workers(
     only if one of its attributes was reassigned (as by ``fit`` or
     ``set_params``); a change made in place inside an attribute's array is not
     seen, so refit (or copy) a model rather than editing its weights in place.
-    Each task is pinned to a worker holding a copy (the workers' threads in
-    turn, in submission order), so a frozen worker delays only its own tasks; a
+    Each task is one direct message to a worker holding a copy (the workers'
+    threads in turn, in submission order, a physical worker's two tasks of a
+    hedge on one thread), so a frozen worker delays only its own tasks; a
     request waits for copies only while no worker has one, and a task whose
-    copy was lost (its worker died) is sent once more to a live copy. Tasks go
-    out in graphs of at most 4 MiB of coded rows, below dask's large-graph
-    warning.
+    copy was lost (its worker died) is sent once more to a live copy. With a
+    hedge and physical workers, the threads of workers whose calls keep being
+    left unanswered (:func:`~sklearn_coded.execution._dask.slow_threads`) get
+    no share of ``first``: it is cut into one share per other thread, and the
+    others fill every thread up to the same ``ceil(N / W)`` coded rows, the
+    slow ones first (:func:`~sklearn_coded.execution._collect.fill_rows`), so
+    a request that needs no parity waits for no slow worker and the loss of
+    any one physical worker still removes at most ``ceil(N / W)`` coded rows.
 
     Faults of the executor itself: a killed child breaks a
     ``ProcessPoolExecutor`` for good; the request in flight decodes from the
@@ -300,14 +308,16 @@ def run_workers(
         )
     n_tasks = _n_tasks(tasks, executor, client, n_workers)
     first = _check_hedge(first, hedge_after, n_workers)
-    collection, rows, target, plan, n_sent, held = _collection(
-        coded, stragglers, n_tasks, enough, min_results, rng, first=first
+    # a hedge on dask cuts the data rows for the workers that answer in time only
+    n_fast = None if client is None or first is None else n_tasks - slow_threads(client)
+    collection, rows, target, plan, n_sent, held, groups = _collection(
+        coded, stragglers, n_tasks, enough, min_results, rng, first=first, n_fast=n_fast
     )
     order = submission_order(submit_order, len(rows), rng)
     if held:  # the first tasks are sent (and placed on the workers) before the held ones
         order = np.concatenate([order[~np.isin(order, held)], order[np.isin(order, held)]])
     run = run_on_executor if client is None else run_on_dask
-    private = {} if client is None else {"max_per_process": max_per_process}
+    private = {} if client is None else {"max_per_process": max_per_process, "groups": groups}
     run(
         executor,
         model,
