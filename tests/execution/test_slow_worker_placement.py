@@ -195,7 +195,7 @@ def _cut(n_fast, n_tasks=4, n_coded=32, k=16, seed=0):
     first = np.arange(k)
     rng = np.random.default_rng(seed)
     _, _, target, _, _, held, groups = _collection(
-        coded, FixedStragglers(8), n_tasks, None, 24, rng, first=first, n_fast=n_fast
+        coded, FixedStragglers(n_coded - k), n_tasks, None, k, rng, first=first, n_fast=n_fast
     )
     return target.assignment, held, groups, first
 
@@ -219,6 +219,22 @@ def test_a_hedge_cut_for_fast_workers_keeps_every_physical_worker_within_the_cap
     assert len(slow_tasks) == 1 and slow_tasks[0] in held
     gaps = np.diff(assignment[slow_tasks[0]])
     assert gaps.max() <= 3  # its 8 of the 16 parity rows spread over them, no block
+
+
+@pytest.mark.parametrize("n_fast", [1, 2, 3, 4])
+@pytest.mark.parametrize(("n_tasks", "n_coded", "k"), [(4, 32, 16), (5, 32, 16), (3, 12, 9)])
+def test_no_number_of_slow_workers_puts_more_than_the_cap_on_one_physical_worker(
+    n_fast, n_tasks, n_coded, k
+):
+    # someone who makes chosen workers look slow changes the cut, never the bound:
+    # every physical worker holds at most ceil(N / W) coded rows, each row once
+    assignment, held, groups, first = _cut(min(n_fast, n_tasks), n_tasks, n_coded, k)
+    np.testing.assert_array_equal(np.sort(np.concatenate(assignment)), np.arange(n_coded))
+    rows = collections.Counter()
+    for task, coded_workers in enumerate(assignment):
+        rows[int(groups[task])] += len(coded_workers)
+        assert (task in held) == (not np.isin(coded_workers, first).any())
+    assert max(rows.values()) <= -(-n_coded // n_tasks)
 
 
 def test_a_hedge_without_slow_workers_is_cut_as_before():
