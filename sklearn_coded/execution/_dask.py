@@ -36,7 +36,8 @@ is bounded by the request's :class:`~._backends._Clock`, from the call on:
   evenly, and the slow worker's task is parity up to the cap. At most once a
   second one request probes it: its parity goes out at once, is not waited
   for, and counts as left behind if unanswered at twice the request's time;
-  a slow worker is never sent data rows to find out.
+  a slow worker is never sent data rows to find out, and one found slow
+  again soon after being cleared is probed half as often.
 - **A lost scheduler** (the client reconnecting or closed) ends the request
   at once, recorded in ``collection.lost``.
 """

@@ -10,7 +10,9 @@
 - Probes (:func:`_probes_due`, :func:`_judge_probe`): a slow worker left with
   parity only gets no calls, and so no news; at most every
   :data:`SLOW_PROBE_EVERY` seconds one request sends its parity at once
-  without waiting for it, and judges it at twice the request's time.
+  without waiting for it, and judges it at twice the request's time. A
+  worker found slow again soon after its probes cleared it waits twice as
+  long for the next (up to :data:`SLOW_PROBE_MAX` seconds).
 """
 
 import asyncio
@@ -25,6 +27,9 @@ _LEFT_BEHIND = weakref.WeakKeyDictionary()
 #: Per client: {address: monotonic time of its last probe}.
 _PROBED = weakref.WeakKeyDictionary()
 
+#: Per client: {address: (seconds between its probes, monotonic time it was last cleared)}.
+_BACKOFF = weakref.WeakKeyDictionary()
+
 #: A worker whose average share of calls left unanswered at its requests' end
 #: is over this is slow: a hedge sends it no data rows (:func:`_placement`).
 SLOW_SHARE = 0.5
@@ -35,6 +40,15 @@ SLOW_WEIGHT = 0.25
 #: Seconds between probes of a slow worker (:func:`_probes_due`): a slow worker
 #: left with parity only gets no calls, and so no news, without them.
 SLOW_PROBE_EVERY = 1.0
+
+#: A worker found slow again within this many seconds of being cleared waits
+#: twice as long for its next probes (up to :data:`SLOW_PROBE_MAX`): one that
+#: answers a probe alone in time but not its share of every request (a cost
+#: per call) is then tried with data rows ever more rarely.
+SLOW_BACKOFF_RESET = 60.0
+
+#: Most seconds between probes of a slow worker.
+SLOW_PROBE_MAX = 32.0
 
 
 def _drop_closed(per_client):
@@ -103,12 +117,27 @@ def _record_left_behind(client, calls, pending):
         _fold(client, address, late / sent)
 
 
-def _fold(client, address, share):
-    """One request's ``share`` of calls left behind on ``address``, into its average."""
+def _fold(client, address, share, now=None):
+    """One request's ``share`` of calls left behind on ``address``, into its average.
+
+    A worker that crosses :data:`SLOW_SHARE` upwards within
+    :data:`SLOW_BACKOFF_RESET` seconds of crossing it downwards (tried with
+    data rows, and slow again) has the time between its probes doubled.
+    """
+    now = time.monotonic() if now is None else now
     _drop_closed(_LEFT_BEHIND)
+    _drop_closed(_BACKOFF)
     record = _LEFT_BEHIND.setdefault(client, {})
     average = record.get(address, 0.0)
     record[address] = average + SLOW_WEIGHT * (share - average)
+    backoff = _BACKOFF.setdefault(client, {})
+    every, cleared = backoff.get(address, (SLOW_PROBE_EVERY, -np.inf))
+    if average <= SLOW_SHARE < record[address]:  # found slow: a relapse if cleared lately
+        relapse = now - cleared < SLOW_BACKOFF_RESET
+        every = min(2 * every, SLOW_PROBE_MAX) if relapse else SLOW_PROBE_EVERY
+        backoff[address] = (every, cleared)
+    elif record[address] <= SLOW_SHARE < average:  # cleared
+        backoff[address] = (every, now)
 
 
 def _slow_workers(client, addresses):
@@ -122,11 +151,18 @@ def _slow_workers(client, addresses):
 
 
 def _probes_due(client, slow, now=None):
-    """Those of ``slow`` not probed for :data:`SLOW_PROBE_EVERY` seconds, marked probed now."""
+    """Those of ``slow`` not probed for their time between probes, marked probed now.
+
+    That time is :data:`SLOW_PROBE_EVERY` seconds, doubled by each relapse
+    (:func:`_fold`).
+    """
     now = time.monotonic() if now is None else now
     _drop_closed(_PROBED)
-    last = _PROBED.setdefault(client, {})
-    due = {a for a in slow if now - last.get(a, -np.inf) >= SLOW_PROBE_EVERY}
+    last, backoff = _PROBED.setdefault(client, {}), _BACKOFF.get(client, {})
+    due = {
+        a for a in slow
+        if now - last.get(a, -np.inf) >= backoff.get(a, (SLOW_PROBE_EVERY,))[0]
+    }  # fmt: skip
     last.update(dict.fromkeys(due, now))
     return due
 

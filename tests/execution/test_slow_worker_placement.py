@@ -114,6 +114,40 @@ def test_a_slow_worker_is_due_a_probe_at_most_every_probe_period():
     }
 
 
+def test_a_worker_found_slow_again_soon_after_it_was_cleared_is_probed_ever_more_rarely():
+    client, every = _Client(), _placement.SLOW_PROBE_EVERY
+    now = 100.0
+
+    def fold(share, times):
+        nonlocal now
+        for _ in range(times):
+            now += 0.1
+            _placement._fold(client, "tcp://d", share, now=now)
+
+    def probe_interval():
+        return _placement._BACKOFF[client]["tcp://d"][0]
+
+    fold(1.0, 3)  # found slow (0.58) for the first time: probed every second
+    assert _placement._slow_workers(client, list(THREADS)) == {"tcp://d"}
+    assert probe_interval() == every
+    expected = every
+    for _ in range(8):  # probes clear it, data rows find it slow again: a relapse
+        fold(0.0, 2)
+        assert _placement._slow_workers(client, list(THREADS)) == set()
+        fold(1.0, 3)
+        expected = min(2 * expected, _placement.SLOW_PROBE_MAX)
+        assert probe_interval() == expected
+    assert expected == _placement.SLOW_PROBE_MAX
+    last = now
+    assert _placement._probes_due(client, {"tcp://d"}, now=last) == {"tcp://d"}
+    assert _placement._probes_due(client, {"tcp://d"}, now=last + expected / 2) == set()
+    assert _placement._probes_due(client, {"tcp://d"}, now=last + expected) == {"tcp://d"}
+    fold(0.0, 2)  # cleared, and found slow again only much later: probed every second
+    now += _placement.SLOW_BACKOFF_RESET
+    fold(1.0, 3)
+    assert probe_interval() == every
+
+
 def test_a_probe_is_judged_by_its_calls_unanswered_after_the_grace():
     import asyncio
 
