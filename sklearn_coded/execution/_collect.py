@@ -274,11 +274,11 @@ def _collection(coded, stragglers, n_tasks, enough, min_results, rng, first=None
     task (None with one task per coded worker). With ``first`` and physical
     workers, each of the ``n_tasks`` workers gets two tasks: its share of
     ``first``, and its share of the others; both have the worker's drawn delay.
-    With ``n_fast < n_tasks`` (the others answer late, see ``run_workers``),
-    ``first`` is cut into ``n_fast`` shares only, and the others fill every
-    worker up to the same ``ceil(N / n_tasks)`` coded rows, the last
-    ``n_tasks - n_fast`` workers with none of ``first``
-    (:func:`fill_rows`).
+    The others fill every worker up to the same ``ceil(N / n_tasks)`` coded
+    rows (:func:`fill_rows`), so no physical worker holds more. With
+    ``n_fast < n_tasks`` (the others answer late, see ``run_workers``),
+    ``first`` is cut into ``n_fast`` shares only, and the last ``n_tasks -
+    n_fast`` workers, which get none of it, are filled first.
     """
     n_workers, n_batches, _ = coded.shape
     if n_tasks >= n_workers:  # one task per coded worker
@@ -296,16 +296,12 @@ def _collection(coded, stragglers, n_tasks, enough, min_results, rng, first=None
         first = np.asarray(first, dtype=np.intp)
         rest = np.setdiff1d(np.arange(n_workers), first)
         cap = -(-n_workers // n_tasks)  # coded rows of one physical worker
-        n_fast = n_tasks if n_fast is None else n_fast
-        if 1 <= n_fast < n_tasks and -(-len(first) // n_fast) <= cap:
-            parts = [first[a] for a in assign_rows(len(first), n_fast)]
-            room = [cap - len(part) for part in parts] + [cap] * (n_tasks - n_fast)
-            parts += [rest[a] for a in fill_rows(len(rest), room, slow_first=n_fast)]
-            owners = list(range(n_fast)) + list(range(n_tasks))
-        else:
-            parts = [first[a] for a in assign_rows(len(first), n_tasks)]
-            parts += [rest[a] for a in assign_rows(len(rest), n_tasks)] if rest.size else []
-            owners = [t % n_tasks for t in range(len(parts))]
+        if n_fast is None or not 1 <= n_fast < n_tasks or -(-len(first) // n_fast) > cap:
+            n_fast = n_tasks  # first over every worker
+        parts = [first[a] for a in assign_rows(len(first), n_fast)]
+        room = [cap - len(part) for part in parts] + [cap] * (n_tasks - n_fast)
+        parts += [rest[a] for a in fill_rows(len(rest), room, slow_first=n_fast)]
+        owners = list(range(n_fast)) + list(range(n_tasks))
         physical = np.array([o for o, part in zip(owners, parts, strict=True) if part.size])
         assignment = [part for part in parts if part.size]
         n_first = sum(1 for part in parts[: len(parts) - n_tasks] if part.size)
