@@ -304,7 +304,7 @@ def _collection(coded, stragglers, n_tasks, enough, min_results, rng, first=None
         owners = list(range(n_fast)) + list(range(n_tasks))
         physical = np.array([o for o, part in zip(owners, parts, strict=True) if part.size])
         assignment = [part for part in parts if part.size]
-        n_first = sum(1 for part in parts[: len(parts) - n_tasks] if part.size)
+        n_first = sum(1 for part in parts[:n_fast] if part.size)
         held = tuple(range(n_first, len(assignment)))
         plan = plan._replace(delays=plan.delays[physical])  # a worker's delay, both tasks
     alive = np.isfinite(plan.delays)
