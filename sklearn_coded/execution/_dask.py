@@ -391,20 +391,19 @@ async def _ready(client, model, clock, sent, collection):
 def _place(client, sent, live, hedge, groups):
     """(thread's address of each task, slow workers probed by this request).
 
-    The tasks of one physical worker (``groups``) go to one thread. A slow
-    worker left with parity only is probed (:func:`~._placement._probes_due`):
-    its held tasks leave ``hedge.later``, to be sent at once.
+    The tasks of one physical worker (``groups``; None: each task its own)
+    go to one thread. A slow worker left with parity only is probed
+    (:func:`~._placement._probes_due`): its held tasks leave ``hedge.later``,
+    to be sent at once.
     """
     held = set(hedge.later)
     first = [w for w in sent if w not in held] if held else None
     slow = _slow_workers(client, live)
-    if groups is None:
-        placement = _placement(sent, live, first=first, slow=slow)
-    else:
-        units = list(dict.fromkeys(int(groups[w]) for w in sent))
-        with_first = None if first is None else {int(groups[w]) for w in first}
-        where = _placement(units, live, first=with_first, slow=slow)
-        placement = {w: where[int(groups[w])] for w in sent}
+    group = int if groups is None else (lambda w: int(groups[w]))
+    units = list(dict.fromkeys(group(w) for w in sent))
+    with_first = None if first is None else {group(w) for w in first}
+    where = _placement(units, live, first=with_first, slow=slow)
+    placement = {w: where[group(w)] for w in sent}
     if first is None or not slow:
         return placement, set()
     with_data = {placement[w] for w in first}
